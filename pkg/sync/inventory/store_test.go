@@ -1,0 +1,103 @@
+package inventory_test
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/cli-utils/pkg/object"
+
+	"github.com/gitsync-io/gitsync/pkg/sync/inventory"
+	"github.com/gitsync-io/gitsync/test/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{}) }
+
+// newStore returns a store in a fresh namespace and a client to inspect it.
+func newStore(t *testing.T) (*inventory.Store, *kubernetes.Clientset, string) {
+	t.Helper()
+	ns := testenv.Namespace(t)
+	cs, err := kubernetes.NewForConfig(testenv.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inventory.NewStore(cs.CoreV1(), ns, "apps"), cs, ns
+}
+
+func TestStore(t *testing.T) {
+	t.Run("loads an empty record when the sync never ran", func(t *testing.T) {
+		s, _, _ := newStore(t)
+		r, err := s.Load(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Objects) != 0 || len(r.Status) != 0 {
+			t.Errorf("got %+v, want an empty record", r)
+		}
+	})
+
+	t.Run("saves and loads objects and status", func(t *testing.T) {
+		s, _, _ := newStore(t)
+		r, _ := s.Load(t.Context())
+		r.Objects = object.ObjMetadataSet{id("apps", "Deployment", "web", "nginx"), id("", "Namespace", "", "web")}
+		r.Status = []byte(`{"revision":"abc"}`)
+		if err := s.Save(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Load(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Objects.Equal(r.Objects) || string(got.Status) != string(r.Status) {
+			t.Errorf("loaded %+v, want %+v", got, r)
+		}
+	})
+
+	t.Run("does not write a record that did not change", func(t *testing.T) {
+		s, cs, ns := newStore(t)
+		r, _ := s.Load(t.Context())
+		r.Objects = object.ObjMetadataSet{id("", "ConfigMap", ns, "a")}
+		if err := s.Save(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		before := resourceVersion(t, cs, ns)
+		again, _ := s.Load(t.Context())
+		again.Objects = object.ObjMetadataSet{id("", "ConfigMap", ns, "a")}
+		if err := s.Save(t.Context(), again); err != nil {
+			t.Fatal(err)
+		}
+		if after := resourceVersion(t, cs, ns); after != before {
+			t.Errorf("resourceVersion moved from %s to %s on an unchanged save", before, after)
+		}
+	})
+
+	t.Run("refuses to overwrite a record another writer changed", func(t *testing.T) {
+		s, _, _ := newStore(t)
+		mine, _ := s.Load(t.Context())
+		theirs, _ := s.Load(t.Context())
+		theirs.Status = []byte("theirs")
+		if err := s.Save(t.Context(), theirs); err != nil {
+			t.Fatal(err)
+		}
+		mine.Status = []byte("mine")
+		err := s.Save(t.Context(), mine)
+		if !apierrors.IsAlreadyExists(err) && !apierrors.IsConflict(err) {
+			t.Errorf("stale save: got %v, want a conflict", err)
+		}
+		got, _ := s.Load(t.Context())
+		if diff := cmp.Diff("theirs", string(got.Status)); diff != "" {
+			t.Errorf("status (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func resourceVersion(t *testing.T, cs *kubernetes.Clientset, ns string) string {
+	t.Helper()
+	cm, err := cs.CoreV1().ConfigMaps(ns).Get(t.Context(), inventory.ConfigMapName("apps"), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cm.ResourceVersion
+}
