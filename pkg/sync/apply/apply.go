@@ -1,0 +1,133 @@
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Apply makes the cluster hold objs. Bad input (an unknown kind, a namespaced
+// object without a namespace, a duplicate) is reported for every object
+// before any request is made, and nothing is applied. Otherwise objects are
+// applied in stages (CRDs and Namespaces, then other cluster-scoped objects,
+// then namespaced ones), in parallel within a stage; objects already as
+// desired are not written. Per-object failures are in the ChangeSet (see
+// ChangeSet.Err); the error is for failures that stop the whole apply.
+func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) (*ChangeSet, error) {
+	targets, err := a.prepare(objs)
+	if err != nil {
+		return nil, err
+	}
+	live, err := a.listLive(ctx, targets)
+	if err != nil {
+		return nil, err
+	}
+	changes := make([]Change, len(targets))
+	for stage := range numStages {
+		if stage == stageCluster {
+			if err := a.establish(ctx, targets, changes); err != nil {
+				return nil, err
+			}
+		}
+		a.applyStage(ctx, stage, targets, live, changes)
+	}
+	return &ChangeSet{Changes: changes}, nil
+}
+
+// applyStage applies the targets of one stage in parallel, recording each
+// outcome at the target's index.
+func (a *Applier) applyStage(ctx context.Context, stage int, targets []*target, live liveSet, changes []Change) {
+	var g errgroup.Group
+	g.SetLimit(a.opts.Concurrency)
+	for i, t := range targets {
+		if t.stage != stage || changes[i].Action != "" {
+			continue
+		}
+		g.Go(func() error {
+			changes[i] = a.applyOne(ctx, t, live[t.id])
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+// applyOne brings one object to its desired state.
+func (a *Applier) applyOne(ctx context.Context, t *target, live *unstructured.Unstructured) Change {
+	if live != nil && upToDate(t.obj, live) {
+		return Change{ID: t.id, Action: Unchanged, Live: live}
+	}
+	if t.mapping == nil && a.opts.DryRun {
+		return Change{ID: t.id, Action: Created, Live: t.obj} // its CRD is not applied in a dry run
+	}
+	if t.mapping == nil {
+		return failed(t, invalid(t.ref, "kind %s is not served even after its CustomResourceDefinition was applied", t.id.GroupKind))
+	}
+	// Git wins over hand edits: when only imperative writers (kubectl edit,
+	// scale, controllers) share the object, take their fields. Another
+	// server-side applier is another declarative tool: do not override it
+	// silently.
+	force := a.opts.Force || t.force || (live != nil && len(otherAppliers(live, a.opts.FieldManager)) == 0)
+	result, code, err := a.serverSideApply(ctx, t, force)
+	if err != nil {
+		result, code, err = a.resolveFailure(ctx, t, force, err)
+	}
+	if err != nil {
+		return failed(t, err)
+	}
+	action := Configured
+	if code == http.StatusCreated {
+		action = Created
+	}
+	return Change{ID: t.id, Action: action, Live: result}
+}
+
+func failed(t *target, err error) Change {
+	return Change{ID: t.id, Action: Failed, Err: err}
+}
+
+// serverSideApply sends one apply patch and returns the object the server
+// answered with and the status code (201 when it created the object).
+func (a *Applier) serverSideApply(ctx context.Context, t *target, force bool) (*unstructured.Unstructured, int, error) {
+	body, err := json.Marshal(t.obj.Object)
+	if err != nil {
+		return nil, 0, invalid(t.ref, "%v", err)
+	}
+	req := a.rest.Patch(types.ApplyPatchType).
+		AbsPath(resourcePath(t.mapping, t.id.Namespace, t.id.Name)...).
+		Param("fieldManager", a.opts.FieldManager).
+		Param("force", strconv.FormatBool(force)).
+		Body(body)
+	if a.opts.DryRun {
+		req = req.Param("dryRun", "All")
+	}
+	var code int
+	result := req.Do(ctx).StatusCode(&code)
+	raw, err := result.Raw()
+	if err != nil {
+		return nil, code, result.Error() // decodes the server's Status
+	}
+	out := &unstructured.Unstructured{}
+	if err := out.UnmarshalJSON(raw); err != nil {
+		return nil, code, err
+	}
+	return out, code, nil
+}
+
+// resourcePath is the URL path segments of one object.
+func resourcePath(m *meta.RESTMapping, namespace, name string) []string {
+	gv := m.Resource.GroupVersion()
+	path := []string{"/apis", gv.Group, gv.Version}
+	if gv.Group == "" {
+		path = []string{"/api", gv.Version}
+	}
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		path = append(path, "namespaces", namespace)
+	}
+	return append(path, m.Resource.Resource, name)
+}

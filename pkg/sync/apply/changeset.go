@@ -1,0 +1,90 @@
+package apply
+
+import (
+	"errors"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/cli-utils/pkg/object"
+)
+
+// Action is what happened to one object.
+type Action string
+
+const (
+	Created    Action = "created"
+	Configured Action = "configured"
+	Unchanged  Action = "unchanged"
+	Deleted    Action = "deleted"
+	Skipped    Action = "skipped"
+	Failed     Action = "failed"
+)
+
+func (a Action) String() string { return string(a) }
+
+// Actions lists every Action in report order.
+var Actions = []Action{Created, Configured, Unchanged, Deleted, Skipped, Failed}
+
+// Change is the outcome for one object.
+type Change struct {
+	ID     object.ObjMetadata
+	Action Action
+	// Err says why the object Failed; Reason why it was Skipped.
+	Err    error
+	Reason string
+	// Live is the object as the server last returned it (after the apply, or
+	// as listed when Unchanged); nil for deletions and failures.
+	Live *unstructured.Unstructured
+}
+
+// ChangeSet is the outcome for a set of objects, in the order they were given.
+type ChangeSet struct {
+	Changes []Change
+}
+
+// Count returns how many objects ended with action a.
+func (cs *ChangeSet) Count(a Action) int {
+	n := 0
+	for _, c := range cs.Changes {
+		if c.Action == a {
+			n++
+		}
+	}
+	return n
+}
+
+// Counts returns the number of objects per action, leaving out zeros.
+func (cs *ChangeSet) Counts() map[Action]int {
+	out := map[Action]int{}
+	for _, c := range cs.Changes {
+		out[c.Action]++
+	}
+	return out
+}
+
+// Err joins the errors of every failed object, nil if none failed.
+func (cs *ChangeSet) Err() error {
+	var errs []error
+	for _, c := range cs.Changes {
+		if c.Action == Failed {
+			errs = append(errs, c.Err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// IDs returns the ids of the changes whose action is one of actions.
+func (cs *ChangeSet) IDs(actions ...Action) object.ObjMetadataSet {
+	var ids object.ObjMetadataSet
+	for _, c := range cs.Changes {
+		if slices.Contains(actions, c.Action) {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// Append adds the changes of other.
+func (cs *ChangeSet) Append(other *ChangeSet) {
+	cs.Changes = append(cs.Changes, other.Changes...)
+}

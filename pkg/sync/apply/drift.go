@@ -1,0 +1,96 @@
+package apply
+
+import (
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// upToDate reports whether live already is what applying desired would make
+// it, without asking the server: the digest of what gitsync last applied is
+// the desired one (so no field left git since), and every field git sets has
+// the same value live (so nobody edited one by hand). Fields others added,
+// server defaults and status are not gitsync's and do not count.
+func upToDate(desired, live *unstructured.Unstructured) bool {
+	if live.GetDeletionTimestamp() != nil {
+		return false
+	}
+	if live.GetAnnotations()[AnnotationDigest] != desired.GetAnnotations()[AnnotationDigest] {
+		return false
+	}
+	for k, v := range desired.Object {
+		if k == "status" {
+			continue
+		}
+		if !contains(live.Object[k], v) {
+			return false
+		}
+	}
+	return true
+}
+
+// contains reports whether live holds every value of desired. Lists must have
+// the same length, item by item. Numbers compare by value whatever their Go
+// type, and resource quantities by amount ("1000m" is "1"), as the server
+// normalises them.
+func contains(live, desired any) bool {
+	switch d := desired.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		l, ok := live.(map[string]any)
+		if !ok {
+			return len(d) == 0 && live == nil
+		}
+		for k, dv := range d {
+			if !contains(l[k], dv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		l, ok := live.([]any)
+		if !ok {
+			return len(d) == 0 && live == nil
+		}
+		if len(l) != len(d) {
+			return false
+		}
+		for i := range d {
+			if !contains(l[i], d[i]) {
+				return false
+			}
+		}
+		return true
+	case string:
+		l, ok := live.(string)
+		return ok && (l == d || sameQuantity(l, d))
+	}
+	if dn, ok := number(desired); ok {
+		ln, ok := number(live)
+		return ok && ln == dn
+	}
+	return live == desired
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return float64(n), true
+	case int:
+		return float64(n), true
+	case int32:
+		return float64(n), true
+	case float64:
+		return n, true
+	}
+	return 0, false
+}
+
+func sameQuantity(a, b string) bool {
+	qa, err := resource.ParseQuantity(a)
+	if err != nil {
+		return false
+	}
+	qb, err := resource.ParseQuantity(b)
+	return err == nil && qa.Cmp(qb) == 0
+}

@@ -1,0 +1,155 @@
+package apply
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/cli-utils/pkg/object"
+)
+
+// Stages run in order; objects within one stage are applied in parallel.
+const (
+	stageDefinitions = iota // CustomResourceDefinitions and Namespaces
+	stageCluster            // other cluster-scoped objects
+	stageNamespaced         // namespaced objects
+	numStages
+)
+
+var (
+	crdKind       = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
+	namespaceKind = schema.GroupKind{Kind: "Namespace"}
+)
+
+// target is one desired object, ready to apply.
+type target struct {
+	obj *unstructured.Unstructured // desired, with gitsync's labels and digest
+	id  object.ObjMetadata
+	ref string // "apiVersion Kind namespace/name" for messages
+	// mapping is nil for kinds defined by a CRD of this same set until that
+	// CRD is established.
+	mapping *meta.RESTMapping
+	stage   int
+	force   bool
+}
+
+// prepare validates every object and turns it into a target: the kind must be
+// known to the cluster or defined by a CRD in objs, namespaced objects get the
+// default namespace, and gitsync's labels and digest are added. It reports
+// every bad object at once and makes no write requests.
+func (a *Applier) prepare(objs []*unstructured.Unstructured) ([]*target, error) {
+	crds := definedKinds(objs)
+	var errs []error
+	targets := make([]*target, 0, len(objs))
+	seen := map[object.ObjMetadata]bool{}
+	for _, in := range objs {
+		t, err := a.prepareOne(in, crds)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if seen[t.id] {
+			errs = append(errs, invalid(t.ref, "appears twice in the rendered objects; remove one"))
+			continue
+		}
+		seen[t.id] = true
+		targets = append(targets, t)
+	}
+	return targets, errors.Join(errs...)
+}
+
+func (a *Applier) prepareOne(in *unstructured.Unstructured, crds map[schema.GroupKind]string) (*target, error) {
+	obj := in.DeepCopy()
+	gvk := obj.GroupVersionKind()
+	t := &target{obj: obj, force: obj.GetAnnotations()[AnnotationForce] == "enabled"}
+	mapping, namespaced, err := a.resolve(gvk, crds)
+	if err != nil {
+		return nil, invalid(objectRef(obj), "%v", err)
+	}
+	if namespaced && obj.GetNamespace() == "" {
+		if a.opts.DefaultNamespace == "" {
+			return nil, invalid(objectRef(obj), "namespaced object has no metadata.namespace; set it in the manifest or pass --namespace")
+		}
+		obj.SetNamespace(a.opts.DefaultNamespace)
+	} else if !namespaced {
+		obj.SetNamespace("")
+	}
+	t.ref = objectRef(obj)
+	t.id = object.UnstructuredToObjMetadata(obj)
+	t.stage = stageOf(gvk.GroupKind(), namespaced)
+	t.mapping = mapping
+	if err := stamp(obj, a.opts.Sync); err != nil {
+		return nil, invalid(t.ref, "%v", err)
+	}
+	return t, nil
+}
+
+// resolve maps gvk to its resource and tells whether it is namespaced. A kind
+// that a CRD in this set defines has no mapping yet; its scope comes from the CRD.
+func (a *Applier) resolve(gvk schema.GroupVersionKind, crds map[schema.GroupKind]string) (*meta.RESTMapping, bool, error) {
+	m, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		if scope, ok := crds[gvk.GroupKind()]; ok {
+			return nil, scope == "Namespaced", nil
+		}
+		return nil, false, fmt.Errorf("unknown kind %s: the cluster does not serve it and no CustomResourceDefinition in the repository defines it", gvk.GroupKind())
+	} else if err != nil {
+		return nil, false, err
+	}
+	return m, m.Scope.Name() == meta.RESTScopeNameNamespace, nil
+}
+
+func stageOf(gk schema.GroupKind, namespaced bool) int {
+	switch {
+	case gk == crdKind || gk == namespaceKind:
+		return stageDefinitions
+	case !namespaced:
+		return stageCluster
+	}
+	return stageNamespaced
+}
+
+// definedKinds maps each kind defined by a CRD in objs to its scope.
+func definedKinds(objs []*unstructured.Unstructured) map[schema.GroupKind]string {
+	kinds := map[schema.GroupKind]string{}
+	for _, o := range objs {
+		if o.GroupVersionKind().GroupKind() != crdKind {
+			continue
+		}
+		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+		kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+		scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+		kinds[schema.GroupKind{Group: group, Kind: kind}] = scope
+	}
+	return kinds
+}
+
+// stamp adds gitsync's labels, then a digest of the result as an annotation.
+func stamp(obj *unstructured.Unstructured, sync string) error {
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[LabelManagedBy] = "gitsync"
+	labels[LabelSync] = sync
+	obj.SetLabels(labels)
+	annotations := obj.GetAnnotations()
+	delete(annotations, AnnotationDigest)
+	obj.SetAnnotations(annotations)
+	data, err := json.Marshal(obj.Object) // map keys are sorted: deterministic
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[AnnotationDigest] = hex.EncodeToString(sum[:8])
+	obj.SetAnnotations(annotations)
+	return nil
+}
