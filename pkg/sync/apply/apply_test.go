@@ -246,7 +246,7 @@ spec: {size: 3}
 
 func TestApplyRefusesBadInputBeforeWriting(t *testing.T) {
 	for _, tc := range []struct {
-		name, docs, want string
+		name, docs, want   string
 		noDefaultNamespace bool
 	}{
 		{
