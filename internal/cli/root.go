@@ -68,7 +68,14 @@ func newRootCommand(s Streams) *cobra.Command {
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.ErrOut)
-	root.AddCommand(newVersionCommand(s))
+	root.AddCommand(
+		newSyncCommand(s),
+		newRunCommand(s),
+		newRenderCommand(s),
+		newDiffCommand(s),
+		newStatusCommand(s),
+		newVersionCommand(s),
+	)
 	return root
 }
 

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/cli-utils/pkg/object"
 )
 
 // Apply makes the cluster hold objs. Bad input (an unknown kind, a namespaced
@@ -130,4 +131,18 @@ func resourcePath(m *meta.RESTMapping, namespace, name string) []string {
 		path = append(path, "namespaces", namespace)
 	}
 	return append(path, m.Resource.Resource, name)
+}
+
+// Validate checks objs as Apply would, without writing anything, and returns
+// the ids they will have (namespaces defaulted).
+func (a *Applier) Validate(objs []*unstructured.Unstructured) (object.ObjMetadataSet, error) {
+	targets, err := a.prepare(objs)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(object.ObjMetadataSet, 0, len(targets))
+	for _, t := range targets {
+		ids = append(ids, t.id)
+	}
+	return ids, nil
 }

@@ -82,13 +82,20 @@ func (a *Applier) current(ctx context.Context, id object.ObjMetadata) (*unstruct
 // unified diffs two objects as YAML, without the fields the server owns.
 func unified(ref string, before, after *unstructured.Unstructured) string {
 	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A:        difflib.SplitLines(diffable(before)),
-		B:        difflib.SplitLines(diffable(after)),
+		A:        lines(diffable(before)),
+		B:        lines(diffable(after)),
 		FromFile: "live " + ref,
 		ToFile:   "git " + ref,
 		Context:  3,
 	})
 	return d
+}
+
+func lines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return difflib.SplitLines(s)
 }
 
 func diffable(u *unstructured.Unstructured) string {

@@ -96,3 +96,21 @@ func (s *Store) Save(ctx context.Context, r *Record) error {
 	r.loaded, r.resourceVersion = saved.Data, saved.ResourceVersion
 	return nil
 }
+
+// List returns the records of every sync in namespace ("" for all
+// namespaces), by namespace/name.
+func List(ctx context.Context, client corev1client.ConfigMapsGetter, namespace string) (map[string]*Record, error) {
+	cms, err := client.ConfigMaps(namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelInventory})
+	if err != nil {
+		return nil, fmt.Errorf("list inventories: %w", err)
+	}
+	out := make(map[string]*Record, len(cms.Items))
+	for _, cm := range cms.Items {
+		ids, err := Decode([]byte(cm.Data[keyObjects]))
+		if err != nil {
+			return nil, fmt.Errorf("ConfigMap/%s/%s: %w", cm.Namespace, cm.Name, err)
+		}
+		out[cm.Namespace+"/"+cm.Labels[LabelInventory]] = &Record{Objects: ids, Status: []byte(cm.Data[keyStatus])}
+	}
+	return out, nil
+}

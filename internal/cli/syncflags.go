@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	gsync "github.com/gitsync-io/gitsync/pkg/sync"
+	"github.com/gitsync-io/gitsync/pkg/sync/source"
+)
+
+// syncFlags are the flags of sync, run and diff: what to sync and how.
+type syncFlags struct {
+	repo, ref, path, name string
+	kube                  kubeFlags
+	prune, wait           bool
+	timeout               time.Duration
+	dryRun, force         bool
+	allowEmpty            bool
+	concurrency           int
+	output                string
+	git                   gitFlags
+}
+
+// gitFlags are how to reach the repository. Secrets are read from files or
+// the environment, never taken as flag values, so they stay out of argv.
+type gitFlags struct {
+	cacheDir                     string
+	username, passwordFile       string
+	sshKey, sshKeyPassphraseFile string
+	sshAgent, sshAcceptNew       bool
+	knownHosts                   string
+}
+
+// kubeFlags select the cluster.
+type kubeFlags struct {
+	kubeconfig, context, namespace string
+}
+
+func (f *syncFlags) register(fs *pflag.FlagSet) {
+	def := gsync.DefaultOptions()
+	fs.StringVar(&f.repo, "repo", "", "git repository: https://, ssh://, git@host:path, file:// or a local path (required)")
+	fs.StringVar(&f.ref, "ref", "", "branch, tag or commit to sync (default: the remote's default branch)")
+	fs.StringVar(&f.path, "path", "", "directory in the repository to render (default: the root)")
+	fs.StringVar(&f.name, "name", def.Name, "name of the sync; names its inventory and labels its objects")
+	fs.BoolVar(&f.prune, "prune", def.Prune, "delete objects that were removed from git")
+	fs.BoolVar(&f.wait, "wait", def.Wait, "wait until applied objects are healthy")
+	fs.DurationVar(&f.timeout, "timeout", def.Timeout, "how long to wait for health")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "change nothing; print what would change (server-side dry run)")
+	fs.BoolVar(&f.force, "force", false, "take fields from other server-side appliers and recreate objects whose immutable fields changed")
+	fs.BoolVar(&f.allowEmpty, "allow-empty", false, "allow a render with no objects to prune everything the sync applied before")
+	fs.IntVar(&f.concurrency, "concurrency", def.Concurrency, "parallel requests within an apply stage")
+	fs.StringVarP(&f.output, "output", "o", "", "output format: text or json")
+	f.kube.register(fs)
+	f.git.register(fs)
+}
+
+func (k *kubeFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	fs.StringVar(&k.context, "context", "", "kubeconfig context (default: the current context)")
+	fs.StringVarP(&k.namespace, "namespace", "n", "", "namespace of the sync's inventory, given to objects without one (default: the context's, else default)")
+}
+
+func (g *gitFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&g.cacheDir, "cache-dir", "", "where git snapshots are kept (default: the user cache directory)")
+	fs.StringVar(&g.username, "username", "", "HTTPS user name (the password or token comes from $GITSYNC_PASSWORD or --password-file)")
+	fs.StringVar(&g.passwordFile, "password-file", "", "file holding the HTTPS password or token")
+	fs.StringVar(&g.sshKey, "ssh-key", "", "SSH private key file")
+	fs.StringVar(&g.sshKeyPassphraseFile, "ssh-key-passphrase-file", "", "file holding the SSH key's passphrase")
+	fs.BoolVar(&g.sshAgent, "ssh-agent", false, "sign with the SSH agent at $SSH_AUTH_SOCK")
+	fs.StringVar(&g.knownHosts, "ssh-known-hosts", "", "known_hosts file verifying SSH host keys (default: ~/.ssh/known_hosts)")
+	fs.BoolVar(&g.sshAcceptNew, "ssh-accept-new", false, "record the key of an SSH host not yet in known_hosts; a changed key is always refused")
+}
+
+// config loads the kubeconfig and the namespace to use.
+func (k *kubeFlags) config() (*rest.Config, string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = k.kubeconfig
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.context})
+	cfg, err := cc.ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		return nil, "", errors.New("no cluster configured: pass --kubeconfig, set $KUBECONFIG, or create ~/.kube/config")
+	} else if err != nil {
+		return nil, "", fmt.Errorf("kubeconfig: %w", err)
+	}
+	ns := k.namespace
+	if ns == "" {
+		if ns, _, err = cc.Namespace(); err != nil || ns == "" {
+			ns = "default"
+		}
+	}
+	return cfg, ns, nil
+}
+
+// options turns the flags into the library's options.
+func (f *syncFlags) options(namespace string) (gsync.Options, error) {
+	if f.repo == "" {
+		return gsync.Options{}, errors.New("--repo is required: a git URL or a local path")
+	}
+	src, err := f.git.source(f.repo, f.ref)
+	if err != nil {
+		return gsync.Options{}, err
+	}
+	return gsync.Options{
+		Name:        f.name,
+		Namespace:   namespace,
+		Source:      src,
+		Path:        f.path,
+		Prune:       f.prune,
+		AllowEmpty:  f.allowEmpty,
+		Wait:        f.wait,
+		Timeout:     f.timeout,
+		DryRun:      f.dryRun,
+		Force:       f.force,
+		Concurrency: f.concurrency,
+	}, nil
+}
+
+func (g *gitFlags) source(repo, ref string) (source.Options, error) {
+	password := os.Getenv("GITSYNC_PASSWORD")
+	if g.passwordFile != "" {
+		p, err := readSecret("--password-file", g.passwordFile)
+		if err != nil {
+			return source.Options{}, err
+		}
+		password = p
+	}
+	var passphrase string
+	if g.sshKeyPassphraseFile != "" {
+		p, err := readSecret("--ssh-key-passphrase-file", g.sshKeyPassphraseFile)
+		if err != nil {
+			return source.Options{}, err
+		}
+		passphrase = p
+	}
+	return source.Options{
+		URL:      repo,
+		Ref:      ref,
+		CacheDir: g.cacheDir,
+		Auth: source.Auth{
+			Username:          g.username,
+			Password:          password,
+			SSHKeyFile:        g.sshKey,
+			SSHKeyPassphrase:  passphrase,
+			SSHAgent:          g.sshAgent,
+			KnownHostsFile:    g.knownHosts,
+			AcceptNewHostKeys: g.sshAcceptNew,
+		},
+	}, nil
+}
+
+func readSecret(flag, path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	return strings.TrimRight(string(data), "\r\n"), nil
+}

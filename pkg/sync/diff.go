@@ -1,0 +1,44 @@
+package sync
+
+import (
+	"context"
+
+	"github.com/gitsync-io/gitsync/pkg/sync/apply"
+	"github.com/gitsync-io/gitsync/pkg/sync/render"
+	"github.com/gitsync-io/gitsync/pkg/sync/source"
+)
+
+// Diff reports how a sync of the newest revision would change the cluster,
+// including what prune would delete, without writing anything.
+func (s *Syncer) Diff(ctx context.Context) (*Result, []apply.ObjectDiff, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := &Result{Name: s.opts.Name, Namespace: s.opts.Namespace, DryRun: true}
+	rec, err := s.store.Load(ctx)
+	if err != nil {
+		return r, nil, &Error{Phase: PhaseInventory, Err: err}
+	}
+	art, err := timed(&r.Timings.Fetch, func() (source.Artifact, error) { return s.source.Fetch(ctx) })
+	if err != nil {
+		return r, nil, &Error{Phase: PhaseFetch, Err: err}
+	}
+	r.Revision = art.Revision
+	out, err := timed(&r.Timings.Render, func() (*render.Result, error) { return s.renderer.Render(ctx, art.Dir, s.opts.Path) })
+	if err != nil {
+		return r, nil, &Error{Phase: PhaseRender, Err: err}
+	}
+	r.Digest, r.Objects = out.Digest, len(out.Objects)
+	ids, err := s.applier.Validate(out.Objects)
+	if err != nil {
+		return r, nil, &Error{Phase: PhaseApply, Err: err}
+	}
+	var stale = rec.Objects.Diff(ids)
+	if !s.opts.Prune {
+		stale = nil
+	}
+	diffs, err := s.applier.Diff(ctx, out.Objects, stale)
+	if err != nil {
+		return r, nil, &Error{Phase: PhaseApply, Err: err}
+	}
+	return r, diffs, nil
+}

@@ -1,0 +1,78 @@
+package sync
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/gitsync-io/gitsync/pkg/sync/source"
+)
+
+// Options describe one sync: which repository, ref and path to keep applied
+// to the cluster, and how.
+type Options struct {
+	// Name identifies the sync; with Namespace it names the inventory and the
+	// label on every applied object.
+	Name string
+	// Namespace holds the sync's inventory and status, and is given to
+	// namespaced objects rendered without a namespace.
+	Namespace string
+	// Source is the repository and ref; Source.CacheDir defaults to the
+	// user's cache directory.
+	Source source.Options
+	// Path is the directory to render, relative to the repository root.
+	Path string
+	// Prune deletes objects that left git.
+	Prune bool
+	// AllowEmpty lets a render with no objects prune everything the sync
+	// applied before.
+	AllowEmpty bool
+	// Wait waits until applied objects are healthy, up to Timeout.
+	Wait    bool
+	Timeout time.Duration
+	// DryRun sends every write as a server-side dry run and saves nothing.
+	DryRun bool
+	// Force takes fields from other server-side appliers and recreates
+	// objects whose immutable fields changed.
+	Force bool
+	// Concurrency bounds parallel requests within an apply stage.
+	Concurrency int
+}
+
+// DefaultOptions returns the defaults of the command line.
+func DefaultOptions() Options {
+	return Options{Name: "default", Namespace: "default", Prune: true, Wait: true, Timeout: 5 * time.Minute, Concurrency: 16}
+}
+
+// label is the value of gitsync.io/sync on this sync's objects.
+func (o Options) label() string { return o.Namespace + "." + o.Name }
+
+// validate checks what the library needs; each error names the option.
+func (o *Options) validate() error {
+	if errs := validation.IsDNS1123Label(o.Name); len(errs) > 0 {
+		return fmt.Errorf("--name %q: %s", o.Name, errs[0])
+	}
+	if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
+		return fmt.Errorf("--namespace %q: %s", o.Namespace, errs[0])
+	}
+	if errs := validation.IsValidLabelValue(o.label()); len(errs) > 0 {
+		return fmt.Errorf("--name %q with --namespace %q: together they must fit a label value: %s", o.Name, o.Namespace, errs[0])
+	}
+	if o.Wait && o.Timeout <= 0 {
+		return fmt.Errorf("--timeout %s: must be positive", o.Timeout)
+	}
+	if o.Source.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("--cache-dir: not set and no user cache directory: %w", err)
+		}
+		o.Source.CacheDir = filepath.Join(dir, "gitsync", "git")
+	}
+	if o.Concurrency < 1 {
+		o.Concurrency = DefaultOptions().Concurrency
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package sync
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/gitsync-io/gitsync/pkg/sync/apply"
+	"github.com/gitsync-io/gitsync/pkg/sync/health"
+)
+
+// Result is what one run of the pipeline did.
+type Result struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	// Source is the repository URL, without credentials.
+	Source   string `json:"source,omitempty"`
+	Revision string `json:"revision,omitempty"`
+	Digest   string `json:"digest,omitempty"`
+	// Cached is true when neither the fetch nor the render had new input.
+	Cached bool `json:"cached"`
+	// Objects is the number of objects the render produced.
+	Objects int `json:"objects"`
+	// Applied and Pruned hold one change per object; nil if the phase did
+	// not run.
+	Applied *apply.ChangeSet      `json:"-"`
+	Pruned  *apply.ChangeSet      `json:"-"`
+	Health  []health.ObjectStatus `json:"-"`
+	Counts  map[apply.Action]int  `json:"counts"`
+	Timings Timings               `json:"timings"`
+	DryRun  bool                  `json:"dryRun,omitempty"`
+}
+
+// Timings is the wall time of each phase.
+type Timings struct {
+	Fetch, Render, Apply, Prune, Health, Total time.Duration
+}
+
+// MarshalJSON writes each phase in seconds.
+func (t Timings) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]float64{
+		"fetch": t.Fetch.Seconds(), "render": t.Render.Seconds(), "apply": t.Apply.Seconds(),
+		"prune": t.Prune.Seconds(), "health": t.Health.Seconds(), "total": t.Total.Seconds(),
+	})
+}
+
+// count fills Counts from the change sets: apply actions as they are, and
+// prune's deletions as "deleted" (skipped prunes are not counted).
+func (r *Result) count() {
+	r.Counts = map[apply.Action]int{}
+	if r.Applied != nil {
+		for a, n := range r.Applied.Counts() {
+			r.Counts[a] += n
+		}
+	}
+	if r.Pruned != nil {
+		for _, a := range []apply.Action{apply.Deleted, apply.Failed} {
+			if n := r.Pruned.Count(a); n > 0 {
+				r.Counts[a] += n
+			}
+		}
+	}
+}
+
+// Wrote reports whether the sync changed any object.
+func (r *Result) Wrote() bool {
+	return r.Counts[apply.Created]+r.Counts[apply.Configured]+r.Counts[apply.Deleted] > 0
+}
+
+// timed runs f and adds its duration to d.
+func timed[T any](d *time.Duration, f func() (T, error)) (T, error) {
+	start := time.Now()
+	v, err := f()
+	*d += time.Since(start)
+	return v, err
+}

@@ -1,0 +1,113 @@
+package source
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// tempPrefix names snapshots being written; they are never served.
+const tempPrefix = ".tmp-"
+
+// staleTemp is the age after which an unfinished snapshot, left by a process
+// that died while writing it, is removed by pruning.
+const staleTemp = time.Hour
+
+// snapshots is the directory of one repository's published trees, one per
+// commit: <cache>/<digest of URL>/<sha>. A snapshot's modification time is
+// when it was last used, which decides what pruning keeps.
+type snapshots struct{ dir string }
+
+func newSnapshots(cacheDir, url string) snapshots {
+	sum := sha256.Sum256([]byte(url))
+	return snapshots{dir: filepath.Join(cacheDir, hex.EncodeToString(sum[:8]))}
+}
+
+func (s snapshots) path(rev plumbing.Hash) string { return filepath.Join(s.dir, rev.String()) }
+
+// lookup returns rev's snapshot if it is published, marking it as just used.
+func (s snapshots) lookup(rev plumbing.Hash) (string, bool) {
+	dir := s.path(rev)
+	return dir, touch(dir) == nil
+}
+
+func touch(path string) error {
+	now := time.Now()
+	return os.Chtimes(path, now, now)
+}
+
+// publish lets write fill a temporary directory, then renames it to rev's
+// snapshot in one step, so a snapshot is either complete or absent. If
+// another fetch published rev first, its snapshot wins.
+func (s snapshots) publish(rev plumbing.Hash, write func(dir string) error) (string, error) {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(s.dir, tempPrefix)
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed
+	if err := errors.Join(write(tmp), os.Chmod(tmp, 0o755)); err != nil {
+		return "", err
+	}
+	final := s.path(rev)
+	if err := os.Rename(tmp, final); err != nil && touch(final) != nil {
+		return "", err
+	}
+	return final, touch(final)
+}
+
+// prune removes all but the keep most recently used snapshots, always
+// keeping current, and unfinished snapshots older than staleTemp.
+func (s snapshots) prune(keep int, current plumbing.Hash) error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range s.expendable(entries, keep, current) {
+		errs = append(errs, os.RemoveAll(filepath.Join(s.dir, name)))
+	}
+	return errors.Join(errs...)
+}
+
+func (s snapshots) expendable(entries []os.DirEntry, keep int, current plumbing.Hash) []string {
+	var names []string
+	kept := 0
+	for _, e := range byLastUse(entries) {
+		switch {
+		case strings.HasPrefix(e.Name(), tempPrefix) && modTime(e).Before(time.Now().Add(-staleTemp)):
+			names = append(names, e.Name())
+		case !plumbing.IsHash(e.Name()):
+		case e.Name() == current.String() || kept < keep:
+			kept++
+		default:
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// byLastUse sorts entries newest first.
+func byLastUse(entries []os.DirEntry) []os.DirEntry {
+	return slices.SortedFunc(slices.Values(entries), func(a, b os.DirEntry) int {
+		return cmp.Compare(modTime(b).UnixNano(), modTime(a).UnixNano())
+	})
+}
+
+func modTime(e os.DirEntry) time.Time {
+	info, err := e.Info()
+	if err != nil {
+		return time.Time{}
+	}
+	return info.ModTime()
+}

@@ -1,0 +1,67 @@
+package source_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gitsync-io/gitsync/pkg/sync/source"
+	"github.com/gitsync-io/gitsync/test/gitserver"
+)
+
+// snapshotNames lists what the repository's snapshot directory holds.
+func snapshotNames(t *testing.T, art source.Artifact) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Dir(art.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	return names
+}
+
+func sorted(names ...string) []string {
+	slices.Sort(names)
+	return names
+}
+
+func TestSnapshotPruning(t *testing.T) {
+	t.Run("keeps only the most recently used snapshots and nothing temporary", func(t *testing.T) {
+		repo := gitserver.NewRepo(t)
+		s := newSource(t, source.Options{URL: repo.URL(), KeepSnapshots: 2})
+		var shas []string
+		var art source.Artifact
+		for i := range 4 {
+			shas = append(shas, repo.Commit(t, "commit", map[string]string{"app.yaml": string(rune('a' + i))}))
+			art = fetch(t, s)
+		}
+		if diff := cmp.Diff(sorted(shas[2], shas[3]), snapshotNames(t, art)); diff != "" {
+			t.Errorf("snapshots (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("counts a cached fetch as a use", func(t *testing.T) {
+		repo := gitserver.NewRepo(t)
+		cache := t.TempDir()
+		branch := newSource(t, source.Options{URL: repo.URL(), CacheDir: cache, KeepSnapshots: 2})
+		first := repo.Commit(t, "first", map[string]string{"app.yaml": "1"})
+		fetch(t, branch)
+		second := repo.Commit(t, "second", map[string]string{"app.yaml": "2"})
+		fetch(t, branch)
+		pinned := newSource(t, source.Options{URL: repo.URL(), Ref: first, CacheDir: cache, KeepSnapshots: 2})
+		if art := fetch(t, pinned); !art.Cached {
+			t.Fatalf("pinned fetch of %s is not cached", first)
+		}
+		third := repo.Commit(t, "third", map[string]string{"app.yaml": "3"})
+		art := fetch(t, branch)
+		if diff := cmp.Diff(sorted(first, third), snapshotNames(t, art)); diff != "" {
+			t.Errorf("snapshots after %s was used again (-want +got; %s is the oldest):\n%s", first, second, diff)
+		}
+	})
+}

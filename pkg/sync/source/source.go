@@ -1,0 +1,172 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// DefaultKeepSnapshots is how many snapshots of a repository pruning keeps
+// when Options.KeepSnapshots is 0.
+const DefaultKeepSnapshots = 3
+
+// Options says which revision of which repository to fetch and where to keep
+// its snapshots. New rejects options that cannot work, naming the field.
+type Options struct {
+	// URL is https://, http://, ssh://, scp-like user@host:path, file://, or a
+	// local path (relative to the working directory when New is called).
+	// Credentials in it are moved to Auth and never shown.
+	URL string
+	// Ref is a branch, a tag, a full reference name (refs/...) or a full
+	// 40-hex commit SHA. Empty means the remote's default branch (HEAD).
+	Ref string
+	// CacheDir holds the snapshots. Required.
+	CacheDir string
+	Auth     Auth
+	// KeepSnapshots is how many of this repository's most recently used
+	// snapshots survive pruning; 0 means DefaultKeepSnapshots.
+	KeepSnapshots int
+}
+
+// Auth holds the credentials for the remote. Only the fields of the URL's
+// protocol are used.
+type Auth struct {
+	// Username and Password are HTTP basic auth; a token goes in Password.
+	// Username defaults to "git". For SSH, Username is the login, which
+	// defaults to the URL's user, then "git".
+	Username, Password string
+	// SSHKeyFile is a private key file, decrypted with SSHKeyPassphrase.
+	SSHKeyFile, SSHKeyPassphrase string
+	// SSHAgent signs with the keys of the agent at $SSH_AUTH_SOCK.
+	SSHAgent bool
+	// KnownHostsFile verifies SSH host keys; default ~/.ssh/known_hosts.
+	KnownHostsFile string
+	// AcceptNewHostKeys records the key of a host KnownHostsFile does not
+	// list yet, and trusts it from then on. A changed key is always refused.
+	AcceptNewHostKeys bool
+}
+
+// Artifact is one fetched revision.
+type Artifact struct {
+	URL string // the repository, without credentials
+	// Ref is the reference fetched in full (refs/heads/main, refs/tags/v1),
+	// or the commit SHA when one was asked for.
+	Ref      string
+	Revision string // the full commit SHA
+	// Dir is a snapshot of the commit's tree, without .git: files are
+	// read-only (0444, or 0555 if executable), symlinks are kept as links,
+	// submodules are left out. It is never modified once published; pruning
+	// removes it only once newer snapshots have replaced it.
+	Dir string
+	// Cached means the snapshot already existed: the only network traffic
+	// was the check of the remote's refs (none at all for a commit SHA).
+	Cached bool
+}
+
+// Source fetches snapshots of one repository's ref. It is safe for
+// concurrent use; its fetches run one at a time.
+type Source struct {
+	remote      endpoint
+	ref         string
+	auth        Auth // with defaults applied and the URL's credentials moved in
+	agentSocket string
+	snapshots   snapshots
+	keep        int
+	mu          sync.Mutex
+}
+
+// New validates opts. Its errors are *Error of Kind InvalidOptions.
+func New(opts Options) (*Source, error) {
+	remote, err := parseEndpoint(opts.URL)
+	if err != nil {
+		return nil, &Error{Op: "new", URL: "(invalid URL)", Kind: InvalidOptions, Err: fmt.Errorf("URL %w", err)}
+	}
+	s := &Source{remote: remote, ref: opts.Ref, auth: opts.Auth, keep: opts.KeepSnapshots}
+	if isCommitSHA(s.ref) {
+		s.ref = strings.ToLower(s.ref)
+	}
+	if err := s.configure(opts); err != nil {
+		return nil, &Error{Op: "new", URL: remote.display, Kind: InvalidOptions, Err: s.scrub(err)}
+	}
+	return s, nil
+}
+
+func (s *Source) configure(opts Options) error {
+	if err := validateRef(opts.Ref); err != nil {
+		return err
+	}
+	if err := s.configureCache(opts.CacheDir); err != nil {
+		return err
+	}
+	var err error
+	s.auth, s.agentSocket, err = resolveAuth(opts.Auth, s.remote)
+	return err
+}
+
+func (s *Source) configureCache(dir string) error {
+	if dir == "" {
+		return errors.New("CacheDir is required")
+	}
+	if s.keep < 0 {
+		return errors.New("KeepSnapshots must not be negative")
+	}
+	if s.keep == 0 {
+		s.keep = DefaultKeepSnapshots
+	}
+	abs, err := filepath.Abs(dir)
+	s.snapshots = newSnapshots(abs, s.remote.display)
+	return err
+}
+
+func validateRef(ref string) error {
+	if ref == "" || isCommitSHA(ref) {
+		return nil
+	}
+	name := plumbing.ReferenceName(ref)
+	if !strings.HasPrefix(ref, "refs/") {
+		name = plumbing.NewBranchReferenceName(ref)
+	}
+	if name.Validate() != nil {
+		return fmt.Errorf("Ref %q is not a valid branch, tag or reference name (a commit must be a full 40-hex SHA)", ref)
+	}
+	return nil
+}
+
+func isCommitSHA(ref string) bool {
+	return len(ref) == 40 && plumbing.IsHash(ref)
+}
+
+// fail turns err into an *Error for op, classified and scrubbed of secrets.
+// When the context ended, that is the cause the caller sees first.
+func (s *Source) fail(ctx context.Context, op string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		err = fmt.Errorf("%w: %w", ctxErr, err)
+	}
+	return &Error{Op: op, URL: s.remote.display, Kind: classify(err), Err: s.scrub(err)}
+}
+
+// scrub hides the credentials this Source holds from err's text.
+func (s *Source) scrub(err error) error {
+	return &scrubbed{err: err, secrets: s.secrets()}
+}
+
+// secrets are the credentials to hide. An HTTP user without a password is a
+// token, as in https://TOKEN@host/repo.
+func (s *Source) secrets() []string {
+	candidates := []string{s.auth.Password, s.auth.SSHKeyPassphrase, s.remote.password}
+	if s.remote.protocol != "ssh" && s.auth.Password == "" {
+		candidates = append(candidates, s.auth.Username, s.remote.user)
+	}
+	var secrets []string
+	for _, c := range candidates {
+		if c != "" {
+			secrets = append(secrets, c)
+		}
+	}
+	return secrets
+}

@@ -1,0 +1,272 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/cli-utils/pkg/object"
+
+	"github.com/gitsync-io/gitsync/pkg/sync/apply"
+	"github.com/gitsync-io/gitsync/pkg/sync/health"
+	"github.com/gitsync-io/gitsync/pkg/sync/inventory"
+	"github.com/gitsync-io/gitsync/pkg/sync/render"
+	"github.com/gitsync-io/gitsync/pkg/sync/source"
+)
+
+// Syncer runs the pipeline for one sync. Its methods are safe to call from
+// one goroutine at a time.
+type Syncer struct {
+	opts     Options
+	source   *source.Source
+	renderer *render.Renderer
+	applier  *apply.Applier
+	health   *health.Checker
+	store    *inventory.Store
+
+	mu      sync.Mutex
+	stalled *stall // the revision whose terminal error stalls the sync
+}
+
+type stall struct {
+	revision string
+	err      error
+}
+
+// New returns a Syncer applying to the cluster of cfg. Client-side rate
+// limits are raised from client-go's 5/10 unless cfg sets its own: the API
+// server's priority and fairness is the limit that matters.
+func New(cfg *rest.Config, opts Options) (*Syncer, error) {
+	if err := opts.validate(); err != nil {
+		return nil, terminalError{err}
+	}
+	src, err := source.New(opts.Source)
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg.QPS, cfg.Burst = 200, 400
+	}
+	a, err := apply.New(cfg, apply.Options{
+		FieldManager:     "gitsync",
+		Sync:             opts.label(),
+		DefaultNamespace: opts.Namespace,
+		Force:            opts.Force,
+		DryRun:           opts.DryRun,
+		Concurrency:      opts.Concurrency,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	selector := labels.SelectorFromSet(labels.Set{apply.LabelSync: opts.label()})
+	return &Syncer{
+		opts:     opts,
+		source:   src,
+		renderer: render.New(),
+		applier:  a,
+		health:   health.New(a.Dynamic(), a.Mapper(), selector),
+		store:    inventory.NewStore(cs.CoreV1(), opts.Namespace, opts.Name),
+	}, nil
+}
+
+// Once makes the cluster equal to the newest revision: fetch → render →
+// apply → prune → health, then records the inventory and status. Nothing is
+// pruned unless the render and every apply succeeded. The error is an *Error
+// naming the failed phase.
+func (s *Syncer) Once(ctx context.Context) (*Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := time.Now()
+	r := &Result{Name: s.opts.Name, Namespace: s.opts.Namespace, DryRun: s.opts.DryRun}
+	rec, err := s.store.Load(ctx)
+	if err != nil {
+		return r, &Error{Phase: PhaseInventory, Err: err}
+	}
+	err = s.reconcile(ctx, r, rec)
+	r.count()
+	r.Timings.Total = time.Since(start)
+	return r, s.record(ctx, r, rec, err)
+}
+
+func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record) error {
+	art, err := timed(&r.Timings.Fetch, func() (source.Artifact, error) { return s.source.Fetch(ctx) })
+	if err != nil {
+		return &Error{Phase: PhaseFetch, Err: err}
+	}
+	r.Source, r.Revision = art.URL, art.Revision
+	if st := s.stalled; st != nil && st.revision == art.Revision {
+		return st.err // retrying the same revision cannot help
+	}
+	out, err := timed(&r.Timings.Render, func() (*render.Result, error) { return s.renderer.Render(ctx, art.Dir, s.opts.Path) })
+	if err != nil {
+		return &Error{Phase: PhaseRender, Err: err}
+	}
+	r.Digest, r.Objects, r.Cached = out.Digest, len(out.Objects), art.Cached && out.Cached
+	if err := s.track(ctx, rec, out.Objects); err != nil {
+		return err
+	}
+	applied, err := timed(&r.Timings.Apply, func() (*apply.ChangeSet, error) { return s.applier.Apply(ctx, out.Objects) })
+	r.Applied = applied
+	if err == nil {
+		err = applied.Err()
+	}
+	if err != nil {
+		return &Error{Phase: PhaseApply, Err: err} // no prune after a failed apply
+	}
+	applyIDs := applied.IDs(apply.Created, apply.Configured, apply.Unchanged)
+	if err := s.prune(ctx, r, rec, applyIDs); err != nil {
+		return err
+	}
+	if !s.opts.Wait {
+		return nil
+	}
+	statuses, err := timed(&r.Timings.Health, func() ([]health.ObjectStatus, error) {
+		return s.health.Wait(ctx, live(applied), s.opts.Timeout)
+	})
+	r.Health = statuses
+	if err != nil {
+		return &Error{Phase: PhaseHealth, Err: err}
+	}
+	return nil
+}
+
+// track validates the objects (no request is made for bad input) and, before
+// anything is written, adds their ids to the inventory: an interrupted apply
+// leaves nothing untracked.
+func (s *Syncer) track(ctx context.Context, rec *inventory.Record, objs []*unstructured.Unstructured) error {
+	ids, err := s.applier.Validate(objs)
+	if err != nil {
+		return &Error{Phase: PhaseApply, Err: err}
+	}
+	if len(ids) == 0 && len(rec.Objects) > 0 && !s.opts.AllowEmpty {
+		return &Error{Phase: PhaseRender, Err: terminalError{fmt.Errorf(
+			"the render produced no objects but the sync owns %d; refusing to prune them all (pass --allow-empty if that is intended)", len(rec.Objects))}}
+	}
+	if s.opts.DryRun {
+		return nil
+	}
+	union := rec.Objects.Union(ids)
+	if union.Equal(rec.Objects) {
+		return nil
+	}
+	prev := rec.Objects
+	rec.Objects = union
+	if err := s.save(ctx, rec, objs); err != nil {
+		rec.Objects = prev
+		return &Error{Phase: PhaseInventory, Err: err}
+	}
+	return nil
+}
+
+// prune deletes what left git. The inventory keeps what was applied plus
+// whatever failed to delete.
+func (s *Syncer) prune(ctx context.Context, r *Result, rec *inventory.Record, applied object.ObjMetadataSet) error {
+	stale := rec.Objects.Diff(applied)
+	keep := applied
+	defer func() {
+		if !s.opts.DryRun {
+			rec.Objects = keep
+		}
+	}()
+	if !s.opts.Prune || len(stale) == 0 {
+		return nil
+	}
+	pruned, _ := timed(&r.Timings.Prune, func() (*apply.ChangeSet, error) { return s.applier.Prune(ctx, stale), nil })
+	r.Pruned = pruned
+	keep = keep.Union(pruned.IDs(apply.Failed))
+	if err := pruned.Err(); err != nil {
+		return &Error{Phase: PhasePrune, Err: err}
+	}
+	return nil
+}
+
+// save writes the inventory. If the sync's namespace does not exist yet but
+// the repository declares it, that Namespace is applied first.
+func (s *Syncer) save(ctx context.Context, rec *inventory.Record, objs []*unstructured.Unstructured) error {
+	err := s.store.Save(ctx, rec)
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	for _, o := range objs {
+		if o.GetKind() == "Namespace" && o.GetAPIVersion() == "v1" && o.GetName() == s.opts.Namespace {
+			cs, aerr := s.applier.Apply(ctx, []*unstructured.Unstructured{o})
+			if aerr == nil {
+				aerr = cs.Err()
+			}
+			if aerr != nil {
+				return aerr
+			}
+			return s.store.Save(ctx, rec)
+		}
+	}
+	return fmt.Errorf("namespace %q for the sync's inventory does not exist: create it, or add it to the repository: %w", s.opts.Namespace, err)
+}
+
+// record stores the inventory and status (unless this is a dry run), logs
+// one line, and remembers a terminal failure so the loop does not retry the
+// same revision.
+func (s *Syncer) record(ctx context.Context, r *Result, rec *inventory.Record, err error) error {
+	s.stalled = nil
+	if err != nil && IsTerminal(err) && r.Revision != "" {
+		s.stalled = &stall{revision: r.Revision, err: err}
+	}
+	log := logr.FromContextOrDiscard(ctx).WithValues("sync", s.opts.Namespace+"/"+s.opts.Name, "revision", short(r.Revision))
+	keys := []any{"objects", r.Objects, "duration", r.Timings.Total.Round(time.Millisecond)}
+	for _, a := range apply.Actions {
+		keys = append(keys, string(a), r.Counts[a])
+	}
+	if err != nil {
+		log.Error(err, "sync failed", append(keys, "phase", phaseOf(err), "terminal", IsTerminal(err))...)
+	} else {
+		log.Info("synced", keys...)
+	}
+	if s.opts.DryRun || rec == nil {
+		return err
+	}
+	rec.Status = s.nextStatus(rec.Status, r, len(rec.Objects), err)
+	// Record the outcome even when the sync was cancelled (SIGTERM).
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if serr := s.store.Save(saveCtx, rec); serr != nil {
+		return errors.Join(err, &Error{Phase: PhaseInventory, Err: serr})
+	}
+	return err
+}
+
+func live(cs *apply.ChangeSet) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, c := range cs.Changes {
+		if c.Live != nil {
+			out = append(out, c.Live)
+		}
+	}
+	return out
+}
+
+func phaseOf(err error) Phase {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Phase
+	}
+	return ""
+}
+
+func short(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
+	}
+	return rev
+}

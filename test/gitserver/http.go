@@ -1,0 +1,80 @@
+package gitserver
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+)
+
+// Options configures StartHTTP. With both fields empty the server asks for no
+// credentials.
+type Options struct {
+	Username, Password string // HTTP basic auth every request must carry
+}
+
+// HTTPServer serves every repository under a root directory over git's smart
+// HTTP protocol on 127.0.0.1. A repository Root()/name is at URL + "/" + name.
+type HTTPServer struct {
+	URL      string
+	requests atomic.Int64
+}
+
+// StartHTTP serves the repositories under root with git http-backend, behind
+// HTTP basic auth when opts has credentials (wrong or missing ones get 401).
+// The server stops when the test ends.
+func StartHTTP(t testing.TB, root string, opts Options) *HTTPServer {
+	t.Helper()
+	requireGit(t)
+	backend := &cgi.Handler{
+		Path:   gitExecPath(t, "git-http-backend"),
+		Env:    append(gitEnv(), "GIT_PROJECT_ROOT="+root, "GIT_HTTP_EXPORT_ALL=1"),
+		Stderr: testLog{t},
+	}
+	s := &HTTPServer{}
+	srv := httptest.NewServer(s.count(opts.authorize(backend)))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+// Requests is how many HTTP requests the server has received so far,
+// including refused ones. An ls-remote is one request; a fetch is at least two.
+func (s *HTTPServer) Requests() int { return int(s.requests.Load()) }
+
+// testLog sends a server's diagnostics to the test log.
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Logf("gitserver: %s", p)
+	return len(p), nil
+}
+
+func (s *HTTPServer) count(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.requests.Add(1)
+		next.ServeHTTP(w, req)
+	})
+}
+
+func (o Options) authorize(next http.Handler) http.Handler {
+	if o.Username == "" && o.Password == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if !o.match(req.BasicAuth()) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gitserver"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+func (o Options) match(user, password string, ok bool) bool {
+	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(o.Username)) == 1
+	passwordOK := subtle.ConstantTimeCompare([]byte(password), []byte(o.Password)) == 1
+	return ok && userOK && passwordOK
+}
