@@ -64,7 +64,7 @@ func (f *syncFlags) register(fs *pflag.FlagSet) {
 func (k *kubeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&k.context, "context", "", "kubeconfig context (default: the current context)")
-	fs.StringVarP(&k.namespace, "namespace", "n", "", "namespace of the sync's inventory, given to objects without one (default: the context's, else default)")
+	fs.StringVarP(&k.namespace, "namespace", "n", "", "namespace given to objects without one, and of the sync's inventory (default for the inventory: the context's, else default)")
 }
 
 func (g *gitFlags) register(fs *pflag.FlagSet) {
@@ -108,17 +108,18 @@ func (f *syncFlags) options(namespace string) (gsync.Options, error) {
 		return gsync.Options{}, err
 	}
 	return gsync.Options{
-		Name:        f.name,
-		Namespace:   namespace,
-		Source:      src,
-		Path:        f.path,
-		Prune:       f.prune,
-		AllowEmpty:  f.allowEmpty,
-		Wait:        f.wait,
-		Timeout:     f.timeout,
-		DryRun:      f.dryRun,
-		Force:       f.force,
-		Concurrency: f.concurrency,
+		Name:            f.name,
+		Namespace:       namespace,
+		TargetNamespace: f.kube.namespace,
+		Source:          src,
+		Path:            f.path,
+		Prune:           f.prune,
+		AllowEmpty:      f.allowEmpty,
+		Wait:            f.wait,
+		Timeout:         f.timeout,
+		DryRun:          f.dryRun,
+		Force:           f.force,
+		Concurrency:     f.concurrency,
 	}, nil
 }
 

@@ -17,9 +17,11 @@ type Options struct {
 	// Name identifies the sync; with Namespace it names the inventory and the
 	// label on every applied object.
 	Name string
-	// Namespace holds the sync's inventory and status, and is given to
-	// namespaced objects rendered without a namespace.
+	// Namespace holds the sync's inventory and status.
 	Namespace string
+	// TargetNamespace is given to namespaced objects rendered without a
+	// namespace. Empty makes such objects an error.
+	TargetNamespace string
 	// Source is the repository and ref; Source.CacheDir defaults to the
 	// user's cache directory.
 	Source source.Options

@@ -59,7 +59,7 @@ func New(cfg *rest.Config, opts Options) (*Syncer, error) {
 	a, err := apply.New(cfg, apply.Options{
 		FieldManager:     "gitsync",
 		Sync:             opts.label(),
-		DefaultNamespace: opts.Namespace,
+		DefaultNamespace: opts.TargetNamespace,
 		Force:            opts.Force,
 		DryRun:           opts.DryRun,
 		Concurrency:      opts.Concurrency,

@@ -1,0 +1,124 @@
+package render
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestCache(t *testing.T) {
+	cases := []struct {
+		name       string
+		path       string
+		change     func(t *testing.T, root string)
+		wantCached bool
+	}{
+		{
+			name:       "reuses an overlay from a new snapshot with the same content",
+			path:       "overlays/prod",
+			change:     func(*testing.T, string) {},
+			wantCached: true,
+		},
+		{
+			name: "reuses an overlay when only files it does not read changed",
+			path: "overlays/prod",
+			change: func(t *testing.T, root string) {
+				writeTree(t, root, map[string]string{"overlays/dev/kustomization.yaml": "resources: [../../base]\n",
+					"base/README.md": "notes\n", "plain/new.yaml": configMap})
+			},
+			wantCached: true,
+		},
+		{
+			name: "rebuilds an overlay when a file of its base changed",
+			path: "overlays/prod",
+			change: func(t *testing.T, root string) {
+				writeTree(t, root, map[string]string{"base/nginx.conf": "server { listen 8080; }\n"})
+			},
+		},
+		{
+			name: "builds a plain directory as a kustomization once one appears in it",
+			path: "plain",
+			change: func(t *testing.T, root string) {
+				writeTree(t, root, map[string]string{"plain/kustomization.yaml": "resources: [00-namespace.yaml]\n"})
+			},
+		},
+		{
+			name: "reuses a plain directory when a file that is not YAML is added",
+			path: "plain",
+			change: func(t *testing.T, root string) {
+				writeTree(t, root, map[string]string{"plain/NOTES.txt": "x\n", "plain/nested/more.yaml": configMap})
+			},
+			wantCached: true,
+		},
+		{
+			name: "rereads a plain directory when a YAML file is added",
+			path: "plain",
+			change: func(t *testing.T, root string) {
+				writeTree(t, root, map[string]string{"plain/zz.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: zz\n  namespace: web\n"})
+			},
+		},
+		{
+			name: "rereads a plain directory when a YAML file is removed",
+			path: "plain",
+			change: func(t *testing.T, root string) {
+				if err := os.Remove(filepath.Join(root, "plain/worker.yml")); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New()
+			first, err := r.Render(t.Context(), copyTree(t, repo), tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := copyTree(t, repo)
+			tc.change(t, next)
+			ctx := t.Context()
+			if tc.wantCached {
+				ctx = withoutKustomize(t)
+			}
+			second, err := r.Render(ctx, next, tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first.Cached || second.Cached != tc.wantCached || (second.Digest == first.Digest) != tc.wantCached {
+				t.Errorf("cached = %v then %v, same digest = %v; want cached and same digest = %v",
+					first.Cached, second.Cached, second.Digest == first.Digest, tc.wantCached)
+			}
+		})
+	}
+}
+
+func TestDigestDependsOnlyOnTheInputs(t *testing.T) {
+	for _, path := range []string{"overlays/canary", "plain"} {
+		t.Run("gives "+path+" the same digest in a fresh renderer and another snapshot", func(t *testing.T) {
+			a, err := New().Render(t.Context(), repo, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := New().Render(t.Context(), copyTree(t, repo), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Cached || b.Cached || a.Digest != b.Digest || string(a.YAML) != string(b.YAML) {
+				t.Errorf("digests %s and %s (cached %v, %v): want equal and fresh", a.Digest, b.Digest, a.Cached, b.Cached)
+			}
+		})
+	}
+}
+
+// withoutKustomize holds the kustomize slot for the rest of the test and returns a context
+// that gives up on it quickly: a render that still calls kustomize fails instead of building.
+func withoutKustomize(t *testing.T) context.Context {
+	t.Helper()
+	kustomizeSlot <- struct{}{}
+	t.Cleanup(func() { <-kustomizeSlot })
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	t.Cleanup(cancel)
+	return ctx
+}

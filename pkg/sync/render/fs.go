@@ -1,0 +1,359 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// confinedFS is how render touches the disk, and (wrapped by kustomizeFS) the kustomize
+// filesys.FileSystem krusty builds from. It serves one repository snapshot and nothing outside it:
+// a path that leaves the snapshot, by `..`, by an absolute path or through a symlink, is refused,
+// and the refusal is kept in failed so the render fails even when kustomize swallows the error.
+// It never looks outside either: symlinks are followed one component at a time, each target
+// checked before it is followed, and every access goes through an os.Root.
+//
+// Every question it answers (does this exist, what is in this file, which YAML files are in this
+// directory) is recorded with its answer in seen: those are the render's inputs.
+// One render owns a confinedFS; it is not safe for concurrent use.
+type confinedFS struct {
+	root     *os.Root
+	dir      string            // the snapshot's absolute path, symlinks resolved
+	seen     inputs            // every question answered, with the answer
+	resolved map[string]node   // where paths resolved to, so far
+	refs     map[string]string // referenced path → the file that referenced it
+	origin   string            // where the render started: the referrer when none is closer
+	failed   error             // the first refusal or unexpected error; it fails the render
+}
+
+var _ filesys.FileSystem = (*confinedFS)(nil)
+
+// node is where a repository-relative path really is.
+type node struct {
+	real string // repository-relative, symlinks resolved
+	dir  bool
+}
+
+// maxLinks bounds symlink chains, as the kernel's ELOOP does.
+const maxLinks = 40
+
+const fixOutside = "keep every file the render uses inside the repository, and use relative paths"
+
+func openRepository(root string) (*confinedFS, error) {
+	dir, err := filepath.EvalSymlinks(root)
+	if err == nil {
+		dir, err = filepath.Abs(dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &confinedFS{root: r, dir: dir, seen: inputs{}, resolved: map[string]node{}, refs: map[string]string{}}, nil
+}
+
+func (f *confinedFS) Close() error { return f.root.Close() }
+
+// rel turns a path kustomize hands over (absolute, under dir) into a repository-relative one.
+func (f *confinedFS) rel(p string) (string, error) {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(f.dir, p)
+	}
+	rel, err := filepath.Rel(f.dir, p)
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", f.fail(&Error{Problem: OutsideRepository, File: f.referrer("."),
+			Detail: fmt.Sprintf("%q is outside the repository", rel), Fix: fixOutside})
+	}
+	return filepath.ToSlash(rel), nil
+}
+
+// resolve finds where rel really is: its parent first, then the last component, following a
+// symlink only after checking that its target stays inside the repository. Answers are
+// remembered, since a snapshot does not change while it is rendered.
+func (f *confinedFS) resolve(rel string) (node, error) { return f.resolveFollowing(path.Clean(rel), 0) }
+
+func (f *confinedFS) resolveFollowing(rel string, links int) (node, error) {
+	if rel == "." {
+		return node{real: ".", dir: true}, nil
+	}
+	if n, ok := f.resolved[rel]; ok {
+		return n, nil
+	}
+	parent, err := f.resolveFollowing(path.Dir(rel), links)
+	if err != nil {
+		return node{}, err
+	}
+	real := path.Join(parent.real, path.Base(rel))
+	info, err := f.root.Lstat(real)
+	if err != nil {
+		return node{}, err
+	}
+	n := node{real: real, dir: info.IsDir()}
+	if info.Mode()&fs.ModeSymlink != 0 {
+		n, err = f.resolveLink(real, rel, links+1)
+	}
+	if err == nil {
+		f.resolved[rel] = n
+	}
+	return n, err
+}
+
+// resolveLink resolves the symlink at real, met while resolving asked.
+func (f *confinedFS) resolveLink(real, asked string, links int) (node, error) {
+	if links > maxLinks {
+		return node{}, &Error{Problem: MissingFile, File: f.referrer(asked),
+			Detail: fmt.Sprintf("%q: too many levels of symbolic links", asked), Fix: "break the symlink loop"}
+	}
+	target, err := f.follow(real, asked)
+	if err != nil {
+		return node{}, err
+	}
+	return f.resolveFollowing(target, links)
+}
+
+// follow reads the symlink link (met while resolving asked) and returns its target relative to
+// the repository, or refuses it when the target is outside.
+func (f *confinedFS) follow(link, asked string) (string, error) {
+	target, err := f.root.Readlink(link)
+	if err != nil {
+		return "", err
+	}
+	abs := target
+	if !filepath.IsAbs(target) {
+		abs = filepath.Join(f.dir, path.Dir(link), target)
+	}
+	rel, err := filepath.Rel(f.dir, abs)
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", &Error{Problem: OutsideRepository, File: f.referrer(asked),
+			Detail: fmt.Sprintf("%q is a symlink to %q, outside the repository", link, target), Fix: fixOutside}
+	}
+	return filepath.ToSlash(rel), nil
+}
+
+// referrer names the file that referenced rel or one of its parent directories, as the
+// kustomization check recorded it; failing that, where the render started.
+func (f *confinedFS) referrer(rel string) string {
+	for p := rel; ; p = path.Dir(p) {
+		if file, ok := f.refs[p]; ok {
+			return file
+		}
+		if p == "." || p == "/" {
+			return f.origin
+		}
+	}
+}
+
+func (f *confinedFS) read(rel string) ([]byte, error) {
+	n, err := f.resolve(rel)
+	if err != nil {
+		return nil, err
+	}
+	return f.root.ReadFile(n.real)
+}
+
+// listYAML names the *.yaml and *.yml files directly in dir, sorted.
+func (f *confinedFS) listYAML(dir string) ([]string, error) {
+	n, err := f.resolve(dir)
+	if err != nil {
+		return nil, err
+	}
+	d, err := f.root.Open(n.real)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	var names []string
+	for _, e := range entries {
+		if isYAML(e.Name()) && !f.isDirEntry(path.Join(dir, e.Name()), e) {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	return names, err
+}
+
+// isDirEntry tells directories (also behind symlinks) from files. A symlink it cannot resolve
+// counts as a file, so that reading it reports why.
+func (f *confinedFS) isDirEntry(rel string, e fs.DirEntry) bool {
+	if e.Type()&fs.ModeSymlink == 0 {
+		return e.IsDir()
+	}
+	n, err := f.resolve(rel)
+	return err == nil && n.dir
+}
+
+func isYAML(name string) bool {
+	ext := path.Ext(name)
+	return ext == ".yaml" || ext == ".yml"
+}
+
+// check answers whether rel exists and what it is, and records the answer.
+func (f *confinedFS) check(rel string) (node, error) {
+	n, err := f.resolve(rel)
+	return n, f.record(opStat, rel, statAnswer(rel, n, err), err)
+}
+
+// readFile reads rel and records its content.
+func (f *confinedFS) readFile(rel string) ([]byte, error) {
+	data, err := f.read(rel)
+	return data, f.record(opRead, rel, readAnswer(data, err), err)
+}
+
+// yamlFiles lists the YAML files in dir and records the listing.
+func (f *confinedFS) yamlFiles(dir string) ([]string, error) {
+	names, err := f.listYAML(dir)
+	return names, f.record(opList, dir, listAnswer(names, err), err)
+}
+
+// record notes the answer to a question. A missing path is an answer like any other; any other
+// error (a refusal, an unreadable file) is not, and fails the render.
+func (f *confinedFS) record(op op, rel, answer string, err error) error {
+	if settle(err) != nil {
+		return f.fail(err)
+	}
+	f.seen.add(op, rel, answer)
+	return err
+}
+
+// fail remembers the first error that must fail the render, and returns err.
+func (f *confinedFS) fail(err error) error {
+	if f.failed == nil {
+		f.failed = err
+	}
+	return err
+}
+
+// answer asks a recorded question again, recording nothing.
+func (f *confinedFS) answer(q input) (string, error) {
+	switch q.op {
+	case opStat:
+		n, err := f.resolve(q.path)
+		return statAnswer(q.path, n, err), settle(err)
+	case opRead:
+		data, err := f.read(q.path)
+		return readAnswer(data, err), settle(err)
+	default:
+		names, err := f.listYAML(q.path)
+		return listAnswer(names, err), settle(err)
+	}
+}
+
+// unchanged reports whether this snapshot answers every recorded question as before.
+func (f *confinedFS) unchanged(in inputs) bool {
+	for q, want := range in {
+		if got, err := f.answer(q); err != nil || got != want {
+			return false
+		}
+	}
+	return true
+}
+
+func statAnswer(rel string, n node, err error) string {
+	if err != nil {
+		return "absent"
+	}
+	kind := "file"
+	if n.dir {
+		kind = "dir"
+	}
+	if n.real != rel {
+		kind += " -> " + strconv.Quote(n.real)
+	}
+	return kind
+}
+
+func readAnswer(data []byte, err error) string {
+	if err != nil {
+		return "absent"
+	}
+	return contentAnswer(data)
+}
+
+func listAnswer(names []string, err error) string {
+	if err != nil {
+		return "absent"
+	}
+	return contentAnswer([]byte(strings.Join(names, "\n")))
+}
+
+// settle drops the errors that merely say a path is absent (or could not exist).
+func settle(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG) {
+		return nil
+	}
+	return err
+}
+
+// CleanedAbs is filesys.FileSystem's: the real directory and file name p resolves to.
+func (f *confinedFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
+	n, err := f.checkPath(p)
+	if err != nil {
+		return "", "", err
+	}
+	abs := filepath.Join(f.dir, filepath.FromSlash(n.real))
+	if n.dir {
+		return filesys.ConfirmedDir(abs), "", nil
+	}
+	return filesys.ConfirmedDir(filepath.Dir(abs)), filepath.Base(abs), nil
+}
+
+// ReadFile is filesys.FileSystem's.
+func (f *confinedFS) ReadFile(p string) ([]byte, error) {
+	rel, err := f.rel(p)
+	if err != nil {
+		return nil, err
+	}
+	return f.readFile(rel)
+}
+
+// IsDir is filesys.FileSystem's.
+func (f *confinedFS) IsDir(p string) bool {
+	n, err := f.checkPath(p)
+	return err == nil && n.dir
+}
+
+// Exists is filesys.FileSystem's.
+func (f *confinedFS) Exists(p string) bool {
+	_, err := f.checkPath(p)
+	return err == nil
+}
+
+func (f *confinedFS) checkPath(p string) (node, error) {
+	rel, err := f.rel(p)
+	if err != nil {
+		return node{}, err
+	}
+	return f.check(rel)
+}
+
+// The rest of filesys.FileSystem. kustomize build does not use these, and the snapshot is
+// read-only; a call fails the render rather than letting an unrecorded answer in.
+
+func (f *confinedFS) Create(p string) (filesys.File, error) { return nil, f.refuse("create", p) }
+func (f *confinedFS) Mkdir(p string) error                  { return f.refuse("mkdir", p) }
+func (f *confinedFS) MkdirAll(p string) error               { return f.refuse("mkdir", p) }
+func (f *confinedFS) RemoveAll(p string) error              { return f.refuse("remove", p) }
+func (f *confinedFS) WriteFile(p string, _ []byte) error    { return f.refuse("write", p) }
+func (f *confinedFS) Open(p string) (filesys.File, error)   { return nil, f.refuse("open", p) }
+func (f *confinedFS) ReadDir(p string) ([]string, error)    { return nil, f.refuse("list", p) }
+func (f *confinedFS) Glob(p string) ([]string, error)       { return nil, f.refuse("glob", p) }
+func (f *confinedFS) Walk(p string, _ filepath.WalkFunc) error {
+	return f.refuse("walk", p)
+}
+
+func (f *confinedFS) refuse(verb, p string) error {
+	return f.fail(&Error{Problem: Unsupported, File: f.origin,
+		Detail: fmt.Sprintf("kustomize tried to %s %q; gitsync renders from a read-only snapshot", verb, p)})
+}

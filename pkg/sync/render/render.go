@@ -1,0 +1,119 @@
+package render
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Renderer renders directories of repository snapshots. It is safe for concurrent use and
+// holds the render cache, so one Renderer should serve all syncs of a process. Kustomize
+// builds run one at a time process-wide (see guard.go); plain directories render in parallel.
+type Renderer struct {
+	cache cache
+}
+
+// New returns a Renderer with an empty cache.
+func New() *Renderer { return &Renderer{} }
+
+// Result is one rendered directory.
+type Result struct {
+	// Objects are the rendered objects in output order. They belong to the caller.
+	Objects []*unstructured.Unstructured
+	// YAML is what `gitsync render` prints: for a kustomization the exact bytes of
+	// `kustomize build`; for a plain directory the documents written the same way.
+	YAML []byte
+	// Digest is "sha256:<hex>" over exactly the inputs the render read: each repository-relative
+	// path with the content of the file, plus each existence check and directory listing it
+	// made. A snapshot that changes none of them gives the same digest.
+	Digest string
+	// Inputs are the repository-relative paths of the files read and directories listed, sorted.
+	Inputs []string
+	// Cached reports that the result was reused: none of the inputs changed since the last
+	// Render of this path.
+	Cached bool
+}
+
+// Render renders path, relative to root, where root is a repository snapshot and the boundary
+// nothing is read outside of; "" and "." mean root itself. A directory with a kustomization
+// (kustomization.yaml, kustomization.yml or Kustomization) is built as `kustomize build` would;
+// any other directory yields the objects of its *.yaml and *.yml files.
+//
+// Errors caused by the repository content are *Error values (joined with errors.Join when there
+// are several) whose Terminal method reports true; other errors, such as a cancelled ctx or an
+// unreadable snapshot, are worth retrying.
+func (r *Renderer) Render(ctx context.Context, root, path string) (*Result, error) {
+	rel, err := cleanPath(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("render %s: %w", rel, err)
+	}
+	fsys, err := openRepository(root)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: open repository: %w", rel, err)
+	}
+	defer fsys.Close()
+	if res, ok := r.cache.reuse(fsys, rel); ok {
+		return res, nil
+	}
+	res, err := render(ctx, fsys, rel)
+	if err != nil {
+		return nil, err
+	}
+	r.cache.store(rel, entry{inputs: fsys.seen, result: res})
+	return res.clone(false), nil
+}
+
+// render renders dir: a pipeline of find the kustomization → build or read → validate → encode.
+func render(ctx context.Context, fsys *confinedFS, dir string) (*Result, error) {
+	fsys.origin = dir
+	objs, err := renderDir(ctx, fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	out, yaml, err := encode(objs)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Objects: out, YAML: yaml, Digest: fsys.seen.digest(), Inputs: fsys.seen.paths()}, nil
+}
+
+func renderDir(ctx context.Context, fsys *confinedFS, dir string) ([]object, error) {
+	n, err := fsys.check(dir)
+	switch {
+	case settle(err) != nil:
+		return nil, err
+	case err != nil:
+		return nil, notADirectory(dir, "it does not exist")
+	case !n.dir:
+		return nil, notADirectory(dir, "it is a file")
+	}
+	file, err := fsys.kustomizationIn(dir)
+	if err != nil {
+		return nil, err
+	}
+	if file == "" {
+		return renderPlain(ctx, fsys, dir)
+	}
+	fsys.origin = file
+	return renderKustomization(ctx, fsys, file)
+}
+
+func notADirectory(dir, why string) error {
+	return &Error{Problem: MissingFile, File: dir, Detail: "the path to render is not a directory of the repository: " + why,
+		Fix: "point the sync's path at a directory of the repository"}
+}
+
+// cleanPath makes the path to render repository-relative and refuses one that leaves it.
+func cleanPath(p string) (string, error) {
+	rel := filepath.ToSlash(filepath.Clean("./" + p))
+	if filepath.IsAbs(p) || !filepath.IsLocal(rel) {
+		return "", &Error{Problem: OutsideRepository, File: p, Detail: "the path to render must stay inside the repository",
+			Fix: "give the path relative to the repository root, without leading ../"}
+	}
+	return rel, nil
+}

@@ -1,0 +1,239 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/gitsync-io/gitsync/test/testenv"
+)
+
+// BenchmarkSync runs the same four steps with gitsync and with kubectl
+// (apply --server-side --prune --applyset, then kubectl wait) on the same objects, as a
+// non-admin ServiceAccount, and prints one table per size: cold sync, no-op
+// resync, one object changed, half the objects pruned. Run it with
+// -benchtime 1x (make bench); each step is one run of each tool.
+func BenchmarkSync(b *testing.B) {
+	cfg := identity(b)
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				rows := compare(b, cfg, n)
+				printTable(n, rows)
+				for _, r := range rows {
+					if r.tool == "gitsync" {
+						b.ReportMetric(r.wall.Seconds(), "s-"+strings.ReplaceAll(r.step, " ", "-"))
+					}
+				}
+			}
+		})
+	}
+}
+
+var (
+	identityOnce sync.Once
+	identityCfg  *rest.Config
+	runs         atomic.Int64
+)
+
+func identity(b *testing.B) *rest.Config {
+	identityOnce.Do(func() { identityCfg = serviceAccount(b) })
+	return identityCfg
+}
+
+// row is one tool's run of one step.
+type row struct {
+	step, tool string
+	wall       time.Duration
+	phases     map[string]float64 // seconds
+	requests   map[string]int
+	rssMiB     int64
+	summary    string
+}
+
+type step struct {
+	name  string
+	files func(w workload) map[string]string
+}
+
+func steps(n int) []step {
+	return []step{
+		{"cold", func(w workload) map[string]string { return w.files(all, -1) }},
+		{"no-op", func(w workload) map[string]string { return w.files(all, -1) }},
+		{"one change", func(w workload) map[string]string { return w.files(all, 0) }},
+		{"prune half", func(w workload) map[string]string { return w.files(firstHalf(n), 0) }},
+	}
+}
+
+func compare(b *testing.B, cfg *rest.Config, n int) []row {
+	run := runs.Add(1)
+	proxy := testenv.StartProxy(b, cfg)
+	g := newGitsyncRunner(b, proxy, workload{n: n, prefix: fmt.Sprintf("g%d", run), label: fmt.Sprintf("g%d-%d", run, n)})
+	k := newKubectlRunner(b, proxy, workload{n: n, prefix: fmt.Sprintf("k%d", run), label: fmt.Sprintf("k%d-%d", run, n)})
+	var rows []row
+	for _, s := range steps(n) {
+		rows = append(rows, g.run(b, s), k.run(b, s))
+	}
+	return rows
+}
+
+// measure runs cmd through the proxy and records wall time, requests by
+// method and the peak RSS of the process (and its children).
+func measure(b *testing.B, proxy *testenv.Proxy, cmd *exec.Cmd) (time.Duration, map[string]int, int64, []byte) {
+	b.Helper()
+	before := proxy.Requests()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		b.Fatalf("%s: %v\n%s\n%s", strings.Join(cmd.Args, " "), err, stdout.String(), stderr.String())
+	}
+	after := proxy.Requests()
+	delta := map[string]int{}
+	for m, c := range after {
+		if d := c - before[m]; d > 0 {
+			delta[m] = d
+		}
+	}
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss >> 10 // KiB → MiB
+	return wall, delta, rss, stdout.Bytes()
+}
+
+// gitsyncRunner commits each step to a local repository and runs gitsync sync.
+type gitsyncRunner struct {
+	bin, repo, cache string
+	proxy            *testenv.Proxy
+	w                workload
+}
+
+func newGitsyncRunner(b *testing.B, proxy *testenv.Proxy, w workload) *gitsyncRunner {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "gitsync")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/gitsync")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build gitsync: %v\n%s", err, out)
+	}
+	repo := b.TempDir()
+	git(b, repo, "init", "-q", "-b", "main")
+	return &gitsyncRunner{bin: bin, repo: repo, cache: b.TempDir(), proxy: proxy, w: w}
+}
+
+func (g *gitsyncRunner) run(b *testing.B, s step) row {
+	write(b, g.repo, s.files(g.w))
+	git(b, g.repo, "add", "-A")
+	if s.name != "no-op" { // a no-op resync sees the same revision
+		git(b, g.repo, "commit", "-q", "-m", s.name)
+	}
+	cmd := exec.Command(g.bin, "sync", "--repo", g.repo, "--path", "objs", "--name", g.w.label,
+		"--namespace", "bench-identity", "--kubeconfig", g.proxy.Kubeconfig, "--cache-dir", g.cache,
+		"--timeout", "10m", "-o", "json")
+	cmd.Env = append(os.Environ(), "HOME="+b.TempDir())
+	wall, reqs, rss, out := measure(b, g.proxy, cmd)
+	var res struct {
+		Counts  map[string]int     `json:"counts"`
+		Timings map[string]float64 `json:"timings"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		b.Fatalf("gitsync -o json: %v\n%s", err, out)
+	}
+	return row{step: s.name, tool: "gitsync", wall: wall, phases: res.Timings, requests: reqs, rssMiB: rss, summary: countsString(res.Counts)}
+}
+
+// kubectlRunner applies each step's files with kubectl, pruning with an
+// ApplySet, then waits for the Deployments like gitsync's health phase does.
+type kubectlRunner struct {
+	bin, dir string
+	proxy    *testenv.Proxy
+	w        workload
+}
+
+func newKubectlRunner(b *testing.B, proxy *testenv.Proxy, w workload) *kubectlRunner {
+	b.Helper()
+	dir, err := testenv.BinDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	createApplySet(b, w.label)
+	return &kubectlRunner{bin: filepath.Join(dir, "kubectl"), dir: b.TempDir(), proxy: proxy, w: w}
+}
+
+func (k *kubectlRunner) run(b *testing.B, s step) row {
+	write(b, k.dir, s.files(k.w))
+	kc := "--kubeconfig=" + k.proxy.Kubeconfig
+	// Legacy --prune refuses server-side apply; prune with an ApplySet
+	// (alpha, behind KUBECTL_APPLYSET) on a cluster-scoped parent.
+	apply := exec.Command(k.bin, kc, "apply", "--server-side", "--field-manager=kubectl-bench", "--force-conflicts",
+		"--prune", "--applyset=applysets."+applySetGroup+"/"+k.w.label, "-R", "-f", filepath.Join(k.dir, "objs"))
+	apply.Env = append(os.Environ(), "KUBECTL_APPLYSET=true")
+	applyWall, reqs, rss, out := measure(b, k.proxy, apply)
+	wait := exec.Command(k.bin, kc, "wait", "--for=condition=Available", "deployments", "-A", "-l", "bench="+k.w.label, "--timeout=10m")
+	waitWall, waitReqs, waitRSS, _ := measure(b, k.proxy, wait)
+	for m, c := range waitReqs {
+		reqs[m] += c
+	}
+	return row{
+		step: s.name, tool: "kubectl", wall: applyWall + waitWall,
+		phases:   map[string]float64{"apply": applyWall.Seconds(), "health": waitWall.Seconds()},
+		requests: reqs, rssMiB: max(rss, waitRSS), summary: kubectlSummary(out),
+	}
+}
+
+func git(b *testing.B, dir string, args ...string) {
+	b.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=bench", "-c", "user.email=bench@localhost"}, args...)...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+}
+
+func countsString(c map[string]int) string {
+	var parts []string
+	for _, a := range []string{"created", "configured", "unchanged", "deleted", "failed"} {
+		if c[a] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c[a], a))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// kubectlSummary counts kubectl apply's "serverside-applied" and "pruned" lines.
+func kubectlSummary(out []byte) string {
+	applied := bytes.Count(out, []byte(" serverside-applied\n"))
+	pruned := bytes.Count(out, []byte(" pruned\n"))
+	return fmt.Sprintf("%d applied, %d pruned", applied, pruned)
+}
+
+func printTable(n int, rows []row) {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n%d objects (60%% ConfigMaps, 20%% Deployments, 20%% Services) in %d namespaces, as a ServiceAccount:\n\n", n, namespaces)
+	sb.WriteString("| step | tool | wall | fetch | render | apply | prune | health | discovery | get | list | watch | patch | delete | create+update | peak RSS | result |\n")
+	sb.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, r := range rows {
+		phase := func(p string) string {
+			v, ok := r.phases[p]
+			if !ok {
+				return "–"
+			}
+			return fmt.Sprintf("%.2f", v)
+		}
+		q := r.requests
+		fmt.Fprintf(&sb, "| %s | %s | %.2f s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d MiB | %s |\n",
+			r.step, r.tool, r.wall.Seconds(), phase("fetch"), phase("render"), phase("apply"), phase("prune"), phase("health"),
+			q["discovery"], q["get"], q["list"], q["watch"], q["patch"], q["delete"], q["create"]+q["update"], r.rssMiB, r.summary)
+	}
+	fmt.Print(sb.String())
+}

@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"bytes"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRunLoop runs `gitsync run` in the background: it follows new commits,
+// stalls on a bad one without retrying it, recovers on the next good one and
+// stops cleanly on SIGTERM.
+func TestRunLoop(t *testing.T) {
+	f := newFixture(t)
+	f.repo.Commit(t, "first", baseApp())
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--interval", "300ms", "--log-format", "json",
+		"--repo", f.repoURL(), "--path", "app", "--name", "e2e", "--username", gitUser,
+		"--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns, "--cache-dir", f.cache, "--timeout", "30s")
+	cmd.Env = []string{"HOME=" + t.TempDir(), "GITSYNC_PASSWORD=" + gitPassword}
+	var logs lockedBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 30s; logs:\n%s", what, logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	applied := func(rev string) func() bool {
+		return func() bool {
+			st := f.statusOrNil()
+			return st != nil && st["lastAppliedRevision"] == rev
+		}
+	}
+
+	eventually("first revision applied", applied(f.repo.Head(t)))
+	f.repo.Commit(t, "change", map[string]string{"app/a.yaml": configMap("a", "changed")})
+	eventually("change applied", func() bool { return data(f.get(configMaps, "a")) == "changed" })
+
+	f.repo.Commit(t, "broken", map[string]string{"app/b.yaml": "kind: [\n"})
+	bad := f.repo.Head(t)
+	eventually("bad revision reported as stalled", func() bool {
+		st := f.statusOrNil()
+		return st != nil && st["lastAttemptedRevision"] == bad && st["stalled"] == true
+	})
+	patches := f.api.Requests()["patch"]
+	time.Sleep(time.Second) // three more intervals
+	if n := f.api.Requests()["patch"] - patches; n != 0 {
+		t.Errorf("the loop made %d apply requests while stalled on a bad revision, want 0", n)
+	}
+
+	f.repo.Commit(t, "fixed", map[string]string{"app/b.yaml": configMap("b", "fixed")})
+	eventually("fix applied", applied(f.repo.Head(t)))
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("gitsync run exited with %v after SIGTERM, want 0; logs:\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("gitsync run did not stop within 10s of SIGTERM")
+	}
+}
