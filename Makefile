@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/gitsync-io/gitsync/internal/cli.version=$(VERSION) -X g
 CLUSTER_DIR := .cache/cluster
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build tools test test-short bench cluster-up cluster-down demo lint clean
+.PHONY: all build tools test bench cluster-up cluster-down demo lint clean
 
 all: build
 
@@ -21,7 +21,7 @@ test: tools ## every test, against the real local control plane and real git ser
 	$(GO) test -count=1 -timeout 20m ./...
 
 bench: tools ## benchmarks, with peers side by side; prints the tables used in the README
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+	$(GO) test -count=1 -p 1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 
 cluster-up: tools ## a local control plane in the background; kubeconfig in .cache/cluster/kubeconfig
 	@$(GO) run ./test/cluster up --dir $(CLUSTER_DIR)

@@ -45,7 +45,11 @@ func runRender(ctx context.Context, s Streams, f *renderFlags) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.Out.Write(out.YAML)
+	y, err := out.YAML()
+	if err != nil {
+		return err
+	}
+	_, err = s.Out.Write(y)
 	return err
 }
 

@@ -42,10 +42,13 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 	if f.interval <= 0 {
 		return fmt.Errorf("--interval %s: must be positive", f.interval)
 	}
+	if f.output == "json" {
+		f.logFormat = "json"
+	}
 	if f.logFormat != "text" && f.logFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", f.logFormat)
 	}
-	syncer, err := newSyncer(&f.syncFlags)
+	syncer, err := newSyncer(&f.syncFlags, nil)
 	if err != nil {
 		return err
 	}

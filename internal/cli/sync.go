@@ -28,11 +28,18 @@ func runSync(ctx context.Context, s Streams, f *syncFlags) error {
 	if err != nil {
 		return err
 	}
-	syncer, err := newSyncer(f)
+	var progress *progressLine
+	if !p.json {
+		progress = newProgress(s.ErrOut)
+	}
+	syncer, err := newSyncer(f, progress)
 	if err != nil {
 		return err
 	}
 	r, err := syncer.Once(ctx)
+	if progress != nil {
+		progress.clear()
+	}
 	if perr := p.result(r, err); perr != nil {
 		return perr
 	}
@@ -42,7 +49,8 @@ func runSync(ctx context.Context, s Streams, f *syncFlags) error {
 	return nil
 }
 
-func newSyncer(f *syncFlags) (*gsync.Syncer, error) {
+// newSyncer builds a Syncer from the flags; progress may be nil.
+func newSyncer(f *syncFlags, progress *progressLine) (*gsync.Syncer, error) {
 	cfg, ns, err := f.kube.config()
 	if err != nil {
 		return nil, err
@@ -50,6 +58,9 @@ func newSyncer(f *syncFlags) (*gsync.Syncer, error) {
 	opts, err := f.options(ns)
 	if err != nil {
 		return nil, err
+	}
+	if progress != nil {
+		opts.Progress = progress.update
 	}
 	return gsync.New(cfg, opts)
 }

@@ -28,11 +28,11 @@ func (s *Syncer) Diff(ctx context.Context) (*Result, []apply.ObjectDiff, error) 
 		return r, nil, &Error{Phase: PhaseRender, Err: err}
 	}
 	r.Digest, r.Objects = out.Digest, len(out.Objects)
-	ids, err := s.applier.Validate(out.Objects)
+	plan, err := s.applier.Plan(out.Objects)
 	if err != nil {
 		return r, nil, &Error{Phase: PhaseApply, Err: err}
 	}
-	var stale = rec.Objects.Diff(ids)
+	stale := rec.Objects.Diff(plan.IDs())
 	if !s.opts.Prune {
 		stale = nil
 	}

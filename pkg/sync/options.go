@@ -42,11 +42,14 @@ type Options struct {
 	Force bool
 	// Concurrency bounds parallel requests within an apply stage.
 	Concurrency int
+	// Progress, if set, hears how far the apply and prune phases are, from
+	// any goroutine.
+	Progress func(phase Phase, done, total int)
 }
 
 // DefaultOptions returns the defaults of the command line.
 func DefaultOptions() Options {
-	return Options{Name: "default", Namespace: "default", Prune: true, Wait: true, Timeout: 5 * time.Minute, Concurrency: 16}
+	return Options{Name: "default", Namespace: "default", Prune: true, Wait: true, Timeout: 5 * time.Minute, Concurrency: 32}
 }
 
 // label is the value of gitsync.io/sync on this sync's objects.

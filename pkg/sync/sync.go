@@ -63,6 +63,7 @@ func New(cfg *rest.Config, opts Options) (*Syncer, error) {
 		Force:            opts.Force,
 		DryRun:           opts.DryRun,
 		Concurrency:      opts.Concurrency,
+		Progress:         progress(opts.Progress),
 	})
 	if err != nil {
 		return nil, err
@@ -115,10 +116,11 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 		return &Error{Phase: PhaseRender, Err: err}
 	}
 	r.Digest, r.Objects, r.Cached = out.Digest, len(out.Objects), art.Cached && out.Cached
-	if err := s.track(ctx, rec, out.Objects); err != nil {
+	plan, err := s.track(ctx, rec, out.Objects)
+	if err != nil {
 		return err
 	}
-	applied, err := timed(&r.Timings.Apply, func() (*apply.ChangeSet, error) { return s.applier.Apply(ctx, out.Objects) })
+	applied, err := timed(&r.Timings.Apply, func() (*apply.ChangeSet, error) { return s.applier.ApplyPlan(ctx, plan) })
 	r.Applied = applied
 	if err == nil {
 		err = applied.Err()
@@ -130,7 +132,7 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	if err := s.prune(ctx, r, rec, applyIDs); err != nil {
 		return err
 	}
-	if !s.opts.Wait {
+	if !s.opts.Wait || s.opts.DryRun { // a dry run's objects do not exist to become ready
 		return nil
 	}
 	statuses, err := timed(&r.Timings.Health, func() ([]health.ObjectStatus, error) {
@@ -146,29 +148,30 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 // track validates the objects (no request is made for bad input) and, before
 // anything is written, adds their ids to the inventory: an interrupted apply
 // leaves nothing untracked.
-func (s *Syncer) track(ctx context.Context, rec *inventory.Record, objs []*unstructured.Unstructured) error {
-	ids, err := s.applier.Validate(objs)
+func (s *Syncer) track(ctx context.Context, rec *inventory.Record, objs []*unstructured.Unstructured) (*apply.Plan, error) {
+	plan, err := s.applier.Plan(objs)
 	if err != nil {
-		return &Error{Phase: PhaseApply, Err: err}
+		return nil, &Error{Phase: PhaseApply, Err: err}
 	}
+	ids := plan.IDs()
 	if len(ids) == 0 && len(rec.Objects) > 0 && !s.opts.AllowEmpty {
-		return &Error{Phase: PhaseRender, Err: terminalError{fmt.Errorf(
+		return nil, &Error{Phase: PhaseRender, Err: terminalError{fmt.Errorf(
 			"the render produced no objects but the sync owns %d; refusing to prune them all (pass --allow-empty if that is intended)", len(rec.Objects))}}
 	}
 	if s.opts.DryRun {
-		return nil
+		return plan, nil
 	}
 	union := rec.Objects.Union(ids)
 	if union.Equal(rec.Objects) {
-		return nil
+		return plan, nil
 	}
 	prev := rec.Objects
 	rec.Objects = union
 	if err := s.save(ctx, rec, objs); err != nil {
 		rec.Objects = prev
-		return &Error{Phase: PhaseInventory, Err: err}
+		return nil, &Error{Phase: PhaseInventory, Err: err}
 	}
-	return nil
+	return plan, nil
 }
 
 // prune deletes what left git. The inventory keeps what was applied plus
@@ -269,4 +272,12 @@ func short(rev string) string {
 		return rev[:12]
 	}
 	return rev
+}
+
+// progress adapts a Progress callback to the applier's.
+func progress(f func(Phase, int, int)) func(string, int, int) {
+	if f == nil {
+		return nil
+	}
+	return func(step string, done, total int) { f(Phase(step), done, total) }
 }

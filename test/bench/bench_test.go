@@ -19,10 +19,11 @@ import (
 	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
-// BenchmarkSync runs the same four steps with gitsync and with kubectl
-// (apply --server-side --prune --applyset, then kubectl wait) on the same objects, as a
-// non-admin ServiceAccount, and prints one table per size: cold sync, no-op
-// resync, one object changed, half the objects pruned. Run it with
+// BenchmarkSync runs the same four steps with gitsync, with kubectl (apply
+// --server-side --prune --applyset, then kubectl wait) and with a bare
+// parallel floor (floor_test.go) on the same objects, as a non-admin
+// ServiceAccount, and prints one table per size: cold sync, no-op resync, one
+// object changed, half the objects pruned. Run it with
 // -benchtime 1x (make bench); each step is one run of each tool.
 func BenchmarkSync(b *testing.B) {
 	cfg := identity(b)
@@ -58,7 +59,7 @@ type row struct {
 	wall       time.Duration
 	phases     map[string]float64 // seconds
 	requests   map[string]int
-	rssMiB     int64
+	rssMiB     int64 // 0 for the floor, which runs in the benchmark's process
 	summary    string
 }
 
@@ -81,9 +82,10 @@ func compare(b *testing.B, cfg *rest.Config, n int) []row {
 	proxy := testenv.StartProxy(b, cfg)
 	g := newGitsyncRunner(b, proxy, workload{n: n, prefix: fmt.Sprintf("g%d", run), label: fmt.Sprintf("g%d-%d", run, n)})
 	k := newKubectlRunner(b, proxy, workload{n: n, prefix: fmt.Sprintf("k%d", run), label: fmt.Sprintf("k%d-%d", run, n)})
+	f := newFloorRunner(b, proxy, workload{n: n, prefix: fmt.Sprintf("f%d", run), label: fmt.Sprintf("f%d-%d", run, n)})
 	var rows []row
 	for _, s := range steps(n) {
-		rows = append(rows, g.run(b, s), k.run(b, s))
+		rows = append(rows, f.run(b, s), g.run(b, s), k.run(b, s))
 	}
 	return rows
 }
@@ -231,9 +233,16 @@ func printTable(n int, rows []row) {
 			return fmt.Sprintf("%.2f", v)
 		}
 		q := r.requests
-		fmt.Fprintf(&sb, "| %s | %s | %.2f s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d MiB | %s |\n",
+		fmt.Fprintf(&sb, "| %s | %s | %.2f s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %s | %s |\n",
 			r.step, r.tool, r.wall.Seconds(), phase("fetch"), phase("render"), phase("apply"), phase("prune"), phase("health"),
-			q["discovery"], q["get"], q["list"], q["watch"], q["patch"], q["delete"], q["create"]+q["update"], r.rssMiB, r.summary)
+			q["discovery"], q["get"], q["list"], q["watch"], q["patch"], q["delete"], q["create"]+q["update"], rss(r.rssMiB), r.summary)
 	}
 	fmt.Print(sb.String())
+}
+
+func rss(mib int64) string {
+	if mib == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%d MiB", mib)
 }

@@ -134,13 +134,18 @@ func TestDiffAndDryRunChangeNothing(t *testing.T) {
 	f := newFixture(t)
 	f.repo.Commit(t, "first", baseApp())
 	f.mustSync()
-	f.repo.Commit(t, "change", map[string]string{"app/a.yaml": configMap("a", "new"), "app/b.yaml": ""})
+	// A changed ConfigMap, a deleted one and a new Deployment (which a dry run
+	// must not wait for: it does not exist to become ready).
+	f.repo.Commit(t, "change", map[string]string{
+		"app/a.yaml": configMap("a", "new"), "app/b.yaml": "",
+		"app/web2.yaml": strings.ReplaceAll(deployment, "web", "web2"),
+	})
 
 	r := f.run("diff")
 	if r.code != 1 {
 		t.Fatalf("diff with changes: want exit 1\n%s", r)
 	}
-	for _, want := range []string{"-  value: one", "+  value: new", "deleted ConfigMap " + f.ns + "/b"} {
+	for _, want := range []string{"-  value: one", "+  value: new", "deleted ConfigMap " + f.ns + "/b", "created Deployment.apps " + f.ns + "/web2"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("diff output lacks %q:\n%s", want, r.stdout)
 		}
@@ -152,8 +157,8 @@ func TestDiffAndDryRunChangeNothing(t *testing.T) {
 	if !strings.Contains(r.stdout, "dry run") {
 		t.Errorf("dry run output does not say so:\n%s", r.stdout)
 	}
-	if v := data(f.get(configMaps, "a")); v != "one" || f.get(configMaps, "b") == nil {
-		t.Errorf("diff or dry run changed the cluster: a=%q, b exists=%v", v, f.get(configMaps, "b") != nil)
+	if v := data(f.get(configMaps, "a")); v != "one" || f.get(configMaps, "b") == nil || f.get(deployments, "web2") != nil {
+		t.Errorf("diff or dry run changed the cluster: a=%q, b exists=%v, web2 exists=%v", v, f.get(configMaps, "b") != nil, f.get(deployments, "web2") != nil)
 	}
 	if st := f.status(); st["lastAttemptedRevision"] == f.repo.Head(t) {
 		t.Errorf("dry run recorded a status: %v", st)

@@ -215,6 +215,10 @@ func (cp *ControlPlane) spawnControllers(kwokPort int) error {
 		"--cluster-signing-cert-file="+f("ca.crt"),
 		"--cluster-signing-key-file="+f("ca.key"),
 		"--use-service-account-credentials=false",
+		// client-go's 20 QPS would make kcm the bottleneck of every
+		// test that creates many workloads; a real cluster scales this too.
+		"--kube-api-qps=200", "--kube-api-burst=400",
+		"--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
 	); err != nil {
 		return err
 	}
@@ -222,6 +226,7 @@ func (cp *ControlPlane) spawnControllers(kwokPort int) error {
 		"--kubeconfig="+cp.Kubeconfig,
 		"--leader-elect=false",
 		"--secure-port=0",
+		"--kube-api-qps=200", "--kube-api-burst=400",
 	); err != nil {
 		return err
 	}

@@ -45,11 +45,15 @@ type Options struct {
 	DryRun bool
 	// Concurrency bounds the requests in flight within a stage.
 	Concurrency int
+	// Progress, if set, is called after each object is applied or pruned,
+	// from any goroutine, with the step ("apply" or "prune"), the number
+	// done and the total.
+	Progress func(step string, done, total int)
 }
 
 // DefaultOptions returns the options gitsync uses.
 func DefaultOptions() Options {
-	return Options{FieldManager: "gitsync", Sync: "default", Concurrency: 16}
+	return Options{FieldManager: "gitsync", Sync: "default", Concurrency: 32}
 }
 
 // Applier applies and prunes objects for one sync.

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"sync/atomic"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -21,29 +22,60 @@ import (
 // desired are not written. Per-object failures are in the ChangeSet (see
 // ChangeSet.Err); the error is for failures that stop the whole apply.
 func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) (*ChangeSet, error) {
+	plan, err := a.Plan(objs)
+	if err != nil {
+		return nil, err
+	}
+	return a.ApplyPlan(ctx, plan)
+}
+
+// Plan is a validated set of objects, ready to apply once.
+type Plan struct {
+	targets []*target
+}
+
+// Plan checks objs as Apply would, without writing anything. Use it to learn
+// the ids the objects will have (namespaces defaulted) before applying them.
+func (a *Applier) Plan(objs []*unstructured.Unstructured) (*Plan, error) {
 	targets, err := a.prepare(objs)
 	if err != nil {
 		return nil, err
 	}
+	return &Plan{targets: targets}, nil
+}
+
+// IDs returns the ids of the planned objects.
+func (p *Plan) IDs() object.ObjMetadataSet {
+	ids := make(object.ObjMetadataSet, 0, len(p.targets))
+	for _, t := range p.targets {
+		ids = append(ids, t.id)
+	}
+	return ids
+}
+
+// ApplyPlan applies a plan made by Plan; see Apply.
+func (a *Applier) ApplyPlan(ctx context.Context, plan *Plan) (*ChangeSet, error) {
+	targets := plan.targets
 	live, err := a.listLive(ctx, targets)
 	if err != nil {
 		return nil, err
 	}
 	changes := make([]Change, len(targets))
+	done := a.progress("apply", len(targets))
 	for stage := range numStages {
 		if stage == stageCluster {
 			if err := a.establish(ctx, targets, changes); err != nil {
 				return nil, err
 			}
 		}
-		a.applyStage(ctx, stage, targets, live, changes)
+		a.applyStage(ctx, stage, targets, live, changes, done)
 	}
 	return &ChangeSet{Changes: changes}, nil
 }
 
 // applyStage applies the targets of one stage in parallel, recording each
 // outcome at the target's index.
-func (a *Applier) applyStage(ctx context.Context, stage int, targets []*target, live liveSet, changes []Change) {
+func (a *Applier) applyStage(ctx context.Context, stage int, targets []*target, live liveSet, changes []Change, done func()) {
 	var g errgroup.Group
 	g.SetLimit(a.opts.Concurrency)
 	for i, t := range targets {
@@ -52,10 +84,20 @@ func (a *Applier) applyStage(ctx context.Context, stage int, targets []*target, 
 		}
 		g.Go(func() error {
 			changes[i] = a.applyOne(ctx, t, live[t.id])
+			done()
 			return nil
 		})
 	}
 	_ = g.Wait()
+}
+
+// progress returns the function to call when one of total objects is done.
+func (a *Applier) progress(step string, total int) func() {
+	if a.opts.Progress == nil {
+		return func() {}
+	}
+	var n atomic.Int64
+	return func() { a.opts.Progress(step, int(n.Add(1)), total) }
 }
 
 // applyOne brings one object to its desired state.
@@ -131,18 +173,4 @@ func resourcePath(m *meta.RESTMapping, namespace, name string) []string {
 		path = append(path, "namespaces", namespace)
 	}
 	return append(path, m.Resource.Resource, name)
-}
-
-// Validate checks objs as Apply would, without writing anything, and returns
-// the ids they will have (namespaces defaulted).
-func (a *Applier) Validate(objs []*unstructured.Unstructured) (object.ObjMetadataSet, error) {
-	targets, err := a.prepare(objs)
-	if err != nil {
-		return nil, err
-	}
-	ids := make(object.ObjMetadataSet, 0, len(targets))
-	for _, t := range targets {
-		ids = append(ids, t.id)
-	}
-	return ids, nil
 }

@@ -41,6 +41,7 @@ func (a *Applier) Prune(ctx context.Context, ids object.ObjMetadataSet) *ChangeS
 		}
 		return &ChangeSet{Changes: changes}
 	}
+	done := a.progress("prune", len(ids))
 	for _, namespaces := range []bool{false, true} {
 		var g errgroup.Group
 		g.SetLimit(a.opts.Concurrency)
@@ -50,6 +51,7 @@ func (a *Applier) Prune(ctx context.Context, ids object.ObjMetadataSet) *ChangeS
 			}
 			g.Go(func() error {
 				changes[i] = a.pruneOne(ctx, t, live[t.id])
+				done()
 				return nil
 			})
 		}

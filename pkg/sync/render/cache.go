@@ -53,5 +53,6 @@ func (r *Result) clone(cached bool) *Result {
 	for i, o := range r.Objects {
 		objs[i] = o.DeepCopy()
 	}
-	return &Result{Objects: objs, YAML: slices.Clone(r.YAML), Digest: r.Digest, Inputs: slices.Clone(r.Inputs), Cached: cached}
+	// docs are never modified, so the copy shares them.
+	return &Result{Objects: objs, Digest: r.Digest, Inputs: slices.Clone(r.Inputs), Cached: cached, docs: r.docs}
 }

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"regexp"
@@ -12,7 +11,6 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
-	"sigs.k8s.io/yaml"
 )
 
 // object is one rendered object, its JSON form and the file it came from (for a kustomization,
@@ -74,25 +72,6 @@ func newObject(file string, j []byte) (object, error) {
 			Detail: "a document is not a YAML mapping", Fix: "make each document one Kubernetes object"}
 	}
 	return object{file: file, json: j, u: &unstructured.Unstructured{Object: m}}, nil
-}
-
-// encode returns the objects and their YAML, written the way `kustomize build` writes
-// (resmap.AsYaml): each object's JSON converted to YAML, separated by "---" lines.
-func encode(objs []object) ([]*unstructured.Unstructured, []byte, error) {
-	out := make([]*unstructured.Unstructured, len(objs))
-	var buf bytes.Buffer
-	for i, o := range objs {
-		y, err := yaml.JSONToYAML(o.json)
-		if err != nil {
-			return nil, nil, &Error{Problem: InvalidObject, File: o.file, Object: describe(o.u), Detail: err.Error(), Err: err}
-		}
-		if i > 0 {
-			buf.WriteString("---\n")
-		}
-		buf.Write(y)
-		out[i] = o.u
-	}
-	return out, buf.Bytes(), nil
 }
 
 var (

@@ -64,10 +64,11 @@ func TestEncodeWritesLikeKustomize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, got, err := encode(objs)
-	if err != nil {
-		t.Fatal(err)
+	res := &Result{}
+	for _, o := range objs {
+		res.Objects, res.docs = append(res.Objects, o.u), append(res.docs, o.json)
 	}
+	got := yamlOf(t, res)
 	want := "apiVersion: v1\ndata:\n  a: \"yes\"\n  z: \"1\"\nkind: ConfigMap\nmetadata:\n  name: a\n---\n" + configMap
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("YAML (-want +got):\n%s", diff)

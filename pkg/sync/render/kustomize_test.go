@@ -127,7 +127,7 @@ func TestKustomizeStateDoesNotLeakBetweenBuilds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(want, string(res.YAML)); diff != "" {
+			if diff := cmp.Diff(want, string(yamlOf(t, res))); diff != "" {
 				t.Errorf("YAML (-want +got):\n%s", diff)
 			}
 		})

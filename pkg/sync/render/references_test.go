@@ -268,7 +268,7 @@ func TestKustomizationFileBehindASymlink(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(string(kustomizeCLI(t, filepath.Join(root, "app"))), string(res.YAML)); diff != "" {
+		if diff := cmp.Diff(string(kustomizeCLI(t, filepath.Join(root, "app"))), string(yamlOf(t, res))); diff != "" {
 			t.Errorf("YAML (-kustomize +render):\n%s", diff)
 		}
 	})

@@ -1,11 +1,13 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 )
 
 // Renderer renders directories of repository snapshots. It is safe for concurrent use and
@@ -22,9 +24,6 @@ func New() *Renderer { return &Renderer{} }
 type Result struct {
 	// Objects are the rendered objects in output order. They belong to the caller.
 	Objects []*unstructured.Unstructured
-	// YAML is what `gitsync render` prints: for a kustomization the exact bytes of
-	// `kustomize build`; for a plain directory the documents written the same way.
-	YAML []byte
 	// Digest is "sha256:<hex>" over exactly the inputs the render read: each repository-relative
 	// path with the content of the file, plus each existence check and directory listing it
 	// made. A snapshot that changes none of them gives the same digest.
@@ -34,6 +33,27 @@ type Result struct {
 	// Cached reports that the result was reused: none of the inputs changed since the last
 	// Render of this path.
 	Cached bool
+
+	// docs is each object's JSON, in output order; YAML encodes them on demand,
+	// since a sync never needs the text (it costs a third of a plain render).
+	docs [][]byte
+}
+
+// YAML is what `gitsync render` prints: for a kustomization the exact bytes of
+// `kustomize build`; for a plain directory the documents written the same way.
+func (r *Result) YAML() ([]byte, error) {
+	var buf bytes.Buffer
+	for i, doc := range r.docs {
+		y, err := yaml.JSONToYAML(doc)
+		if err != nil {
+			return nil, fmt.Errorf("render: encode %s: %w", describe(r.Objects[i]), err)
+		}
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		buf.Write(y)
+	}
+	return buf.Bytes(), nil
 }
 
 // Render renders path, relative to root, where root is a repository snapshot and the boundary
@@ -75,11 +95,12 @@ func render(ctx context.Context, fsys *confinedFS, dir string) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	out, yaml, err := encode(objs)
-	if err != nil {
-		return nil, err
+	res := &Result{Digest: fsys.seen.digest(), Inputs: fsys.seen.paths()}
+	for _, o := range objs {
+		res.Objects = append(res.Objects, o.u)
+		res.docs = append(res.docs, o.json)
 	}
-	return &Result{Objects: out, YAML: yaml, Digest: fsys.seen.digest(), Inputs: fsys.seen.paths()}, nil
+	return res, nil
 }
 
 func renderDir(ctx context.Context, fsys *confinedFS, dir string) ([]object, error) {

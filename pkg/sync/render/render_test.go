@@ -57,8 +57,8 @@ func TestRenderMatchesKustomizeBuild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := golden(t, tc.path, res.YAML)
-			if diff := cmp.Diff(string(want), string(res.YAML)); diff != "" {
+			want := golden(t, tc.path, yamlOf(t, res))
+			if diff := cmp.Diff(string(want), string(yamlOf(t, res))); diff != "" {
 				t.Errorf("YAML differs from the golden file (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(string(want), string(kustomizeCLI(t, filepath.Join(repo, tc.path)))); diff != "" {
@@ -83,8 +83,8 @@ func TestRenderReadsAPlainDirectory(t *testing.T) {
 		}
 	})
 	t.Run("matches the golden file", func(t *testing.T) {
-		want := golden(t, "plain", res.YAML)
-		if diff := cmp.Diff(string(want), string(res.YAML)); diff != "" {
+		want := golden(t, "plain", yamlOf(t, res))
+		if diff := cmp.Diff(string(want), string(yamlOf(t, res))); diff != "" {
 			t.Errorf("YAML (-want +got):\n%s", diff)
 		}
 	})
@@ -95,7 +95,7 @@ func TestRenderReadsAPlainDirectory(t *testing.T) {
 			files[name] = readFile(t, filepath.Join(repo, "plain", name))
 		}
 		writeTree(t, dir, files)
-		if diff := cmp.Diff(string(kustomizeCLI(t, dir)), string(res.YAML)); diff != "" {
+		if diff := cmp.Diff(string(kustomizeCLI(t, dir)), string(yamlOf(t, res))); diff != "" {
 			t.Errorf("YAML (-kustomize +render):\n%s", diff)
 		}
 	})
@@ -305,7 +305,7 @@ func (tc badRepo) test(t *testing.T) {
 	}
 	res, err := New().Render(t.Context(), root, tc.path)
 	if err == nil {
-		t.Fatalf("rendered %d objects, want an error: %s", len(res.Objects), res.YAML)
+		t.Fatalf("rendered %d objects, want an error: %s", len(res.Objects), yamlOf(t, res))
 	}
 	got := renderError(t, err)
 	if diff := cmp.Diff(tc.want, *got, cmpopts.IgnoreFields(Error{}, "Detail", "Fix", "Err")); diff != "" {
@@ -346,11 +346,20 @@ func TestRenderConcurrently(t *testing.T) {
 					t.Errorf("goroutine %d, %s: %v", g, path, err)
 					return
 				}
-				if string(res.YAML) != want[path] {
+				if string(yamlOf(t, res)) != want[path] {
 					t.Errorf("goroutine %d, %s: YAML differs from the golden file", g, path)
 				}
 			}
 		})
 	}
 	wg.Wait()
+}
+
+func yamlOf(t *testing.T, res *Result) []byte {
+	t.Helper()
+	y, err := res.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return y
 }
