@@ -58,9 +58,17 @@ func (s *Source) fetchNew(ctx context.Context, auth transport.AuthMethod, t targ
 	if err != nil {
 		return Artifact{}, s.fail(ctx, "fetch", err)
 	}
-	dir, err := s.snapshots.publish(commit.Hash, func(tmp string) error { return writeTree(ctx, commit, tmp) })
+	from := s.snapshots.newest()
+	var written blobs
+	dir, err := s.snapshots.publish(commit.Hash, func(tmp string) (err error) {
+		written, err = writeTree(ctx, commit, tmp, from)
+		return err
+	})
 	if err != nil {
 		return Artifact{}, s.fail(ctx, "checkout", err)
+	}
+	if err := s.snapshots.recordBlobs(commit.Hash, written); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "recording the snapshot's blobs failed; the next fetch writes every file", "url", s.remote.display)
 	}
 	if err := s.snapshots.prune(s.keep, commit.Hash); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "pruning old snapshots failed; the next fetch retries", "url", s.remote.display)

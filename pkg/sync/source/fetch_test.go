@@ -117,6 +117,24 @@ func TestFetchFollowsTheRemote(t *testing.T) {
 				t.Errorf("old snapshot (-want +got):\n%s", diff)
 			}
 		})
+		t.Run(r.name+" links the files a new commit left alone from the previous snapshot", func(t *testing.T) {
+			repo := gitserver.NewRepo(t)
+			repo.Commit(t, "first", map[string]string{"same.yaml": "same", "app.yaml": "v1"})
+			url, auth := r.serve(t, repo)
+			s := newSource(t, source.Options{URL: url, Ref: "main", Auth: auth})
+			old := fetch(t, s)
+			repo.Commit(t, "second", map[string]string{"app.yaml": "v2"})
+			art := fetch(t, s)
+			if !sameFile(t, old.Dir, art.Dir, "same.yaml") {
+				t.Error("same.yaml was written again instead of linked")
+			}
+			if sameFile(t, old.Dir, art.Dir, "app.yaml") {
+				t.Error("the changed app.yaml is linked to the old one")
+			}
+			if diff := cmp.Diff(map[string]string{"same.yaml": "same", "app.yaml": "v2"}, readTree(t, art.Dir)); diff != "" {
+				t.Errorf("new snapshot (-want +got):\n%s", diff)
+			}
+		})
 		t.Run(r.name+" follows a force push to an unrelated commit", func(t *testing.T) {
 			repo := gitserver.NewRepo(t)
 			repo.Commit(t, "first", map[string]string{"app.yaml": "v1"})
@@ -281,4 +299,18 @@ func BenchmarkFetch(b *testing.B) {
 			}
 		}
 	})
+}
+
+// sameFile reports whether name is one file (hard-linked) in both snapshots.
+func sameFile(t *testing.T, a, b, name string) bool {
+	t.Helper()
+	fa, err := os.Stat(filepath.Join(a, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := os.Stat(filepath.Join(b, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os.SameFile(fa, fb)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -76,6 +77,9 @@ func (s snapshots) prune(keep int, current plumbing.Hash) error {
 	var errs []error
 	for _, name := range s.expendable(entries, keep, current) {
 		errs = append(errs, os.RemoveAll(filepath.Join(s.dir, name)))
+		if err := os.Remove(filepath.Join(s.dir, name+blobsSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -110,4 +114,40 @@ func modTime(e os.DirEntry) time.Time {
 		return time.Time{}
 	}
 	return info.ModTime()
+}
+
+// blobsSuffix names the file beside a snapshot that records its blobs.
+const blobsSuffix = ".blobs"
+
+// recordBlobs saves which blob each file of rev's snapshot holds.
+func (s snapshots) recordBlobs(rev plumbing.Hash, b blobs) error {
+	data, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(s.dir, tempPrefix+rev.String()+blobsSuffix)
+	if err := os.WriteFile(tmp, data, 0o444); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.path(rev)+blobsSuffix)
+}
+
+// newest returns the most recently used snapshot whose blobs are recorded,
+// or an empty base.
+func (s snapshots) newest() base {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return base{}
+	}
+	for _, e := range byLastUse(entries) {
+		if !plumbing.IsHash(e.Name()) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(s.dir, e.Name()+blobsSuffix))
+		var b blobs
+		if err == nil && json.Unmarshal(data, &b) == nil {
+			return base{dir: filepath.Join(s.dir, e.Name()), blobs: b}
+		}
+	}
+	return base{}
 }
