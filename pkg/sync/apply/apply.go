@@ -2,10 +2,10 @@ package apply
 
 import (
 	"context"
-	"sync/atomic"
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/meta"
