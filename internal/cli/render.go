@@ -89,19 +89,26 @@ func (f *renderFlags) tree(ctx context.Context) (root, path string, err error) {
 	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
 		return "", "", fmt.Errorf("--path %s: not a directory", f.path)
 	}
-	root = workTree(dir)
+	root = confinement(dir)
 	rel, err := filepath.Rel(root, dir)
 	return root, rel, err
 }
 
-// workTree is the nearest directory at or above dir holding .git, else dir.
-func workTree(dir string) string {
+// confinement is the directory a local render may read: the git work tree
+// holding dir, else the working directory if dir is inside it, else dir.
+func confinement(dir string) string {
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
 			return d
 		}
 		if filepath.Dir(d) == d {
-			return dir
+			break
 		}
 	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, dir); err == nil && filepath.IsLocal(rel) {
+			return wd
+		}
+	}
+	return dir
 }

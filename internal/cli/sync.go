@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 
 	"github.com/spf13/cobra"
 
@@ -51,6 +52,9 @@ func runSync(ctx context.Context, s Streams, f *syncFlags) error {
 
 // newSyncer builds a Syncer from the flags; progress may be nil.
 func newSyncer(f *syncFlags, progress *progressLine) (*gsync.Syncer, error) {
+	if f.repo == "" {
+		return nil, errors.New("--repo is required: a git URL or a local path")
+	}
 	cfg, ns, err := f.kube.config()
 	if err != nil {
 		return nil, err

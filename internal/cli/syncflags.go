@@ -100,9 +100,6 @@ func (k *kubeFlags) config() (*rest.Config, string, error) {
 
 // options turns the flags into the library's options.
 func (f *syncFlags) options(namespace string) (gsync.Options, error) {
-	if f.repo == "" {
-		return gsync.Options{}, errors.New("--repo is required: a git URL or a local path")
-	}
 	src, err := f.git.source(f.repo, f.ref)
 	if err != nil {
 		return gsync.Options{}, err

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/apply"
+	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
 func mustApply(t *testing.T, a *apply.Applier, docs string) *apply.ChangeSet {
@@ -38,11 +39,12 @@ func get(t *testing.T, gvr schema.GroupVersionResource, ns, name string) *unstru
 	return u
 }
 
-// newApplierFor returns an applier for an existing namespace (same sync).
+// newApplierFor returns an applier for the sync named after an existing
+// namespace, which is also its default namespace.
 func newApplierFor(t *testing.T, ns string, mutate ...func(*apply.Options)) (*apply.Applier, *requests, string) {
 	t.Helper()
 	reqs := &requests{counts: map[string]int{}}
-	cfg := adminConfig(t)
+	cfg := testenv.Config(t)
 	cfg.Wrap(reqs.wrap)
 	opts := apply.DefaultOptions()
 	opts.Sync, opts.DefaultNamespace = ns, ns

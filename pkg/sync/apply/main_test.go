@@ -9,7 +9,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/apply"
@@ -44,24 +43,11 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// newApplier returns an applier for a fresh namespace and its request counter.
+// newApplier returns an applier for a fresh namespace (also its sync's name
+// and default namespace) and its request counter.
 func newApplier(t *testing.T, mutate ...func(*apply.Options)) (*apply.Applier, *requests, string) {
 	t.Helper()
-	ns := testenv.Namespace(t)
-	cfg := testenv.Config(t)
-	reqs := &requests{counts: map[string]int{}}
-	cfg.Wrap(reqs.wrap)
-	opts := apply.DefaultOptions()
-	opts.Sync = ns
-	opts.DefaultNamespace = ns
-	for _, m := range mutate {
-		m(&opts)
-	}
-	a, err := apply.New(cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a, reqs, ns
+	return newApplierFor(t, testenv.Namespace(t), mutate...)
 }
 
 func admin(t *testing.T) dynamic.Interface {
@@ -72,8 +58,6 @@ func admin(t *testing.T) dynamic.Interface {
 	}
 	return dc
 }
-
-func adminConfig(t *testing.T) *rest.Config { return testenv.Config(t) }
 
 // objects parses YAML documents separated by "---".
 func objects(t *testing.T, docs string) []*unstructured.Unstructured {
