@@ -16,8 +16,11 @@ type Result struct {
 	Source   string `json:"source,omitempty"`
 	Revision string `json:"revision,omitempty"`
 	Digest   string `json:"digest,omitempty"`
-	// Cached is true when neither the fetch nor the render had new input.
-	Cached bool `json:"cached"`
+	// Cached is true when neither the fetch nor the render had new input;
+	// RenderCached when the render reused its last result (no input file of
+	// the sync changed, even if the revision did).
+	Cached       bool `json:"cached"`
+	RenderCached bool `json:"renderCached"`
 	// Objects is the number of objects the render produced.
 	Objects int `json:"objects"`
 	// Applied and Pruned hold one change per object; nil if the phase did

@@ -115,7 +115,8 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	if err != nil {
 		return &Error{Phase: PhaseRender, Err: err}
 	}
-	r.Digest, r.Objects, r.Cached = out.Digest, len(out.Objects), art.Cached && out.Cached
+	r.Digest, r.Objects = out.Digest, len(out.Objects)
+	r.Cached, r.RenderCached = art.Cached && out.Cached, out.Cached
 	plan, err := s.track(ctx, rec, out.Objects)
 	if err != nil {
 		return err
@@ -227,7 +228,7 @@ func (s *Syncer) record(ctx context.Context, r *Result, rec *inventory.Record, e
 		s.stalled = &stall{revision: r.Revision, err: err}
 	}
 	log := logr.FromContextOrDiscard(ctx).WithValues("sync", s.opts.Namespace+"/"+s.opts.Name, "revision", short(r.Revision))
-	keys := []any{"objects", r.Objects, "duration", r.Timings.Total.Round(time.Millisecond)}
+	keys := []any{"objects", r.Objects, "renderCached", r.RenderCached, "duration", r.Timings.Total.Round(time.Millisecond)}
 	for _, a := range apply.Actions {
 		keys = append(keys, string(a), r.Counts[a])
 	}

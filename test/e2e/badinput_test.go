@@ -35,6 +35,11 @@ func TestBadInputKeepsTheLastGoodState(t *testing.T) {
 			want:  []string{"app/b.yaml", "apiVersion"},
 		},
 		{
+			name:  "an object without kind",
+			files: map[string]string{"app/b.yaml": "apiVersion: v1\nmetadata:\n  name: b\n"},
+			want:  []string{"app/b.yaml", "kind"},
+		},
+		{
 			name:  "an object without a name",
 			files: map[string]string{"app/b.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"},
 			want:  []string{"app/b.yaml", "name"},

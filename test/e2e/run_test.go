@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -71,13 +72,25 @@ func TestRunLoop(t *testing.T) {
 	f.repo.Commit(t, "change", map[string]string{"app/a.yaml": configMap("a", "changed")})
 	eventually("change applied", func() bool { return data(f.get(configMaps, "a")) == "changed" })
 
+	// A commit that touches none of the sync's inputs is applied without
+	// rendering again or writing any object; only the status moves on.
+	patches := f.api.Requests()["patch"]
+	f.repo.Commit(t, "docs", map[string]string{"README.md": "nothing the sync reads"})
+	eventually("unrelated revision recorded", applied(f.repo.Head(t)))
+	if n := f.api.Requests()["patch"] - patches; n != 0 {
+		t.Errorf("a commit outside the sync's path caused %d apply requests, want 0", n)
+	}
+	if line := logLine(logs.String(), short(f.repo.Head(t))); !strings.Contains(line, `"renderCached":true`) {
+		t.Errorf("the sync of a commit outside its path rendered again: %s", line)
+	}
+
 	f.repo.Commit(t, "broken", map[string]string{"app/b.yaml": "kind: [\n"})
 	bad := f.repo.Head(t)
 	eventually("bad revision reported as stalled", func() bool {
 		st := f.statusOrNil()
 		return st != nil && st["lastAttemptedRevision"] == bad && st["stalled"] == true
 	})
-	patches := f.api.Requests()["patch"]
+	patches = f.api.Requests()["patch"]
 	time.Sleep(time.Second) // three more intervals
 	if n := f.api.Requests()["patch"] - patches; n != 0 {
 		t.Errorf("the loop made %d apply requests while stalled on a bad revision, want 0", n)
@@ -98,3 +111,15 @@ func TestRunLoop(t *testing.T) {
 		t.Fatalf("gitsync run did not stop within 10s of SIGTERM")
 	}
 }
+
+// logLine returns the first log line that mentions s.
+func logLine(logs, s string) string {
+	for line := range strings.SplitSeq(logs, "\n") {
+		if strings.Contains(line, s) {
+			return line
+		}
+	}
+	return ""
+}
+
+func short(rev string) string { return rev[:12] }
