@@ -47,7 +47,8 @@ func TestBadInvocationsFailWithOneLineNamingTheFlag(t *testing.T) {
 		{"diff without --repo exits 2, not 1 (which means differences)", nil, []string{"diff"}, 2, "--repo is required"},
 		{"an unknown output format", nil, []string{"sync", "--repo", ".", "-o", "yaml"}, 1, `--output "yaml"`},
 		{"a bad value in the environment", map[string]string{"GITSYNC_TIMEOUT": "soon"}, []string{"sync", "--repo", "."}, 1, "GITSYNC_TIMEOUT"},
-		{"run with a config file (not yet supported)", nil, []string{"run", "--config", "x.yaml"}, 1, "--config"},
+		{"run with a config file that does not exist", nil, []string{"run", "--config", "no-such.yaml"}, 1, "no-such.yaml"},
+		{"run with both --config and --repo", nil, []string{"run", "--config", "c.yaml", "--repo", "."}, 1, "--config and --repo"},
 		{"render without --path", nil, []string{"render"}, 1, "--path is required"},
 	} {
 		t.Run("rejects "+tc.name, func(t *testing.T) {
@@ -60,6 +61,15 @@ func TestBadInvocationsFailWithOneLineNamingTheFlag(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit %d and one line containing %q", code, stderr, tc.wantCode, tc.want)
 			}
 		})
+	}
+}
+
+func TestRunRejectsAnInvalidConfigFileBeforeConnecting(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "config.yaml", "apiVersion: gitsync.io/v1alpha1\nkind: Config\nsources: [{name: s, url: x}]\nsyncs: [{name: a, source: s, pathh: p}]\n")
+	code, _, stderr := run(t, "run", "--config", filepath.Join(dir, "config.yaml"))
+	if code != 1 || !strings.Contains(stderr, "config.yaml") || !strings.Contains(stderr, `unknown field "syncs[0].pathh"`) {
+		t.Errorf("exit %d, stderr %q; want the file and the unknown field named", code, stderr)
 	}
 }
 

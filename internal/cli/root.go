@@ -74,6 +74,8 @@ func newRootCommand(s Streams) *cobra.Command {
 		newRenderCommand(s),
 		newDiffCommand(s),
 		newStatusCommand(s),
+		newSuspendCommand(s, true),
+		newSuspendCommand(s, false),
 		newVersionCommand(s),
 	)
 	return root

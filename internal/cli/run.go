@@ -2,55 +2,172 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/rand"
 
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
 )
 
 type runFlags struct {
 	syncFlags
-	interval  time.Duration
-	config    string
-	logFormat string
+	interval          time.Duration
+	config            string
+	logFormat         string
+	httpAddr          string
+	webhookSecretFile string
+	leaderElect       bool
+	leader            gsync.LeaderOptions
 }
 
 func newRunCommand(s Streams) *cobra.Command {
-	f := &runFlags{}
+	f := &runFlags{leader: gsync.DefaultLeaderOptions()}
 	cmd := &cobra.Command{
 		Use:   "run --repo URL [--interval 1m] | --config FILE",
-		Short: "Keep the cluster equal to git: sync on an interval until stopped (SIGTERM stops cleanly)",
+		Short: "Keep the cluster equal to git: sync on an interval and on webhooks until stopped (SIGTERM stops cleanly)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLoop(cmd.Context(), s, f)
 		},
 	}
 	f.register(cmd.Flags())
-	cmd.Flags().DurationVar(&f.interval, "interval", time.Minute, "how often to check the repository")
-	cmd.Flags().StringVar(&f.config, "config", "", "config file with several sources and syncs (not available yet)")
-	cmd.Flags().StringVar(&f.logFormat, "log-format", "text", "log format: text or json; each sync logs one line")
+	fs := cmd.Flags()
+	fs.DurationVar(&f.interval, "interval", time.Minute, "how often to check the repository (with --repo)")
+	fs.StringVar(&f.config, "config", "", "config file with several sources and syncs, instead of --repo")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json; each sync logs one line")
+	fs.StringVar(&f.httpAddr, "http-addr", "", "serve /healthz, /readyz, /metrics and /hooks/* on this address (e.g. :8080); off when empty")
+	fs.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret (with --repo; the config file has webhook.secretFile)")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "with several replicas, only the holder of a Lease syncs")
+	fs.StringVar(&f.leader.Lease, "leader-elect-lease", f.leader.Lease, "name of the Lease, in --namespace")
+	fs.DurationVar(&f.leader.LeaseDuration, "leader-elect-lease-duration", f.leader.LeaseDuration, "how long replicas wait before taking over from a leader that stopped renewing")
+	fs.DurationVar(&f.leader.RenewDeadline, "leader-elect-renew-deadline", f.leader.RenewDeadline, "how long the leader retries renewing before giving up")
+	fs.DurationVar(&f.leader.RetryPeriod, "leader-elect-retry-period", f.leader.RetryPeriod, "how often replicas try to acquire or renew the Lease")
 	bindEnv(cmd)
 	return cmd
 }
 
 func runLoop(ctx context.Context, s Streams, f *runFlags) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	ctx = withLogger(ctx, s, f.logFormat)
+	var file *gsync.Config
 	if f.config != "" {
-		return fmt.Errorf("--config: config files are not supported yet; use --repo and --path")
+		var err error
+		if file, err = gsync.LoadConfig(f.config); err != nil {
+			return err // before connecting: a bad file fails fast
+		}
 	}
-	if f.interval <= 0 {
-		return fmt.Errorf("--interval %s: must be positive", f.interval)
-	}
-	if f.output == "json" {
-		f.logFormat = "json"
-	}
-	if f.logFormat != "text" && f.logFormat != "json" {
-		return fmt.Errorf("--log-format %q: want text or json", f.logFormat)
-	}
-	syncer, err := newSyncer(&f.syncFlags, nil)
+	cfg, ns, err := f.kube.config()
 	if err != nil {
 		return err
 	}
-	return gsync.NewLoop(syncer, f.interval).Start(withLogger(ctx, s, f.logFormat))
+	if pns := os.Getenv("POD_NAMESPACE"); f.kube.namespace == "" && pns != "" {
+		ns = pns
+	}
+	syncs, secret, err := f.syncs(file, ns)
+	if err != nil {
+		return err
+	}
+	srv, err := newServer(f.httpAddr, secret)
+	if err != nil {
+		return err
+	}
+	manager, err := gsync.NewManager(cfg, syncs, gsync.ManagerOptions{Metrics: srv.metrics})
+	if err != nil {
+		return err
+	}
+	srv.manager = manager
+	stopServer, err := srv.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
+	if !f.leaderElect {
+		srv.leading.Store(true)
+		return manager.Start(ctx)
+	}
+	f.leader.Namespace, f.leader.Identity = ns, identity()
+	return gsync.RunAsLeader(ctx, cfg, f.leader, func(ctx context.Context) {
+		srv.leading.Store(true)
+		defer srv.leading.Store(false)
+		_ = manager.Start(ctx)
+	})
 }
+
+func (f *runFlags) validate() error {
+	switch {
+	case f.output == "json":
+		f.logFormat = "json"
+	case f.logFormat != "text" && f.logFormat != "json":
+		return fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+	}
+	switch {
+	case f.config != "" && f.repo != "":
+		return errors.New("--config and --repo: give one, not both")
+	case f.config == "" && f.repo == "":
+		return errors.New("--repo or --config is required")
+	case f.interval <= 0:
+		return fmt.Errorf("--interval %s: must be positive", f.interval)
+	}
+	return nil
+}
+
+// syncs returns what to run, from the config file or from the flags, and
+// the webhook secret if one is configured.
+func (f *runFlags) syncs(c *gsync.Config, namespace string) ([]gsync.Managed, []byte, error) {
+	cacheDir := f.git.cacheDir
+	if cacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, nil, fmt.Errorf("--cache-dir: %w", err)
+		}
+		cacheDir = filepath.Join(dir, "gitsync", "git")
+	}
+	secretFile := f.webhookSecretFile
+	var syncs []gsync.Managed
+	if c != nil {
+		var err error
+		if syncs, err = c.Managed(namespace, cacheDir); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", f.config, err)
+		}
+		if c.Webhook != nil {
+			secretFile = c.Webhook.SecretFile
+		}
+	} else {
+		f.git.cacheDir = cacheDir
+		opts, err := f.options(namespace)
+		if err != nil {
+			return nil, nil, err
+		}
+		syncs = []gsync.Managed{{Options: opts, Interval: f.interval}}
+	}
+	if secretFile == "" {
+		return syncs, nil, nil
+	}
+	secret, err := readSecret("webhook secret file", secretFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if secret == "" {
+		return nil, nil, fmt.Errorf("webhook secret file %s is empty", secretFile)
+	}
+	return syncs, []byte(secret), nil
+}
+
+// identity names this replica in the Lease: the pod's name, else the host
+// name with a random suffix.
+func identity() string {
+	if pod := os.Getenv("POD_NAME"); pod != "" {
+		return pod
+	}
+	host, _ := os.Hostname()
+	return strings.Trim(host+"-"+rand.String(5), "-")
+}
+

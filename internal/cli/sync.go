@@ -11,15 +11,23 @@ import (
 
 func newSyncCommand(s Streams) *cobra.Command {
 	f := &syncFlags{}
+	var now bool
 	cmd := &cobra.Command{
-		Use:   "sync --repo URL [--ref REF] [--path DIR]",
+		Use:   "sync --repo URL [--ref REF] [--path DIR] | sync --now NAME",
 		Short: "Make the cluster equal to a git revision once: fetch, render, apply, prune, wait for health",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case now && len(args) == 1:
+				return requestSync(cmd.Context(), s, &f.kube, args[0])
+			case now || len(args) == 1:
+				return errors.New("--now NAME asks the running instance to sync NAME now; without --now, sync takes no arguments")
+			}
 			return runSync(cmd.Context(), s, f)
 		},
 	}
 	f.register(cmd.Flags())
+	cmd.Flags().BoolVar(&now, "now", false, "ask the running gitsync (gitsync run) to sync the sync named by the argument now")
 	bindEnv(cmd)
 	return cmd
 }

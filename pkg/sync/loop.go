@@ -13,8 +13,12 @@ type Loop struct {
 	syncer   *Syncer
 	interval time.Duration
 	trigger  chan struct{}
-	// OnResult, if set, sees every outcome (the CLI prints it).
+	// OnResult, if set, sees every outcome.
 	OnResult func(*Result, error)
+	// Gate, if set, is asked before each sync: a non-empty answer is why the
+	// sync must wait (a dependency is not Ready). The wait is recorded in the
+	// status and lasts until Trigger or the next interval.
+	Gate func() string
 	// MaxBackoff caps the wait after repeated transient failures.
 	MaxBackoff time.Duration
 }
@@ -39,19 +43,25 @@ func (l *Loop) Trigger() {
 func (l *Loop) Start(ctx context.Context) error {
 	failures := 0
 	for {
-		r, err := l.syncer.Once(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if l.OnResult != nil {
-			l.OnResult(r, err)
-		}
 		wait := jitter(l.interval)
-		if err != nil && !IsTerminal(err) {
-			failures++
-			wait = min(backoff(failures), l.MaxBackoff)
+		if reason := l.gate(); reason != "" {
+			if err := l.syncer.Wait(ctx, reason); err != nil && ctx.Err() == nil {
+				wait = min(backoff(1), wait)
+			}
 		} else {
-			failures = 0
+			r, err := l.syncer.Once(ctx)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if l.OnResult != nil {
+				l.OnResult(r, err)
+			}
+			if err != nil && !IsTerminal(err) {
+				failures++
+				wait = min(backoff(failures), l.MaxBackoff)
+			} else {
+				failures = 0
+			}
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -73,4 +83,11 @@ func backoff(n int) time.Duration {
 
 func jitter(d time.Duration) time.Duration {
 	return d + time.Duration((rand.Float64()-0.5)*0.2*float64(d))
+}
+
+func (l *Loop) gate() string {
+	if l.Gate == nil {
+		return ""
+	}
+	return l.Gate()
 }

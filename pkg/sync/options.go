@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/events"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
@@ -45,6 +46,14 @@ type Options struct {
 	// Progress, if set, hears how far the apply and prune phases are, from
 	// any goroutine.
 	Progress func(phase Phase, done, total int)
+
+	// SourceName labels the fetch metrics; default the sync's name.
+	SourceName string
+	// Metrics, if set, records every sync's outcome.
+	Metrics *Metrics
+	// Events, if set, records what changed as Kubernetes Events on the
+	// sync's inventory ConfigMap.
+	Events events.EventRecorder
 }
 
 // DefaultOptions returns the defaults of the command line.
@@ -78,6 +87,9 @@ func (o *Options) validate() error {
 	}
 	if o.Concurrency < 1 {
 		o.Concurrency = DefaultOptions().Concurrency
+	}
+	if o.SourceName == "" {
+		o.SourceName = o.Name
 	}
 	return nil
 }

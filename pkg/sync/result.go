@@ -31,6 +31,8 @@ type Result struct {
 	Counts  map[apply.Action]int  `json:"counts"`
 	Timings Timings               `json:"timings"`
 	DryRun  bool                  `json:"dryRun,omitempty"`
+	// Suspended: the sync is suspended (gitsync suspend); nothing ran.
+	Suspended bool `json:"suspended,omitempty"`
 }
 
 // Timings is the wall time of each phase.

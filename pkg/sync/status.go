@@ -29,6 +29,10 @@ type Status struct {
 	// Stalled: the last error cannot pass without a new revision.
 	Stalled bool   `json:"stalled,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Suspended: gitsync suspend stopped the sync until gitsync resume.
+	Suspended bool `json:"suspended,omitempty"`
+	// Waiting says why the sync has not run: a dependency not Ready yet.
+	Waiting string `json:"waiting,omitempty"`
 	// Time is when this status was written.
 	Time time.Time `json:"time"`
 }
@@ -49,7 +53,6 @@ func (s *Syncer) nextStatus(prev []byte, r *Result, objects int, err error) []by
 		Counts:                old.Counts,
 		Objects:               objects,
 		Ready:                 err == nil,
-		Time:                  old.Time,
 	}
 	if r.Revision == "" { // the fetch failed
 		st.LastAttemptedRevision, st.Source = old.LastAttemptedRevision, old.Source
@@ -63,6 +66,31 @@ func (s *Syncer) nextStatus(prev []byte, r *Result, objects int, err error) []by
 	if r.Wrote() || err != nil || old.Counts == nil {
 		st.Counts = r.Counts
 	}
+	return stamp(prev, st)
+}
+
+// suspendedStatus is the previous status, marked suspended.
+func suspendedStatus(prev []byte) []byte {
+	var st Status
+	_ = json.Unmarshal(prev, &st)
+	st.Suspended, st.Waiting = true, ""
+	return stamp(prev, st)
+}
+
+// waitingStatus is the previous status, not ready because of reason.
+func (s *Syncer) waitingStatus(prev []byte, reason string) []byte {
+	var st Status
+	_ = json.Unmarshal(prev, &st)
+	st.Name, st.Namespace, st.Path = s.opts.Name, s.opts.Namespace, s.opts.Path
+	st.Ready, st.Suspended, st.Waiting = false, false, reason
+	return stamp(prev, st)
+}
+
+// stamp returns prev if st says nothing new, else st with the current time.
+func stamp(prev []byte, st Status) []byte {
+	var old Status
+	_ = json.Unmarshal(prev, &old)
+	st.Time = old.Time
 	same, _ := json.Marshal(st)
 	if string(same) == string(prev) {
 		return prev

@@ -96,10 +96,27 @@ func (s *Syncer) Once(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return r, &Error{Phase: PhaseInventory, Err: err}
 	}
+	if rec.Suspended && !s.opts.DryRun {
+		r.Suspended = true
+		return r, s.save(ctx, rec, suspendedStatus(rec.Status), nil)
+	}
 	err = s.reconcile(ctx, r, rec)
 	r.count()
 	r.Timings.Total = time.Since(start)
 	return r, s.record(ctx, r, rec, err)
+}
+
+// Wait records that the sync does not run yet, and why (a dependency that is
+// not Ready). It writes only when the reason changes.
+func (s *Syncer) Wait(ctx context.Context, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, err := s.store.Load(ctx)
+	if err != nil {
+		return &Error{Phase: PhaseInventory, Err: err}
+	}
+	logr.FromContextOrDiscard(ctx).Info("waiting", "sync", s.opts.Namespace+"/"+s.opts.Name, "reason", reason)
+	return s.save(ctx, rec, s.waitingStatus(rec.Status, reason), nil)
 }
 
 func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record) error {
@@ -168,7 +185,7 @@ func (s *Syncer) track(ctx context.Context, rec *inventory.Record, objs []*unstr
 	}
 	prev := rec.Objects
 	rec.Objects = union
-	if err := s.save(ctx, rec, objs); err != nil {
+	if err := s.saveInventory(ctx, rec, objs); err != nil {
 		rec.Objects = prev
 		return nil, &Error{Phase: PhaseInventory, Err: err}
 	}
@@ -197,9 +214,9 @@ func (s *Syncer) prune(ctx context.Context, r *Result, rec *inventory.Record, ap
 	return nil
 }
 
-// save writes the inventory. If the sync's namespace does not exist yet but
-// the repository declares it, that Namespace is applied first.
-func (s *Syncer) save(ctx context.Context, rec *inventory.Record, objs []*unstructured.Unstructured) error {
+// saveInventory writes the inventory. If the sync's namespace does not exist
+// yet but the repository declares it, that Namespace is applied first.
+func (s *Syncer) saveInventory(ctx context.Context, rec *inventory.Record, objs []*unstructured.Unstructured) error {
 	err := s.store.Save(ctx, rec)
 	if !apierrors.IsNotFound(err) {
 		return err
@@ -219,16 +236,45 @@ func (s *Syncer) save(ctx context.Context, rec *inventory.Record, objs []*unstru
 	return fmt.Errorf("namespace %q for the sync's inventory does not exist: create it, or add it to the repository: %w", s.opts.Namespace, err)
 }
 
-// record stores the inventory and status (unless this is a dry run), logs
-// one line, and remembers a terminal failure so the loop does not retry the
-// same revision.
+// record is the one place a sync's outcome goes out: the stall memory, one
+// log line, metrics, and (unless this is a dry run) the inventory and status
+// in the cluster, with an Event when the status changed.
 func (s *Syncer) record(ctx context.Context, r *Result, rec *inventory.Record, err error) error {
 	s.stalled = nil
 	if err != nil && IsTerminal(err) && r.Revision != "" {
 		s.stalled = &stall{revision: r.Revision, err: err}
 	}
+	s.log(ctx, r, err)
+	s.opts.Metrics.observe(s.opts.Name, s.opts.SourceName, r, err)
+	if s.opts.DryRun {
+		return err
+	}
+	next := s.nextStatus(rec.Status, r, len(rec.Objects), err)
+	if serr := s.save(ctx, rec, next, func() { s.event(r, err) }); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return err
+}
+
+// save stores rec with status; changed runs if the status is new. The save
+// happens even when ctx was cancelled (SIGTERM), so the outcome is kept.
+func (s *Syncer) save(ctx context.Context, rec *inventory.Record, status []byte, changed func()) error {
+	isNew := string(status) != string(rec.Status)
+	rec.Status = status
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.store.Save(saveCtx, rec); err != nil {
+		return &Error{Phase: PhaseInventory, Err: err}
+	}
+	if isNew && changed != nil {
+		changed()
+	}
+	return nil
+}
+
+func (s *Syncer) log(ctx context.Context, r *Result, err error) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("sync", s.opts.Namespace+"/"+s.opts.Name, "revision", short(r.Revision))
-	keys := []any{"objects", r.Objects, "renderCached", r.RenderCached, "duration", r.Timings.Total.Round(time.Millisecond)}
+	keys := []any{"objects", r.Objects, "renderCached", r.RenderCached, "seconds", r.Timings.Total.Seconds()}
 	for _, a := range apply.Actions {
 		keys = append(keys, string(a), r.Counts[a])
 	}
@@ -237,17 +283,6 @@ func (s *Syncer) record(ctx context.Context, r *Result, rec *inventory.Record, e
 	} else {
 		log.Info("synced", keys...)
 	}
-	if s.opts.DryRun || rec == nil {
-		return err
-	}
-	rec.Status = s.nextStatus(rec.Status, r, len(rec.Objects), err)
-	// Record the outcome even when the sync was cancelled (SIGTERM).
-	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if serr := s.store.Save(saveCtx, rec); serr != nil {
-		return errors.Join(err, &Error{Phase: PhaseInventory, Err: serr})
-	}
-	return err
 }
 
 func live(cs *apply.ChangeSet) []*unstructured.Unstructured {

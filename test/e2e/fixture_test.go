@@ -206,3 +206,5 @@ func oneLine(t *testing.T, r result, wants ...string) {
 		}
 	}
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -1,32 +1,10 @@
 package e2e
 
 import (
-	"bytes"
-	"os/exec"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestRunLoop runs `gitsync run` in the background: it follows new commits,
 // stalls on a bad one without retrying it, recovers on the next good one and
@@ -34,32 +12,12 @@ func (b *lockedBuffer) String() string {
 func TestRunLoop(t *testing.T) {
 	f := newFixture(t)
 	f.repo.Commit(t, "first", baseApp())
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "run", "--interval", "300ms", "--log-format", "json",
+	p := startGitsync(t, []string{"GITSYNC_PASSWORD=" + gitPassword}, "run", "--interval", "300ms", "--log-format", "json",
 		"--repo", f.repoURL(), "--path", "app", "--name", "e2e", "--username", gitUser,
 		"--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns, "--cache-dir", f.cache, "--timeout", "30s")
-	cmd.Env = []string{"HOME=" + t.TempDir(), "GITSYNC_PASSWORD=" + gitPassword}
-	var logs lockedBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
 	eventually := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 30s; logs:\n%s", what, logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		p.eventually(what, 30*time.Second, cond)
 	}
 	applied := func(rev string) func() bool {
 		return func() bool {
@@ -80,7 +38,7 @@ func TestRunLoop(t *testing.T) {
 	if n := f.api.Requests()["patch"] - patches; n != 0 {
 		t.Errorf("a commit outside the sync's path caused %d apply requests, want 0", n)
 	}
-	if line := logLine(logs.String(), short(f.repo.Head(t))); !strings.Contains(line, `"renderCached":true`) {
+	if line := logLine(p.logs.String(), short(f.repo.Head(t))); !strings.Contains(line, `"renderCached":true`) {
 		t.Errorf("the sync of a commit outside its path rendered again: %s", line)
 	}
 
@@ -99,16 +57,8 @@ func TestRunLoop(t *testing.T) {
 	f.repo.Commit(t, "fixed", map[string]string{"app/b.yaml": configMap("b", "fixed")})
 	eventually("fix applied", applied(f.repo.Head(t)))
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("gitsync run exited with %v after SIGTERM, want 0; logs:\n%s", err, logs.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("gitsync run did not stop within 10s of SIGTERM")
+	if err := p.stop(); err != nil {
+		t.Errorf("gitsync run exited with %v after SIGTERM, want 0; logs:\n%s", err, p.logs.String())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,9 @@ type Proxy struct {
 	// Kubeconfig points at the proxy and holds no credentials.
 	Kubeconfig string
 
-	mu     sync.Mutex
-	byVerb map[string]int
+	mu         sync.Mutex
+	byVerb     map[string]int
+	byResource map[string]int // "verb resource"
 	// downAfter, when positive, is the number of requests still served
 	// before every connection is dropped.
 	downAfter atomic.Int64
@@ -45,7 +47,7 @@ func StartProxy(t testing.TB, cfg *rest.Config) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{byVerb: map[string]int{}}
+	p := &Proxy{byVerb: map[string]int{}, byResource: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = transport
 	rp.FlushInterval = -1 // stream watches
@@ -58,8 +60,10 @@ func StartProxy(t testing.TB, cfg *rest.Config) *Proxy {
 				}
 			}
 		}
+		v, res := classify(r)
 		p.mu.Lock()
-		p.byVerb[verb(r)]++
+		p.byVerb[v]++
+		p.byResource[v+" "+res]++
 		p.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}))
@@ -100,8 +104,41 @@ func (p *Proxy) Writes() int {
 	return c["create"] + c["update"] + c["patch"] + c["delete"]
 }
 
-// verb classifies a request the way the apiserver's audit log would.
-func verb(r *http.Request) string {
+// WritesExcept is Writes without those to the given resources (such as
+// "leases", which every replica of a leader election writes).
+func (p *Proxy) WritesExcept(resources ...string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for key, c := range p.byResource {
+		v, res, _ := strings.Cut(key, " ")
+		if (v == "create" || v == "update" || v == "patch" || v == "delete") && !slices.Contains(resources, res) {
+			n += c
+		}
+	}
+	return n
+}
+
+// classify returns a request's verb, the way the apiserver's audit log
+// would name it, and its resource ("" for discovery).
+func classify(r *http.Request) (verb, resource string) {
+	v := verbOf(r)
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	switch {
+	case len(parts) >= 3 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) >= 4 && parts[0] == "apis":
+		parts = parts[3:]
+	default:
+		return v, ""
+	}
+	if parts[0] == "namespaces" && len(parts) >= 3 {
+		parts = parts[2:]
+	}
+	return v, parts[0]
+}
+
+func verbOf(r *http.Request) string {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	var rest []string
 	switch {

@@ -48,8 +48,12 @@ func Encode(ids object.ObjMetadataSet) ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// Decode reads what Encode wrote.
+// Decode reads what Encode wrote; no data is an empty set (a ConfigMap that
+// only holds annotations, made by gitsync suspend before the first sync).
 func Decode(data []byte) (object.ObjMetadataSet, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
 	var in encoded
 	if err := json.Unmarshal(data, &in); err != nil {
 		return nil, fmt.Errorf("decode inventory: %w", err)

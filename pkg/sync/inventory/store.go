@@ -1,13 +1,14 @@
 package inventory
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1apply "k8s.io/client-go/applyconfigurations/core/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"sigs.k8s.io/cli-utils/pkg/object"
 )
@@ -19,6 +20,17 @@ const (
 	// LabelInventory marks a sync's inventory ConfigMap with the sync's name.
 	LabelInventory = "gitsync.io/inventory"
 	labelManagedBy = "app.kubernetes.io/managed-by"
+
+	// AnnotationSuspend "true" on the inventory ConfigMap suspends the sync
+	// (gitsync suspend / resume).
+	AnnotationSuspend = "gitsync.io/suspend"
+	// AnnotationRequestedAt, when it changes, asks the running instance to
+	// sync now (gitsync sync --now, or kubectl annotate).
+	AnnotationRequestedAt = "gitsync.io/requested-at"
+
+	// fieldManager owns the data and labels; the annotations above belong to
+	// the commands (or people) that set them, so saving never clears them.
+	fieldManager = "gitsync"
 )
 
 // Record is what the cluster remembers of one sync.
@@ -27,6 +39,9 @@ type Record struct {
 	Objects object.ObjMetadataSet
 	// Status is the sync's status document, opaque to this package.
 	Status []byte
+	// Suspended and RequestedAt are read from the annotations.
+	Suspended   bool
+	RequestedAt string
 
 	// what was loaded, to skip writes that change nothing
 	loaded          map[string]string
@@ -49,6 +64,11 @@ func ConfigMapName(syncName string) string { return "gitsync-" + syncName }
 
 func (s *Store) String() string { return "ConfigMap/" + s.namespace + "/" + ConfigMapName(s.name) }
 
+// Ref is the object events about the sync are recorded on.
+func (s *Store) Ref() *corev1.ObjectReference {
+	return &corev1.ObjectReference{APIVersion: "v1", Kind: "ConfigMap", Namespace: s.namespace, Name: ConfigMapName(s.name)}
+}
+
 // Load reads the record; a sync that never ran has an empty one.
 func (s *Store) Load(ctx context.Context) (*Record, error) {
 	cm, err := s.client.ConfigMaps(s.namespace).Get(ctx, ConfigMapName(s.name), metav1.GetOptions{})
@@ -57,43 +77,84 @@ func (s *Store) Load(ctx context.Context) (*Record, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("%s: load inventory: %w", s, err)
 	}
-	ids, err := Decode([]byte(cm.Data[keyObjects]))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s, err)
-	}
-	return &Record{Objects: ids, Status: []byte(cm.Data[keyStatus]), loaded: cm.Data, resourceVersion: cm.ResourceVersion}, nil
+	return decodeRecord(cm)
 }
 
-// Save writes the record if it differs from what Load returned. It fails with
-// a conflict if another writer changed the ConfigMap since.
+func decodeRecord(cm *corev1.ConfigMap) (*Record, error) {
+	ids, err := Decode([]byte(cm.Data[keyObjects]))
+	if err != nil {
+		return nil, fmt.Errorf("ConfigMap/%s/%s: %w", cm.Namespace, cm.Name, err)
+	}
+	return &Record{
+		Objects:         ids,
+		Status:          []byte(cm.Data[keyStatus]),
+		Suspended:       cm.Annotations[AnnotationSuspend] == "true",
+		RequestedAt:     cm.Annotations[AnnotationRequestedAt],
+		loaded:          cm.Data,
+		resourceVersion: cm.ResourceVersion,
+	}, nil
+}
+
+// Save writes the record if it differs from what Load returned, with
+// server-side apply so that annotations set by others stay. It fails with a
+// conflict if another writer changed the ConfigMap since the Load.
 func (s *Store) Save(ctx context.Context, r *Record) error {
 	objs, err := Encode(r.Objects)
 	if err != nil {
 		return err
 	}
 	data := map[string]string{keyObjects: string(objs), keyStatus: string(r.Status)}
-	if r.loaded != nil && bytes.Equal([]byte(r.loaded[keyObjects]), objs) && r.loaded[keyStatus] == string(r.Status) {
+	if r.loaded != nil && r.loaded[keyObjects] == data[keyObjects] && r.loaded[keyStatus] == data[keyStatus] {
 		return nil
-	}
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            ConfigMapName(s.name),
-			Namespace:       s.namespace,
-			ResourceVersion: r.resourceVersion,
-			Labels:          map[string]string{labelManagedBy: "gitsync", LabelInventory: s.name},
-		},
-		Data: data,
 	}
 	var saved *corev1.ConfigMap
 	if r.resourceVersion == "" {
-		saved, err = s.client.ConfigMaps(s.namespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: "gitsync"})
+		// It did not exist at Load: create it, failing if someone else did.
+		saved, err = s.client.ConfigMaps(s.namespace).Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName(s.name), Namespace: s.namespace, Labels: s.labels()},
+			Data:       data,
+		}, metav1.CreateOptions{FieldManager: fieldManager})
 	} else {
-		saved, err = s.client.ConfigMaps(s.namespace).Update(ctx, cm, metav1.UpdateOptions{FieldManager: "gitsync"})
+		cm := corev1apply.ConfigMap(ConfigMapName(s.name), s.namespace).
+			WithLabels(s.labels()).
+			WithData(data).
+			WithResourceVersion(r.resourceVersion) // fails if changed since the Load
+		saved, err = s.client.ConfigMaps(s.namespace).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
 	}
 	if err != nil {
 		return fmt.Errorf("%s: save inventory: %w", s, err)
 	}
 	r.loaded, r.resourceVersion = saved.Data, saved.ResourceVersion
+	return nil
+}
+
+// Suspend sets or clears the suspend annotation, creating the ConfigMap if
+// the sync never ran, so a running instance stops or resumes syncing.
+func (s *Store) Suspend(ctx context.Context, suspend bool) error {
+	value := "false"
+	if suspend {
+		value = "true"
+	}
+	return s.annotate(ctx, AnnotationSuspend, value)
+}
+
+// RequestSync asks the running instance to sync now.
+func (s *Store) RequestSync(ctx context.Context, now time.Time) error {
+	return s.annotate(ctx, AnnotationRequestedAt, now.UTC().Format(time.RFC3339Nano))
+}
+
+func (s *Store) labels() map[string]string {
+	return map[string]string{labelManagedBy: "gitsync", LabelInventory: s.name}
+}
+
+func (s *Store) annotate(ctx context.Context, key, value string) error {
+	cm := corev1apply.ConfigMap(ConfigMapName(s.name), s.namespace).
+		WithLabels(s.labels()).
+		WithAnnotations(map[string]string{key: value})
+	_, err := s.client.ConfigMaps(s.namespace).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: "gitsync-cli-" + key[len("gitsync.io/"):], Force: true})
+	if err != nil {
+		return fmt.Errorf("%s: set %s: %w", s, key, err)
+	}
 	return nil
 }
 
@@ -105,12 +166,13 @@ func List(ctx context.Context, client corev1client.ConfigMapsGetter, namespace s
 		return nil, fmt.Errorf("list inventories: %w", err)
 	}
 	out := make(map[string]*Record, len(cms.Items))
-	for _, cm := range cms.Items {
-		ids, err := Decode([]byte(cm.Data[keyObjects]))
+	for i := range cms.Items {
+		r, err := decodeRecord(&cms.Items[i])
 		if err != nil {
-			return nil, fmt.Errorf("ConfigMap/%s/%s: %w", cm.Namespace, cm.Name, err)
+			return nil, err
 		}
-		out[cm.Namespace+"/"+cm.Labels[LabelInventory]] = &Record{Objects: ids, Status: []byte(cm.Data[keyStatus])}
+		out[cms.Items[i].Namespace+"/"+cms.Items[i].Labels[LabelInventory]] = r
 	}
 	return out, nil
 }
+

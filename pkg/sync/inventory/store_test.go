@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -100,4 +101,35 @@ func resourceVersion(t *testing.T, cs *kubernetes.Clientset, ns string) string {
 		t.Fatal(err)
 	}
 	return cm.ResourceVersion
+}
+
+func TestSuspendAndRequestSurviveSaves(t *testing.T) {
+	s, _, _ := newStore(t)
+	if err := s.Suspend(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestSync(t.Context(), time.Unix(1700000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Load(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Suspended || r.RequestedAt != "2023-11-14T22:13:20Z" {
+		t.Fatalf("loaded %+v, want suspended and requested", r)
+	}
+	r.Status = []byte(`{"ready":true}`)
+	if err := s.Save(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := s.Load(t.Context())
+	if !again.Suspended || again.RequestedAt == "" || string(again.Status) != `{"ready":true}` {
+		t.Errorf("after a save: %+v; the annotations must stay", again)
+	}
+	if err := s.Suspend(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Load(t.Context()); r.Suspended {
+		t.Error("still suspended after resume")
+	}
 }

@@ -1,0 +1,64 @@
+package sync_test
+
+import (
+	"strings"
+	"testing"
+
+	gsync "github.com/gitsync-io/gitsync/pkg/sync"
+)
+
+const validConfig = `
+apiVersion: gitsync.io/v1alpha1
+kind: Config
+sources:
+- name: cluster
+  url: https://git.example.org/ops/cluster.git
+  ref: main
+  interval: 30s
+  auth: {username: gitsync, passwordFile: /etc/gitsync/git/password}
+syncs:
+- name: calico
+  source: cluster
+  path: manifests/calico
+- name: apps
+  source: cluster
+  path: overlays/prod
+  dependsOn: [calico]
+webhook:
+  secretFile: /etc/gitsync/webhook/secret
+`
+
+func TestParseConfig(t *testing.T) {
+	t.Run("accepts a valid config", func(t *testing.T) {
+		c, err := gsync.ParseConfig([]byte(validConfig))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Syncs) != 2 || c.Syncs[1].DependsOn[0] != "calico" || c.Sources[0].Interval.Duration.Seconds() != 30 {
+			t.Errorf("parsed %+v", c)
+		}
+	})
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"an unknown field", "  path: overlays/prod", "  pathh: overlays/prod", `unknown field "syncs[1].pathh"`},
+		{"a wrong kind", "kind: Config", "kind: Cluster", "apiVersion/kind"},
+		{"a sync of an unknown source", "  source: cluster\n  path: overlays/prod", "  source: clusterr\n  path: overlays/prod", `syncs[1].source: "clusterr"`},
+		{"a dependency that does not exist", "dependsOn: [calico]", "dependsOn: [calicoo]", `syncs[1].dependsOn: "calicoo"`},
+		{"a dependency cycle", "  path: manifests/calico", "  path: manifests/calico\n  dependsOn: [apps]", "cycle: calico → apps → calico"},
+		{"a sync named twice", "- name: apps", "- name: calico", `syncs[1].name: "calico" is used twice`},
+		{"a source without url", "  url: https://git.example.org/ops/cluster.git\n", "", "sources[0].url: required"},
+		{"a webhook without a secret", "  secretFile: /etc/gitsync/webhook/secret", "  secretFile: \"\"", "webhook.secretFile"},
+		{"a negative interval", "interval: 30s", "interval: -30s", "sources[0].interval"},
+	} {
+		t.Run("rejects "+tc.name, func(t *testing.T) {
+			if !strings.Contains(validConfig, tc.from) {
+				t.Fatalf("test setup: %q not in the config", tc.from)
+			}
+			_, err := gsync.ParseConfig([]byte(strings.Replace(validConfig, tc.from, tc.to, 1)))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
