@@ -170,4 +170,3 @@ func identity() string {
 	host, _ := os.Hostname()
 	return strings.Trim(host+"-"+rand.String(5), "-")
 }
-

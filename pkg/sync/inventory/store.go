@@ -175,4 +175,3 @@ func List(ctx context.Context, client corev1client.ConfigMapsGetter, namespace s
 	}
 	return out, nil
 }
-
