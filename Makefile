@@ -11,8 +11,11 @@ export GOFLAGS := -buildvcs=false
 
 all: build
 
+# CGO_ENABLED=0: static, and without cgo kustomize's import of "plugin" does
+# not make the linker export every symbol (a 122 MB binary, 78 MB RSS at
+# start-up, against 37 MB and 33 MB).
 build: ## the gitsync binary, in bin/
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/gitsync ./cmd/gitsync
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o bin/gitsync ./cmd/gitsync
 
 tools: ## control-plane binaries built from source, cached by version (cold ≈10 min, then seconds)
 	@bash tools/build.sh

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
+	"github.com/gitsync-io/gitsync/pkg/webhook"
 )
 
 type runFlags struct {
@@ -71,11 +73,11 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 	if pns := os.Getenv("POD_NAMESPACE"); f.kube.namespace == "" && pns != "" {
 		ns = pns
 	}
-	syncs, secret, err := f.syncs(file, ns)
+	syncs, hooks, err := f.syncs(file, ns)
 	if err != nil {
 		return err
 	}
-	srv, err := newServer(f.httpAddr, secret)
+	srv, err := newServer(f.httpAddr, hooks)
 	if err != nil {
 		return err
 	}
@@ -120,8 +122,8 @@ func (f *runFlags) validate() error {
 }
 
 // syncs returns what to run, from the config file or from the flags, and
-// the webhook secret if one is configured.
-func (f *runFlags) syncs(c *gsync.Config, namespace string) ([]gsync.Managed, []byte, error) {
+// the webhook secrets by provider if a secret is configured.
+func (f *runFlags) syncs(c *gsync.Config, namespace string) ([]gsync.Managed, map[webhook.Provider][]byte, error) {
 	cacheDir := f.git.cacheDir
 	if cacheDir == "" {
 		dir, err := os.UserCacheDir()
@@ -130,7 +132,7 @@ func (f *runFlags) syncs(c *gsync.Config, namespace string) ([]gsync.Managed, []
 		}
 		cacheDir = filepath.Join(dir, "gitsync", "git")
 	}
-	secretFile := f.webhookSecretFile
+	secretFile, providers := f.webhookSecretFile, []string(nil)
 	var syncs []gsync.Managed
 	if c != nil {
 		var err error
@@ -138,7 +140,7 @@ func (f *runFlags) syncs(c *gsync.Config, namespace string) ([]gsync.Managed, []
 			return nil, nil, fmt.Errorf("%s: %w", f.config, err)
 		}
 		if c.Webhook != nil {
-			secretFile = c.Webhook.SecretFile
+			secretFile, providers = c.Webhook.SecretFile, c.Webhook.Providers
 		}
 	} else {
 		f.git.cacheDir = cacheDir
@@ -158,7 +160,13 @@ func (f *runFlags) syncs(c *gsync.Config, namespace string) ([]gsync.Managed, []
 	if secret == "" {
 		return nil, nil, fmt.Errorf("webhook secret file %s is empty", secretFile)
 	}
-	return syncs, []byte(secret), nil
+	hooks := map[webhook.Provider][]byte{}
+	for _, p := range webhook.Providers() {
+		if len(providers) == 0 || slices.Contains(providers, string(p)) {
+			hooks[p] = []byte(secret)
+		}
+	}
+	return syncs, hooks, nil
 }
 
 // identity names this replica in the Lease: the pod's name, else the host

@@ -22,21 +22,21 @@ import (
 // Standby replicas serve it too; they just do not sync.
 type server struct {
 	addr     string
-	secret   []byte
+	secrets  map[webhook.Provider][]byte // nil: webhooks off
 	registry *prometheus.Registry
 	metrics  *gsync.Metrics
 	manager  *gsync.Manager
 	leading  atomic.Bool
 }
 
-func newServer(addr string, secret []byte) (*server, error) {
+func newServer(addr string, secrets map[webhook.Provider][]byte) (*server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := gsync.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	return &server{addr: addr, secret: secret, registry: reg, metrics: m}, nil
+	return &server{addr: addr, secrets: secrets, registry: reg, metrics: m}, nil
 }
 
 // start listens and serves until the returned stop is called.
@@ -48,7 +48,7 @@ func (s *server) start(ctx context.Context) (stop func(), err error) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
-	if s.secret != nil {
+	if s.secrets != nil {
 		hooks, err := s.webhooks(ctx)
 		if err != nil {
 			return nil, err
@@ -66,7 +66,7 @@ func (s *server) start(ctx context.Context) (stop func(), err error) {
 			log.Error(err, "http server stopped")
 		}
 	}()
-	log.Info("serving", "addr", ln.Addr().String(), "webhooks", s.secret != nil)
+	log.Info("serving", "addr", ln.Addr().String(), "webhooks", len(s.secrets))
 	return func() {
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -87,18 +87,14 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 // webhooks hands every verified push to the syncs of that repository.
 func (s *server) webhooks(ctx context.Context) (http.Handler, error) {
 	log := logr.FromContextOrDiscard(ctx)
-	secrets := map[webhook.Provider][]byte{}
-	for _, p := range webhook.Providers() {
-		secrets[p] = s.secret
-	}
 	r, err := webhook.New(webhook.Options{
-		Secrets:    secrets,
+		Secrets:    s.secrets,
 		Registerer: s.registry,
 		OnPush: func(p webhook.Push) {
 			if !s.leading.Load() {
 				return // a standby fetches nothing; the leader got the same push
 			}
-			n := s.manager.TriggerRepository(func(url, ref string) bool { return p.Matches(url, branchOf(ref)) })
+			n := s.manager.TriggerRepository(func(url, ref string) bool { return pushMatches(p, url, ref) })
 			log.Info("push", "provider", p.Provider, "ref", p.Ref, "syncs", n)
 		},
 	})
@@ -108,14 +104,27 @@ func (s *server) webhooks(ctx context.Context) (http.Handler, error) {
 	return r.Handler(), nil
 }
 
-// branchOf is the branch a source follows: its ref without refs/heads/, ""
-// (any) for the default branch, a tag or a commit.
-func branchOf(ref string) string {
-	if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
-		return b
+// pushMatches tells whether a push concerns a source of url and ref: the
+// default branch or a commit (any push to the repository may move them), a
+// full ref exactly, or a short name as a branch or a tag.
+func pushMatches(p webhook.Push, url, ref string) bool {
+	switch {
+	case ref == "" || isCommit(ref):
+		return p.Matches(url, "")
+	case strings.HasPrefix(ref, "refs/"):
+		return p.Matches(url, ref)
 	}
-	if ref == "" || len(ref) == 40 || strings.HasPrefix(ref, "refs/") {
-		return ""
+	return p.Matches(url, ref) || p.Matches(url, "refs/tags/"+ref)
+}
+
+func isCommit(ref string) bool {
+	if len(ref) != 40 {
+		return false
 	}
-	return ref
+	for _, c := range ref {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
 }

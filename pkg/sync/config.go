@@ -70,9 +70,13 @@ type SyncConfig struct {
 
 // WebhookConfig enables the push webhooks.
 type WebhookConfig struct {
-	// SecretFile holds the shared secret for every provider. Without a
-	// secret the webhook endpoints are off.
+	// SecretFile holds the shared secret. Without a secret the webhook
+	// endpoints are off.
 	SecretFile string `json:"secretFile"`
+	// Providers lists the endpoints to turn on, of github, gitlab, gitea
+	// and generic; default all. GitLab sends the secret itself as a token
+	// (not a signature), so enable it only if GitLab is the git host.
+	Providers []string `json:"providers,omitempty"`
 }
 
 // LoadConfig reads and validates a config file. Every error names the file
@@ -166,6 +170,13 @@ func (c *Config) validate() error {
 	}
 	if c.Webhook != nil && c.Webhook.SecretFile == "" {
 		bad("webhook.secretFile: required (the webhooks are off without a secret)")
+	}
+	if c.Webhook != nil {
+		for i, p := range c.Webhook.Providers {
+			if !slices.Contains([]string{"github", "gitlab", "gitea", "generic"}, p) {
+				bad("webhook.providers[%d]: %q, want github, gitlab, gitea or generic", i, p)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -274,7 +274,9 @@ func (s *Syncer) save(ctx context.Context, rec *inventory.Record, status []byte,
 
 func (s *Syncer) log(ctx context.Context, r *Result, err error) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("sync", s.opts.Namespace+"/"+s.opts.Name, "revision", short(r.Revision))
-	keys := []any{"objects", r.Objects, "renderCached", r.RenderCached, "seconds", r.Timings.Total.Seconds()}
+	t := r.Timings
+	keys := []any{"objects", r.Objects, "renderCached", r.RenderCached, "seconds", t.Total.Seconds(),
+		"fetch", t.Fetch.Seconds(), "render", t.Render.Seconds(), "apply", t.Apply.Seconds(), "prune", t.Prune.Seconds(), "health", t.Health.Seconds()}
 	for _, a := range apply.Actions {
 		keys = append(keys, string(a), r.Counts[a])
 	}

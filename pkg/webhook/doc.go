@@ -59,7 +59,7 @@
 //
 // # Deleted refs
 //
-// Deleting a branch or tag is a push like any other (Push.Deleted is set and
-// After is the all-zero SHA, or empty): the caller fetches and finds out
-// itself what the ref now is, exactly as after a force push.
+// Deleting a branch or tag is a push like any other, with Push.Deleted set
+// and After the all-zero SHA: OnPush is called, and the caller fetches and
+// finds out itself that the ref is gone, as it would at its next interval.
 package webhook

@@ -17,8 +17,9 @@ type Push struct {
 	Branch     string // main, when Ref is a branch; else ""
 	Tag        string // v1.2.0, when Ref is a tag; else ""
 	After      string // the commit the ref points to now, when the payload gives it
-	// Deleted means the push removed the ref: After is empty or all zeros.
-	// The caller fetches as after any push, and finds the ref gone.
+	// Deleted means the push removed the ref (GitHub's "deleted", or an
+	// all-zero After). The caller fetches as after any push, and finds the
+	// ref gone.
 	Deleted bool
 }
 

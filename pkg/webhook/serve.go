@@ -24,10 +24,9 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	provider, out := r.receive(w, req)
 	r.metrics.count(provider, out.result)
 	log := logr.FromContextOrDiscard(req.Context()).WithValues("provider", provider, "result", out.result, "remote", req.RemoteAddr)
-	switch out.result {
-	case Unauthorized, Forbidden:
+	if out.result == Forbidden { // most likely a secret that differs at the git host
 		log.Info("webhook refused: check the secret configured at the git host", "reason", out.reason)
-	default:
+	} else {
 		log.V(1).Info("webhook", "reason", out.reason)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -50,6 +50,8 @@ func TestReceiverAcceptsPushes(t *testing.T) {
 			want: webhook.Push{Provider: webhook.GitLab, Repository: gitlab, Ref: "refs/heads/main", Branch: "main", After: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"}},
 		{name: "takes the commit of a GitLab tag push from checkout_sha", provider: webhook.GitLab, event: "Tag Push Hook", file: "gitlab-tag-push.json",
 			want: webhook.Push{Provider: webhook.GitLab, Repository: gitlab, Ref: "refs/tags/v1.4.0", Tag: "v1.4.0", After: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"}},
+		{name: "accepts a GitLab branch deletion as a push marked deleted", provider: webhook.GitLab, event: "Push Hook", file: "gitlab-push-delete.json",
+			want: webhook.Push{Provider: webhook.GitLab, Repository: gitlab, Ref: "refs/heads/canary", Branch: "canary", After: "0000000000000000000000000000000000000000", Deleted: true}},
 		{name: "accepts gitsync's own signed generic push", provider: webhook.Generic, file: "generic-push.json",
 			want: webhook.Push{Provider: webhook.Generic, Repository: []string{"git@git.example.com:ops/fleet.git"}, Ref: "refs/heads/main", Branch: "main", After: "4e1c9a3d6f7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d"}},
 	} {

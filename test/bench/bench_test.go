@@ -123,11 +123,7 @@ type gitsyncRunner struct {
 
 func newGitsyncRunner(b *testing.B, proxy *testenv.Proxy, w workload) *gitsyncRunner {
 	b.Helper()
-	bin := filepath.Join(b.TempDir(), "gitsync")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/gitsync")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build gitsync: %v\n%s", err, out)
-	}
+	bin := buildGitsync(b)
 	repo := b.TempDir()
 	git(b, repo, "init", "-q", "-b", "main")
 	return &gitsyncRunner{bin: bin, repo: repo, cache: b.TempDir(), proxy: proxy, w: w}
@@ -245,4 +241,16 @@ func rss(mib int64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%d MiB", mib)
+}
+
+// buildGitsync builds the binary as `make build` does.
+func buildGitsync(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "gitsync")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../../cmd/gitsync")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build gitsync: %v\n%s", err, out)
+	}
+	return bin
 }

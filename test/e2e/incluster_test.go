@@ -271,14 +271,17 @@ func TestLeaderElection(t *testing.T) {
 			t.Fatal(err)
 		}
 		killed := time.Now()
-		f.repo.Commit(t, "after the leader died", map[string]string{"app/a.yaml": configMap("a", "takeover")})
+		// The new leader continues from the inventory in the cluster: it must
+		// prune b, which only the dead leader had applied.
+		f.repo.Commit(t, "after the leader died", map[string]string{"app/a.yaml": configMap("a", "takeover"), "app/b.yaml": ""})
 		standby.eventually("the standby applies the new revision", 30*time.Second, func() bool { return data(f.get(configMaps, "a")) == "takeover" })
 		t.Logf("leader killed → new leader applied the next commit in %s (lease duration %s)", time.Since(killed).Round(10*time.Millisecond), lease)
 		if standbyAPI.WritesExcept("leases") == before {
 			t.Error("the change was not written by the former standby")
 		}
-		if st := f.statusOf("e2e"); st["objects"] != float64(4) || st["ready"] != true {
-			t.Errorf("status after takeover: %v, want 4 objects, ready", st)
+		standby.eventually("b pruned by the new leader", 10*time.Second, func() bool { return f.get(configMaps, "b") == nil })
+		if st := f.statusOf("e2e"); st["objects"] != float64(3) || st["ready"] != true {
+			t.Errorf("status after takeover: %v, want 3 objects, ready", st)
 		}
 	})
 

@@ -24,8 +24,9 @@ var binary = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(root, ".cache", "e2e", "gitsync")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gitsync")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/gitsync")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as released: see the Makefile
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", errors.New("go build ./cmd/gitsync: " + err.Error() + "\n" + string(out))
 	}

@@ -19,6 +19,13 @@ type cache struct {
 type entry struct {
 	inputs inputs
 	result *Result
+	files  *decoded // what a plain render decoded, per file
+}
+
+// files returns what the last render of path decoded, nil if none.
+func (c *cache) files(path string) *decoded {
+	e, _ := c.lookup(path)
+	return e.files
 }
 
 func (c *cache) lookup(path string) (entry, bool) {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"context"
+	"crypto/sha256"
 	"path"
 )
 
@@ -9,7 +10,8 @@ import (
 // it, sorted by name, each split into documents. It never calls kustomize, whose build time
 // grows roughly quadratically with the number of resources
 // (https://github.com/kubernetes-sigs/kustomize/issues/5084).
-func renderPlain(ctx context.Context, fsys *confinedFS, dir string) ([]object, error) {
+// Files unchanged since the last render of dir are not decoded again.
+func renderPlain(ctx context.Context, fsys *confinedFS, dir string, files *decoded) ([]object, error) {
 	names, err := fsys.yamlFiles(dir)
 	if err != nil {
 		return nil, err
@@ -19,7 +21,7 @@ func renderPlain(ctx context.Context, fsys *confinedFS, dir string) ([]object, e
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		docs, err := readObjects(fsys, path.Join(dir, name))
+		docs, err := readObjects(fsys, path.Join(dir, name), files)
 		if err != nil {
 			return nil, err
 		}
@@ -28,10 +30,45 @@ func renderPlain(ctx context.Context, fsys *confinedFS, dir string) ([]object, e
 	return objs, validate(objs)
 }
 
-func readObjects(fsys *confinedFS, file string) ([]object, error) {
+func readObjects(fsys *confinedFS, file string, files *decoded) ([]object, error) {
 	data, err := fsys.readFile(file)
 	if err != nil {
 		return nil, err
 	}
-	return decodeFile(file, data)
+	return files.decode(file, data)
+}
+
+// decoded remembers the objects decoded from each file of a plain render, by
+// path and content, for the next render of the same directory: a commit that
+// changes one file of a thousand decodes one file. The objects are shared,
+// never modified: Render hands out deep copies.
+type decoded struct {
+	prev, cur map[fileKey][]object
+}
+
+type fileKey struct {
+	path string
+	sum  [sha256.Size]byte
+}
+
+// next starts a render that may reuse what this one decoded; nil-safe.
+func (d *decoded) next() *decoded {
+	n := &decoded{cur: map[fileKey][]object{}}
+	if d != nil {
+		n.prev = d.cur
+	}
+	return n
+}
+
+func (d *decoded) decode(file string, data []byte) ([]object, error) {
+	k := fileKey{file, sha256.Sum256(data)}
+	if objs, ok := d.prev[k]; ok {
+		d.cur[k] = objs
+		return objs, nil
+	}
+	objs, err := decodeFile(file, data)
+	if err == nil {
+		d.cur[k] = objs
+	}
+	return objs, err
 }

@@ -3,6 +3,7 @@ package render
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -151,5 +152,30 @@ func TestPlainDirectoryAccepts(t *testing.T) {
 				t.Errorf("objects (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestDecodedReusesUnchangedFiles(t *testing.T) {
+	first := (*decoded)(nil).next()
+	a, err := first.decode("app/a.yaml", []byte(configMap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := first.next()
+	again, _ := second.decode("app/a.yaml", []byte(configMap))
+	changed, _ := second.decode("app/b.yaml", []byte(configMap))
+	if &again[0] != &a[0] {
+		t.Error("an unchanged file was decoded again")
+	}
+	if &changed[0] == &a[0] {
+		t.Error("another file got the first file's objects")
+	}
+	third := second.next()
+	edited, _ := third.decode("app/a.yaml", []byte(strings.Replace(configMap, "name:", "name: x", 1)))
+	if &edited[0] == &a[0] {
+		t.Error("a changed file was not decoded again")
+	}
+	if len(third.prev) != 2 || len(third.cur) != 1 {
+		t.Errorf("the memo keeps %d files from the last render and %d now, want 2 and 1", len(third.prev), len(third.cur))
 	}
 }

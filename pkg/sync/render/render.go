@@ -80,18 +80,19 @@ func (r *Renderer) Render(ctx context.Context, root, path string) (*Result, erro
 	if res, ok := r.cache.reuse(fsys, rel); ok {
 		return res, nil
 	}
-	res, err := render(ctx, fsys, rel)
+	files := r.cache.files(rel).next()
+	res, err := render(ctx, fsys, rel, files)
 	if err != nil {
 		return nil, err
 	}
-	r.cache.store(rel, entry{inputs: fsys.seen, result: res})
+	r.cache.store(rel, entry{inputs: fsys.seen, result: res, files: files})
 	return res.clone(false), nil
 }
 
 // render renders dir: a pipeline of find the kustomization → build or read → validate → encode.
-func render(ctx context.Context, fsys *confinedFS, dir string) (*Result, error) {
+func render(ctx context.Context, fsys *confinedFS, dir string, files *decoded) (*Result, error) {
 	fsys.origin = dir
-	objs, err := renderDir(ctx, fsys, dir)
+	objs, err := renderDir(ctx, fsys, dir, files)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +104,7 @@ func render(ctx context.Context, fsys *confinedFS, dir string) (*Result, error) 
 	return res, nil
 }
 
-func renderDir(ctx context.Context, fsys *confinedFS, dir string) ([]object, error) {
+func renderDir(ctx context.Context, fsys *confinedFS, dir string, files *decoded) ([]object, error) {
 	n, err := fsys.check(dir)
 	switch {
 	case settle(err) != nil:
@@ -118,7 +119,7 @@ func renderDir(ctx context.Context, fsys *confinedFS, dir string) ([]object, err
 		return nil, err
 	}
 	if file == "" {
-		return renderPlain(ctx, fsys, dir)
+		return renderPlain(ctx, fsys, dir, files)
 	}
 	fsys.origin = file
 	return renderKustomization(ctx, fsys, file)

@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/gitsync-io/gitsync/test/gitserver"
+	"github.com/gitsync-io/gitsync/test/testenv"
+)
+
+// BenchmarkRunLoop measures `gitsync run` as it runs in a cluster: the time
+// from a signed push webhook to the changed object being live, over 25
+// one-object pushes, and the resident memory of the process holding 1000
+// synced objects (steady state, after the pushes).
+func BenchmarkRunLoop(b *testing.B) {
+	for b.Loop() {
+		p50, p95, rss, hwm := pushToApplied(b, 1000, 25)
+		fmt.Printf("\n`gitsync run` with 1000 objects, as a ServiceAccount: push → applied p50 %s, p95 %s over 25 pushes; RSS %d MiB (peak %d MiB)\n",
+			p50.Round(time.Millisecond), p95.Round(time.Millisecond), rss>>20, hwm>>20)
+		b.ReportMetric(p50.Seconds(), "s-push-to-applied-p50")
+		b.ReportMetric(p95.Seconds(), "s-push-to-applied-p95")
+		b.ReportMetric(float64(rss>>20), "MiB-rss")
+	}
+}
+
+func pushToApplied(b *testing.B, n, pushes int) (p50, p95 time.Duration, rss, hwm int64) {
+	b.Helper()
+	run := runs.Add(1)
+	w := workload{n: n, prefix: fmt.Sprintf("w%d", run), label: fmt.Sprintf("w%d-%d", run, n)}
+	repo := gitserver.NewRepo(b)
+	srv := gitserver.StartHTTP(b, repo.Root(), gitserver.Options{})
+	repo.Commit(b, "workload", w.files(all, -1))
+	proxy := testenv.StartProxy(b, identity(b))
+
+	dir := b.TempDir()
+	secret := []byte("bench-webhook-secret")
+	config := fmt.Sprintf("apiVersion: gitsync.io/v1alpha1\nkind: Config\nsources:\n- {name: repo, url: %s, ref: main, interval: 1h}\nsyncs:\n- {name: %s, source: repo, path: objs, timeout: 10m}\nwebhook: {secretFile: %s}\n",
+		srv.URL+"/"+repo.Name(), w.label, filepath.Join(dir, "secret"))
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	write("secret", secret)
+	write("config.yaml", []byte(config))
+
+	bin := buildGitsync(b)
+	addr := freeAddr(b)
+	cmd := exec.Command(bin, "run", "--config", filepath.Join(dir, "config.yaml"), "--kubeconfig", proxy.Kubeconfig,
+		"--namespace", "bench-identity", "--cache-dir", b.TempDir(), "--http-addr", addr)
+	cmd.Env = append(os.Environ(), "HOME="+b.TempDir())
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	admin, err := dynamic.NewForConfig(testenv.Config(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	value := func() string {
+		u, err := admin.Resource(floorResources["ConfigMap"]).Namespace(w.namespace(0)).Get(b.Context(), "obj-0000", metav1.GetOptions{})
+		if err != nil {
+			return ""
+		}
+		v, _, _ := unstructured.NestedString(u.Object, "data", "key")
+		return v
+	}
+	waitFor := func(what, want string, timeout time.Duration) {
+		deadline := time.Now().Add(timeout)
+		for value() != want {
+			if time.Now().After(deadline) {
+				b.Fatalf("%s: not within %s; logs:\n%s", what, timeout, logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("the first sync", "v1", 10*time.Minute)
+
+	var took []time.Duration
+	for i := range pushes {
+		v := fmt.Sprintf("push-%d", i)
+		repo.Commit(b, v, map[string]string{"objs/obj-0000.yaml": strings.Replace(w.object(0, v), "key: \"v1\"", "key: "+strconv.Quote(v), 1)})
+		body := fmt.Appendf(nil, `{"ref":"refs/heads/main","after":%q,"repository":{"clone_url":%q}}`, repo.Head(b), srv.URL+"/"+repo.Name())
+		start := time.Now()
+		postSigned(b, "http://"+addr+"/hooks/github", body, secret)
+		waitFor("a pushed change", v, time.Minute)
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	rss, hwm = procMemory(b, cmd.Process.Pid)
+	time.Sleep(time.Second) // let the last sync log its line
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "msg=synced") {
+			fmt.Println(line)
+		}
+	}
+	return took[len(took)/2], took[len(took)*95/100], rss, hwm
+}
+
+func postSigned(b *testing.B, url string, body, secret []byte) {
+	b.Helper()
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b.Fatalf("webhook answered %d", resp.StatusCode)
+	}
+}
+
+// procMemory reads the resident and peak resident memory of pid.
+func procMemory(b *testing.B, pid int) (rss, hwm int64) {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		field, value, _ := strings.Cut(line, ":")
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		switch field {
+		case "VmRSS":
+			rss = kb << 10
+		case "VmHWM":
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm
+}
+
+func freeAddr(b *testing.B) string {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

@@ -1,0 +1,126 @@
+package manifests
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/gitsync-io/gitsync/pkg/sync/render"
+	"github.com/gitsync-io/gitsync/test/testenv"
+)
+
+// Two simulated nodes, so the anti-affinity has somewhere to spread to.
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Workloads: true, Nodes: 2}) }
+
+const (
+	base       = "manifests/gitsync"
+	namespaced = "manifests/gitsync/namespaced"
+	image      = "ghcr.io/gitsync-io/gitsync:latest"
+	system     = "gitsync-system"
+)
+
+// repoRoot is the repository's root directory.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// renderPath renders path under root in-process, as gitsync does.
+func renderPath(t *testing.T, root, path string) []*unstructured.Unstructured {
+	t.Helper()
+	res, err := render.New().Render(t.Context(), root, path)
+	if err != nil {
+		t.Fatalf("render %s: %v", path, err)
+	}
+	return res.Objects
+}
+
+// find returns the rendered object of kind and name, failing if there is none.
+func find(t *testing.T, objs []*unstructured.Unstructured, kind, namespace, name string) *unstructured.Unstructured {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetNamespace() == namespace && o.GetName() == name {
+			return o
+		}
+	}
+	t.Fatalf("no %s %s/%s in the rendered objects", kind, namespace, name)
+	return nil
+}
+
+// typed converts a rendered object into its Go type.
+func typed[T any](t *testing.T, u *unstructured.Unstructured) *T {
+	t.Helper()
+	var out T
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &out, true); err != nil {
+		t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
+	}
+	return &out
+}
+
+// tree returns the files under dir (relative to root), keyed by their path
+// relative to root.
+func tree(t *testing.T, root, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		files[filepath.ToSlash(rel)] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// binary builds gitsync once per run into .cache/test-manifests (git-ignored).
+var binary = sync.OnceValues(func() (string, error) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(root, ".cache", "test-manifests", "gitsync")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gitsync")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", errors.New("go build ./cmd/gitsync: " + err.Error() + "\n" + string(out))
+	}
+	return bin, nil
+})
+
+// gitsync runs the binary with args and a clean environment, failing the test
+// unless it exits 0.
+func gitsync(t *testing.T, args ...string) string {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("gitsync %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
