@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/gitsync-io/gitsync/internal/cli.version=$(VERSION) -X g
 CLUSTER_DIR := .cache/cluster
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build tools test bench cluster-up cluster-down demo lint clean
+.PHONY: all build image tools test bench cluster-up cluster-down demo lint clean
 
 all: build
 
@@ -16,6 +16,9 @@ all: build
 # start-up, against 37 MB and 33 MB).
 build: ## the gitsync binary, in bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o bin/gitsync ./cmd/gitsync
+
+image: ## container image without Docker: bin/gitsync-image.tar (docker load -i / podman load -i)
+	$(GO) run ./hack/image --out bin/gitsync-image.tar --version $(VERSION) --commit $(COMMIT)
 
 tools: ## control-plane binaries built from source, cached by version (cold ≈10 min, then seconds)
 	@bash tools/build.sh

@@ -91,11 +91,18 @@ func (s *server) webhooks(ctx context.Context) (http.Handler, error) {
 		Secrets:    s.secrets,
 		Registerer: s.registry,
 		OnPush: func(p webhook.Push) {
-			if !s.leading.Load() {
-				return // a standby fetches nothing; the leader got the same push
+			match := func(url, ref string) bool { return pushMatches(p, url, ref) }
+			if s.leading.Load() {
+				log.Info("push", "provider", p.Provider, "ref", p.Ref, "syncs", s.manager.TriggerRepository(match))
+				return
 			}
-			n := s.manager.TriggerRepository(func(url, ref string) bool { return pushMatches(p, url, ref) })
-			log.Info("push", "provider", p.Provider, "ref", p.Ref, "syncs", n)
+			// The Service sent the push to a standby: hand it to the leader
+			// through the syncs' ConfigMaps, which the leader watches.
+			n, err := s.manager.RequestRepository(ctx, match)
+			if err != nil {
+				log.Error(err, "passing a push on to the leader failed; the next interval picks it up")
+			}
+			log.Info("push passed on to the leader", "provider", p.Provider, "ref", p.Ref, "syncs", n)
 		},
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -170,6 +171,21 @@ func (m *Manager) TriggerRepository(match func(url, ref string) bool) int {
 		}
 	}
 	return n
+}
+
+// RequestRepository is TriggerRepository for a replica that does not lead:
+// it records a sync-now request on each matching sync's ConfigMap, which the
+// leader watches. It returns how many it asked.
+func (m *Manager) RequestRepository(ctx context.Context, match func(url, ref string) bool) (int, error) {
+	n := 0
+	var errs []error
+	for _, ms := range m.syncs {
+		if match(ms.Options.Source.URL, ms.Options.Source.Ref) {
+			errs = append(errs, ms.loop.syncer.RequestSync(ctx))
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
 }
 
 // watchRequests follows the inventory ConfigMaps: a changed sync-now request

@@ -242,13 +242,16 @@ func TestLeaderElection(t *testing.T) {
 	f.repo.Commit(t, "first", baseApp())
 	config := f.writeConfig("300ms", "- {name: e2e, source: repo, path: app, namespace: "+f.ns+"}")
 	const lease = 3 * time.Second
+	addrs := map[*background]string{}
 	start := func() (*background, *testenv.Proxy) {
 		api := testenv.StartProxy(t, testenv.Config(t))
 		addr := freeAddr(t)
-		return startGitsync(t, nil, "run", "--config", config, "--kubeconfig", api.Kubeconfig, "--namespace", f.ns,
+		p := startGitsync(t, nil, "run", "--config", config, "--kubeconfig", api.Kubeconfig, "--namespace", f.ns,
 			"--cache-dir", t.TempDir(), "--http-addr", addr, "--log-format", "json",
 			"--leader-elect", "--leader-elect-lease-duration", lease.String(),
-			"--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "500ms"), api
+			"--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "500ms")
+		addrs[p] = "http://" + addr
+		return p, api
 	}
 	a, apiA := start()
 	b, apiB := start()
@@ -262,6 +265,24 @@ func TestLeaderElection(t *testing.T) {
 	t.Run("exactly one replica writes", func(t *testing.T) {
 		if wa, wb := apiA.WritesExcept("leases"), apiB.WritesExcept("leases"); (wa == 0) == (wb == 0) {
 			t.Errorf("writes other than the lease: replica A %d, replica B %d; want exactly one of them non-zero", wa, wb)
+		}
+	})
+
+	t.Run("a standby passes a webhook push on to the leader", func(t *testing.T) {
+		standby.eventually("the standby serves", 20*time.Second, func() bool {
+			resp, err := http.Get(addrs[standby] + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err == nil
+		})
+		body := githubPush(f.repoURL(), f.repo.Head(t))
+		if code := postHook(t, addrs[standby]+"/hooks/github", body, sign([]byte(webhookSecret), body)); code/100 != 2 {
+			t.Fatalf("standby answered %d", code)
+		}
+		cm := f.get(configMaps, "gitsync-e2e")
+		if cm.GetAnnotations()["gitsync.io/requested-at"] == "" {
+			t.Errorf("the standby did not record a sync request for the leader: annotations %v", cm.GetAnnotations())
 		}
 	})
 

@@ -68,7 +68,10 @@ func (c *Checker) watch(ctx context.Context, pending object.ObjMetadataSet, stat
 	w := watcher.NewDefaultStatusWatcher(c.dynamic, c.mapper)
 	w.StatusReader = objectStatusReader{}
 	w.Filters = &watcher.Filters{Labels: c.selector}
-	events := w.Watch(ctx, pending, watcher.Options{})
+	// One watch per kind and namespace: cluster-wide watches would need
+	// rights a namespace-restricted gitsync does not have, and only objects
+	// not yet Current are watched, so there are few.
+	events := w.Watch(ctx, pending, watcher.Options{RESTScopeStrategy: watcher.RESTScopeNamespace})
 	defer func() {
 		cancel()
 		for range events { // let the watcher stop
