@@ -30,6 +30,7 @@ type Proxy struct {
 	mu         sync.Mutex
 	byVerb     map[string]int
 	byResource map[string]int // "verb resource"
+	writes     []string       // "verb resource/name", in order
 	// downAfter, when positive, is the number of requests still served
 	// before every connection is dropped.
 	downAfter atomic.Int64
@@ -60,10 +61,13 @@ func StartProxy(t testing.TB, cfg *rest.Config) *Proxy {
 				}
 			}
 		}
-		v, res := classify(r)
+		v, res, name := classify(r)
 		p.mu.Lock()
 		p.byVerb[v]++
 		p.byResource[v+" "+res]++
+		if isWrite(v) {
+			p.writes = append(p.writes, v+" "+res+"/"+name)
+		}
 		p.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}))
@@ -112,16 +116,27 @@ func (p *Proxy) WritesExcept(resources ...string) int {
 	n := 0
 	for key, c := range p.byResource {
 		v, res, _ := strings.Cut(key, " ")
-		if (v == "create" || v == "update" || v == "patch" || v == "delete") && !slices.Contains(resources, res) {
+		if isWrite(v) && !slices.Contains(resources, res) {
 			n += c
 		}
 	}
 	return n
 }
 
+// WriteLog returns every write so far as "verb resource/name", in order.
+func (p *Proxy) WriteLog() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.writes)
+}
+
+func isWrite(verb string) bool {
+	return verb == "create" || verb == "update" || verb == "patch" || verb == "delete"
+}
+
 // classify returns a request's verb, the way the apiserver's audit log
-// would name it, and its resource ("" for discovery).
-func classify(r *http.Request) (verb, resource string) {
+// would name it, its resource ("" for discovery) and the object's name.
+func classify(r *http.Request) (verb, resource, name string) {
 	v := verbOf(r)
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
@@ -130,12 +145,15 @@ func classify(r *http.Request) (verb, resource string) {
 	case len(parts) >= 4 && parts[0] == "apis":
 		parts = parts[3:]
 	default:
-		return v, ""
+		return v, "", ""
 	}
 	if parts[0] == "namespaces" && len(parts) >= 3 {
 		parts = parts[2:]
 	}
-	return v, parts[0]
+	if len(parts) >= 2 {
+		name = parts[1]
+	}
+	return v, parts[0], name
 }
 
 func verbOf(r *http.Request) string {
