@@ -122,6 +122,9 @@ spec:
 		w, _ := st["waiting"].(string)
 		return strings.Contains(w, "dependency infra is not ready")
 	})
+	if reasons := f.eventReasons("gitsync-infra"); !slices.Contains(reasons, "Stalled") {
+		t.Errorf("events on the broken sync's ConfigMap: %v, want Stalled", reasons)
+	}
 	widgets := schema.GroupVersionResource{Group: group, Version: "v1", Resource: "widgets"}
 	f.repo.Commit(t, "fix infra", map[string]string{"infra/broken.yaml": ""})
 	p.eventually("apps applied once infra is ready", 30*time.Second, func() bool {
@@ -301,6 +304,7 @@ func TestLeaderElection(t *testing.T) {
 			t.Error("the change was not written by the former standby")
 		}
 		standby.eventually("b pruned by the new leader", 10*time.Second, func() bool { return f.get(configMaps, "b") == nil })
+		standby.eventually("a Pruned event", 10*time.Second, func() bool { return slices.Contains(f.eventReasons("gitsync-e2e"), "Pruned") })
 		if st := f.statusOf("e2e"); st["objects"] != float64(3) || st["ready"] != true {
 			t.Errorf("status after takeover: %v, want 3 objects, ready", st)
 		}
