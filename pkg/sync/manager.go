@@ -119,7 +119,7 @@ func (ms *managed) finished(r *Result, err error) {
 		return // a suspended sync keeps the readiness it had
 	}
 	ms.mu.Lock()
-	ms.ready, ms.why = err == nil, "its last sync failed"
+	ms.ready, ms.why = err == nil, ""
 	if err != nil {
 		ms.why = "its last sync failed: " + firstLine(err)
 	}
