@@ -122,9 +122,10 @@ spec:
 		w, _ := st["waiting"].(string)
 		return strings.Contains(w, "dependency infra is not ready")
 	})
-	if reasons := f.eventReasons("gitsync-infra"); !slices.Contains(reasons, "Stalled") {
-		t.Errorf("events on the broken sync's ConfigMap: %v, want Stalled", reasons)
-	}
+	// Events are sent by a background broadcaster: they arrive shortly after.
+	p.eventually("a Stalled event on the broken sync's ConfigMap", 10*time.Second, func() bool {
+		return slices.Contains(f.eventReasons("gitsync-infra"), "Stalled")
+	})
 	widgets := schema.GroupVersionResource{Group: group, Version: "v1", Resource: "widgets"}
 	f.repo.Commit(t, "fix infra", map[string]string{"infra/broken.yaml": ""})
 	p.eventually("apps applied once infra is ready", 30*time.Second, func() bool {
@@ -204,10 +205,9 @@ func TestWebhook(t *testing.T) {
 	})
 
 	t.Run("records Events on the sync's ConfigMap", func(t *testing.T) {
-		reasons := f.eventReasons("gitsync-e2e")
-		if !slices.Contains(reasons, "Applied") {
-			t.Errorf("events on ConfigMap gitsync-e2e: %v, want Applied", reasons)
-		}
+		p.eventually("an Applied event on ConfigMap gitsync-e2e", 10*time.Second, func() bool {
+			return slices.Contains(f.eventReasons("gitsync-e2e"), "Applied")
+		})
 	})
 }
 
