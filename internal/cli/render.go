@@ -63,11 +63,9 @@ func (f *renderFlags) tree(ctx context.Context) (root, path string, err error) {
 			return "", "", err
 		}
 		if opts.CacheDir == "" {
-			dir, err := os.UserCacheDir()
-			if err != nil {
-				return "", "", fmt.Errorf("--cache-dir: %w", err)
+			if opts.CacheDir, err = source.DefaultCacheDir(); err != nil {
+				return "", "", fmt.Errorf("--cache-dir: not set and %w", err)
 			}
-			opts.CacheDir = filepath.Join(dir, "gitsync", "git")
 		}
 		src, err := source.New(opts)
 		if err != nil {

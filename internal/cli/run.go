@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
+	"github.com/gitsync-io/gitsync/pkg/sync/source"
 	"github.com/gitsync-io/gitsync/pkg/webhook"
 )
 
@@ -126,11 +126,10 @@ func (f *runFlags) validate() error {
 func (f *runFlags) syncs(c *gsync.Config, namespace string) ([]gsync.Managed, map[webhook.Provider][]byte, error) {
 	cacheDir := f.git.cacheDir
 	if cacheDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return nil, nil, fmt.Errorf("--cache-dir: %w", err)
+		var err error
+		if cacheDir, err = source.DefaultCacheDir(); err != nil {
+			return nil, nil, fmt.Errorf("--cache-dir: not set and %w", err)
 		}
-		cacheDir = filepath.Join(dir, "gitsync", "git")
 	}
 	secretFile, providers := f.webhookSecretFile, []string(nil)
 	var syncs []gsync.Managed

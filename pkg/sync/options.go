@@ -2,8 +2,6 @@ package sync
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -79,11 +77,11 @@ func (o *Options) validate() error {
 		return fmt.Errorf("--timeout %s: must be positive", o.Timeout)
 	}
 	if o.Source.CacheDir == "" {
-		dir, err := os.UserCacheDir()
+		dir, err := source.DefaultCacheDir()
 		if err != nil {
-			return fmt.Errorf("--cache-dir: not set and no user cache directory: %w", err)
+			return fmt.Errorf("--cache-dir: not set and %w", err)
 		}
-		o.Source.CacheDir = filepath.Join(dir, "gitsync", "git")
+		o.Source.CacheDir = dir
 	}
 	if o.Concurrency < 1 {
 		o.Concurrency = DefaultOptions().Concurrency

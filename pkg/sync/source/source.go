@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -169,4 +170,14 @@ func (s *Source) secrets() []string {
 		}
 	}
 	return secrets
+}
+
+// DefaultCacheDir is where snapshots go when no CacheDir is given: the
+// user's cache directory (XDG_CACHE_HOME, else ~/.cache) under gitsync/git.
+func DefaultCacheDir() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: %w", err)
+	}
+	return filepath.Join(dir, "gitsync", "git"), nil
 }
