@@ -50,6 +50,8 @@ func TestBadInvocationsFailWithOneLineNamingTheFlag(t *testing.T) {
 		{"run with a config file that does not exist", nil, []string{"run", "--config", "no-such.yaml"}, 1, "no-such.yaml"},
 		{"run with both --config and --repo", nil, []string{"run", "--config", "c.yaml", "--repo", "."}, 1, "--config and --repo"},
 		{"render without --path", nil, []string{"render"}, 1, "--path is required"},
+		{"lint without --path", nil, []string{"lint"}, 1, "--path is required"},
+		{"lint with an unknown output format", nil, []string{"lint", "--path", ".", "-o", "yaml"}, 1, `--output "yaml"`},
 	} {
 		t.Run("rejects "+tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -93,6 +95,140 @@ func TestEnvironmentSetsFlags(t *testing.T) {
 	code, out, stderr := run(t, "render")
 	if code != 0 || !strings.Contains(out, "name: from-env") {
 		t.Errorf("render with GITSYNC_PATH: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}
+
+// The original notes' mistake: pods labelled app: nginx, a Service selecting name: nginx.
+const (
+	nginxDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: nginx
+spec:
+  selector:
+    matchLabels: {app: nginx}
+  template:
+    metadata:
+      labels: {app: nginx}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        resources:
+          requests: {cpu: 50m, memory: 32Mi}
+`
+	nginxService = `apiVersion: v1
+kind: Service
+metadata:
+  name: nginx-http
+spec:
+  selector: {name: nginx}
+  ports:
+  - {port: 80}
+`
+	serviceFinding = "v1 Service nginx-http: spec.selector: selector {name: nginx} matches no pod template in the render " +
+		"(pods here are labelled {app: nginx}); fix: change spec.selector to labels the pods carry, or add {name: nginx} to their pod template's labels"
+	probeFinding = "apps/v1 Deployment nginx: spec.template.spec.containers[0].readinessProbe: container nginx has no readinessProbe or livenessProbe: " +
+		"it counts as ready as soon as it starts, and a hung process is never restarted; " +
+		"fix: add a readinessProbe (and a livenessProbe for hangs), such as an httpGet or tcpSocket on its port"
+)
+
+func TestLintExitsOneOnErrorsOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		files    map[string]string
+		wantCode int
+		wantOut  string
+	}{
+		{
+			name:     "exits 1 on a Service that selects none of the pods, listing errors before warnings",
+			files:    map[string]string{"deployment.yaml": nginxDeployment, "service.yaml": nginxService},
+			wantCode: 1,
+			wantOut:  "error: " + serviceFinding + "\nwarning: " + probeFinding + "\n1 error, 1 warning in 2 objects\n",
+		},
+		{
+			name:     "exits 0 with warnings only",
+			files:    map[string]string{"deployment.yaml": nginxDeployment},
+			wantCode: 0,
+			wantOut:  "warning: " + probeFinding + "\n0 errors, 1 warning in 1 object\n",
+		},
+		{
+			name:     "exits 0 on a render with nothing to report",
+			files:    map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"},
+			wantCode: 0,
+			wantOut:  "0 errors, 0 warnings in 1 object\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, content := range tc.files {
+				write(t, dir, name, content)
+			}
+			code, out, stderr := run(t, "lint", "--path", dir)
+			if code != tc.wantCode || out != tc.wantOut || stderr != "" {
+				t.Errorf("exit %d, stderr %q\ngot:\n%s\nwant exit %d and:\n%s", code, stderr, out, tc.wantCode, tc.wantOut)
+			}
+		})
+	}
+}
+
+func TestLintKeepsTheExitAndMessageOfAFailedRender(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n")
+	code, out, stderr := run(t, "lint", "--path", dir)
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if code != 1 || out != "" || len(lines) != 1 || !strings.HasPrefix(lines[0], "error: broken.yaml") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, nothing on stdout and one error line naming broken.yaml", code, out, stderr)
+	}
+}
+
+func TestLintPrintsJSON(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "deployment.yaml", nginxDeployment)
+	write(t, dir, "service.yaml", nginxService)
+	code, out, stderr := run(t, "lint", "--path", dir, "-o", "json")
+	type finding struct{ Severity, Object, Field, Message, Fix string }
+	var got struct {
+		Findings []finding
+		Errors   int
+		Warnings int
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != 1 {
+		t.Fatalf("exit %d, stderr %q, stdout %q (%v); want exit 1 and JSON", code, stderr, out, err)
+	}
+	want := finding{Severity: "error", Object: "v1 Service nginx-http", Field: "spec.selector",
+		Message: "selector {name: nginx} matches no pod template in the render (pods here are labelled {app: nginx})",
+		Fix:     "change spec.selector to labels the pods carry, or add {name: nginx} to their pod template's labels"}
+	if got.Errors != 1 || got.Warnings != 1 || len(got.Findings) != 2 || got.Findings[0] != want || got.Findings[1].Severity != "warning" {
+		t.Errorf("got %+v; want 1 error, 1 warning, the error first: %+v", got, want)
+	}
+	for _, key := range []string{`"findings"`, `"errors"`, `"warnings"`, `"severity"`, `"object"`, `"field"`, `"message"`, `"fix"`} {
+		if !strings.Contains(out, key) {
+			t.Errorf("-o json lacks the key %s:\n%s", key, out)
+		}
+	}
+}
+
+func TestLintPrintsAnEmptyListAsJSON(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n")
+	code, out, _ := run(t, "lint", "--path", dir, "-o", "json")
+	if want := "{\n  \"findings\": [],\n  \"errors\": 0,\n  \"warnings\": 0\n}\n"; code != 0 || out != want {
+		t.Errorf("exit %d, stdout %q; want exit 0 and %q", code, out, want)
+	}
+}
+
+func TestRenderWarnsAboutLintFindingsOnStderrOnly(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "deployment.yaml", nginxDeployment)
+	write(t, dir, "service.yaml", nginxService)
+	code, out, stderr := run(t, "render", "--path", dir)
+	wantErr := "warning: lint error: " + serviceFinding + "\nwarning: " + probeFinding + "\n"
+	if code != 0 || stderr != wantErr {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 0 and:\n%s", code, stderr, wantErr)
+	}
+	if !strings.HasPrefix(out, "apiVersion: apps/v1\nkind: Deployment\n") || !strings.Contains(out, "---\napiVersion: v1\nkind: Service\n") || strings.Contains(out, "warning") {
+		t.Errorf("stdout is not the two objects alone:\n%s", out)
 	}
 }
 

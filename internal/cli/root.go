@@ -72,6 +72,7 @@ func newRootCommand(s Streams) *cobra.Command {
 		newSyncCommand(s),
 		newRunCommand(s),
 		newRenderCommand(s),
+		newLintCommand(s),
 		newDiffCommand(s),
 		newStatusCommand(s),
 		newSuspendCommand(s, true),
