@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
@@ -28,20 +29,22 @@ func newRenderCommand(s Streams) *cobra.Command {
 			return runRender(cmd.Context(), s, f)
 		},
 	}
-	cmd.Flags().StringVar(&f.repo, "repo", "", "git repository to fetch first (default: render the local directory --path)")
-	cmd.Flags().StringVar(&f.ref, "ref", "", "branch, tag or commit, with --repo")
-	cmd.Flags().StringVar(&f.path, "path", "", "directory to render: in the repository with --repo, else on disk")
-	f.git.register(cmd.Flags())
+	f.register(cmd.Flags())
 	bindEnv(cmd)
 	return cmd
 }
 
+func (f *renderFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.repo, "repo", "", "git repository to fetch first (default: render the local directory --path)")
+	fs.StringVar(&f.ref, "ref", "", "branch, tag or commit, with --repo")
+	fs.StringVar(&f.path, "path", "", "directory to render: in the repository with --repo, else on disk")
+	f.git.register(fs)
+}
+
+// runRender prints the render on Out and what lint finds in it on ErrOut,
+// as warnings: they change neither the output nor the exit code.
 func runRender(ctx context.Context, s Streams, f *renderFlags) error {
-	root, path, err := f.tree(ctx)
-	if err != nil {
-		return err
-	}
-	out, err := render.New().Render(ctx, root, path)
+	out, err := f.render(ctx)
 	if err != nil {
 		return err
 	}
@@ -49,8 +52,34 @@ func runRender(ctx context.Context, s Streams, f *renderFlags) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.Out.Write(y)
-	return err
+	if _, err := s.Out.Write(y); err != nil {
+		return err
+	}
+	for _, finding := range render.Lint(out.Objects) {
+		prefix := "warning: "
+		if finding.Severity == render.SeverityError {
+			prefix += "lint error: "
+		}
+		fmt.Fprintln(s.ErrOut, prefix+finding.String())
+	}
+	return nil
+}
+
+// render renders --path of the local directory or of the fetched --repo.
+func (f *renderFlags) render(ctx context.Context) (*render.Result, error) {
+	remote, err := f.git.remote()
+	if err != nil {
+		return nil, err
+	}
+	if remote.CacheDir, err = f.git.cache(); err != nil {
+		return nil, err
+	}
+	remote.CacheDir = filepath.Join(remote.CacheDir, "remote")
+	root, path, err := f.tree(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return render.New(render.Options{Remote: &remote}).Render(ctx, root, path)
 }
 
 // tree returns the directory confining the render and the path in it: the
@@ -62,10 +91,8 @@ func (f *renderFlags) tree(ctx context.Context) (root, path string, err error) {
 		if err != nil {
 			return "", "", err
 		}
-		if opts.CacheDir == "" {
-			if opts.CacheDir, err = source.DefaultCacheDir(); err != nil {
-				return "", "", fmt.Errorf("--cache-dir: not set and %w", err)
-			}
+		if opts.CacheDir, err = f.git.cache(); err != nil {
+			return "", "", err
 		}
 		src, err := source.New(opts)
 		if err != nil {

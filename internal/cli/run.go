@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
-	"github.com/gitsync-io/gitsync/pkg/sync/source"
 	"github.com/gitsync-io/gitsync/pkg/webhook"
 )
 
@@ -124,19 +123,22 @@ func (f *runFlags) validate() error {
 // syncs returns what to run, from the config file or from the flags, and
 // the webhook secrets by provider if a secret is configured.
 func (f *runFlags) syncs(c *gsync.Config, namespace string) ([]gsync.Managed, map[webhook.Provider][]byte, error) {
-	cacheDir := f.git.cacheDir
-	if cacheDir == "" {
-		var err error
-		if cacheDir, err = source.DefaultCacheDir(); err != nil {
-			return nil, nil, fmt.Errorf("--cache-dir: not set and %w", err)
-		}
+	cacheDir, err := f.git.cache()
+	if err != nil {
+		return nil, nil, err
 	}
 	secretFile, providers := f.webhookSecretFile, []string(nil)
 	var syncs []gsync.Managed
 	if c != nil {
-		var err error
 		if syncs, err = c.Managed(namespace, cacheDir); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", f.config, err)
+		}
+		flagged, err := f.git.remote()
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range syncs { // --mirror adds to the file's mirrors
+			syncs[i].Options.Remote.Mirrors = append(syncs[i].Options.Remote.Mirrors, flagged.Mirrors...)
 		}
 		if c.Webhook != nil {
 			secretFile, providers = c.Webhook.SecretFile, c.Webhook.Providers

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
+	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
 
@@ -36,6 +37,8 @@ type gitFlags struct {
 	sshKey, sshKeyPassphraseFile string
 	sshAgent, sshAcceptNew       bool
 	knownHosts                   string
+	mirrors                      []string
+	remoteTimeout                time.Duration
 }
 
 // kubeFlags select the cluster.
@@ -68,7 +71,7 @@ func (k *kubeFlags) register(fs *pflag.FlagSet) {
 }
 
 func (g *gitFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&g.cacheDir, "cache-dir", "", "where git snapshots are kept (default: the user cache directory)")
+	fs.StringVar(&g.cacheDir, "cache-dir", "", "where git snapshots and fetched remote files are kept (default: the user cache directory)")
 	fs.StringVar(&g.username, "username", "", "HTTPS user name (the password or token comes from $GITSYNC_PASSWORD or --password-file)")
 	fs.StringVar(&g.passwordFile, "password-file", "", "file holding the HTTPS password or token")
 	fs.StringVar(&g.sshKey, "ssh-key", "", "SSH private key file")
@@ -76,6 +79,34 @@ func (g *gitFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&g.sshAgent, "ssh-agent", false, "sign with the SSH agent at $SSH_AUTH_SOCK")
 	fs.StringVar(&g.knownHosts, "ssh-known-hosts", "", "known_hosts file verifying SSH host keys (default: ~/.ssh/known_hosts)")
 	fs.BoolVar(&g.sshAcceptNew, "ssh-accept-new", false, "record the key of an SSH host not yet in known_hosts; a changed key is always refused")
+	fs.StringArrayVar(&g.mirrors, "mirror", nil, "FROM=TO: fetch remote resource files whose URL starts with FROM from TO instead (repeatable; the longest FROM wins)")
+	fs.DurationVar(&g.remoteTimeout, "remote-timeout", render.DefaultRemoteTimeout, "how long to wait for each remote resource file")
+}
+
+// cache is --cache-dir or its default.
+func (g *gitFlags) cache() (string, error) {
+	if g.cacheDir != "" {
+		return g.cacheDir, nil
+	}
+	dir, err := source.DefaultCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("--cache-dir: not set and %w", err)
+	}
+	return dir, nil
+}
+
+// remote returns how remote resource files are fetched; the cache directory
+// is left to the caller.
+func (g *gitFlags) remote() (render.Remote, error) {
+	r := render.Remote{Timeout: g.remoteTimeout}
+	for _, m := range g.mirrors {
+		mirror, err := render.ParseMirror(m)
+		if err != nil {
+			return r, fmt.Errorf("--mirror: %w", err)
+		}
+		r.Mirrors = append(r.Mirrors, mirror)
+	}
+	return r, nil
 }
 
 // config loads the kubeconfig and the namespace to use.
@@ -104,12 +135,17 @@ func (f *syncFlags) options(namespace string) (gsync.Options, error) {
 	if err != nil {
 		return gsync.Options{}, err
 	}
+	remote, err := f.git.remote()
+	if err != nil {
+		return gsync.Options{}, err
+	}
 	return gsync.Options{
 		Name:            f.name,
 		Namespace:       namespace,
 		TargetNamespace: f.kube.namespace,
 		Source:          src,
 		Path:            f.path,
+		Remote:          remote,
 		Prune:           f.prune,
 		AllowEmpty:      f.allowEmpty,
 		Wait:            f.wait,

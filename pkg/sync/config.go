@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/gitsync-io/gitsync/pkg/sync/render"
 )
 
 // ConfigAPIVersion and ConfigKind identify a config file.
@@ -27,6 +29,17 @@ type Config struct {
 	Sources    []SourceConfig `json:"sources"`
 	Syncs      []SyncConfig   `json:"syncs"`
 	Webhook    *WebhookConfig `json:"webhook,omitempty"`
+	Remote     RemoteConfig   `json:"remote,omitempty"`
+}
+
+// RemoteConfig is how the http(s) resource files that kustomizations list
+// are fetched, for every sync.
+type RemoteConfig struct {
+	// Mirrors rewrite URL prefixes, e.g. an upstream release host to a
+	// regional or in-house mirror; the longest matching from wins.
+	Mirrors []render.Mirror `json:"mirrors,omitempty"`
+	// Timeout bounds each fetch; default 30s.
+	Timeout metav1.Duration `json:"timeout,omitempty"`
 }
 
 // SourceConfig is one repository and ref.
@@ -167,6 +180,14 @@ func (c *Config) validate() error {
 	}
 	if cycle := c.cycle(); cycle != nil {
 		bad("syncs: dependsOn forms a cycle: %s", strings.Join(cycle, " → "))
+	}
+	for i, m := range c.Remote.Mirrors {
+		if err := m.Validate(); err != nil {
+			bad("remote.mirrors[%d]: %w", i, err)
+		}
+	}
+	if c.Remote.Timeout.Duration < 0 {
+		bad("remote.timeout: %s is negative", c.Remote.Timeout.Duration)
 	}
 	if c.Webhook != nil && c.Webhook.SecretFile == "" {
 		bad("webhook.secretFile: required (the webhooks are off without a secret)")

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/inventory"
+	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
 
@@ -247,6 +248,7 @@ func (c *Config) Managed(namespace, cacheDir string) ([]Managed, error) {
 			opts.Timeout = s.Timeout.Duration
 		}
 		opts.Force, opts.AllowEmpty = s.Force, s.AllowEmpty
+		opts.Remote = render.Remote{Mirrors: c.Remote.Mirrors, Timeout: c.Remote.Timeout.Duration}
 		if err := opts.validate(); err != nil {
 			return nil, fmt.Errorf("syncs[%d]: %w", i, err)
 		}

@@ -2,11 +2,13 @@ package sync
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
 
+	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
 
@@ -26,6 +28,9 @@ type Options struct {
 	Source source.Options
 	// Path is the directory to render, relative to the repository root.
 	Path string
+	// Remote fetches the http(s) resource files kustomizations list, through
+	// its mirrors; Remote.CacheDir defaults to <Source.CacheDir>/remote.
+	Remote render.Remote
 	// Prune deletes objects that left git.
 	Prune bool
 	// AllowEmpty lets a render with no objects prune everything the sync
@@ -82,6 +87,9 @@ func (o *Options) validate() error {
 			return fmt.Errorf("--cache-dir: not set and %w", err)
 		}
 		o.Source.CacheDir = dir
+	}
+	if o.Remote.CacheDir == "" {
+		o.Remote.CacheDir = filepath.Join(o.Source.CacheDir, "remote")
 	}
 	if o.Concurrency < 1 {
 		o.Concurrency = DefaultOptions().Concurrency

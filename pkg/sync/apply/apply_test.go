@@ -33,9 +33,11 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
-      containers:
+      hostNetwork: false  # the server drops false, "" and 0 from built-in types:
+      containers:         # still no drift (Calico's tigera-operator.yaml has such an env)
       - name: nginx
         image: nginx:1.27
+        env: [{name: WATCH_NAMESPACE, value: ""}]
         resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: "1", memory: 128Mi}}
 ---
 apiVersion: v1

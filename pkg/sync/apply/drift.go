@@ -31,8 +31,13 @@ func upToDate(desired, live *unstructured.Unstructured) bool {
 // contains reports whether live holds every value of desired. Lists must have
 // the same length, item by item. Numbers compare by value whatever their Go
 // type, and resource quantities by amount ("1000m" is "1"), as the server
-// normalises them.
+// normalises them. An empty string, false or 0 matches an absent field: the
+// server drops those from built-in types (omitempty), as it does the
+// `value: ""` of an env var in Calico's own tigera-operator.yaml.
 func contains(live, desired any) bool {
+	if live == nil && isZero(desired) {
+		return true
+	}
 	switch d := desired.(type) {
 	case nil:
 		return true
@@ -93,4 +98,15 @@ func sameQuantity(a, b string) bool {
 	}
 	qb, err := resource.ParseQuantity(b)
 	return err == nil && qa.Cmp(qb) == 0
+}
+
+func isZero(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return v == ""
+	case bool:
+		return !v
+	}
+	n, ok := number(v)
+	return ok && n == 0
 }

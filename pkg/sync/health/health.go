@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	gosync "sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -39,11 +41,16 @@ func New(dc dynamic.Interface, mapper meta.RESTMapper, selector labels.Selector)
 
 // Wait returns once every object is Current, or every one that is not has
 // Failed, or timeout passes. objs are the objects as the apply last saw them;
-// those already Current cost nothing, the others are watched. The error names
-// each object that is not Current, with kstatus's message.
+// those already Current cost nothing, the others are watched, and so are the
+// objects their wait-for annotations name (AnnotationWaitFor). The error names
+// each object that is not ready, with kstatus's message.
 func (c *Checker) Wait(ctx context.Context, objs []*unstructured.Unstructured, timeout time.Duration) ([]ObjectStatus, error) {
-	statuses := make(map[object.ObjMetadata]*ObjectStatus, len(objs))
-	var pending object.ObjMetadataSet
+	awaited, err := waitFor(c.mapper, objs)
+	if err != nil {
+		return nil, err
+	}
+	statuses := make(map[object.ObjMetadata]*ObjectStatus, len(objs)+len(awaited))
+	var pending, others object.ObjMetadataSet
 	for _, o := range objs {
 		s := compute(o)
 		statuses[s.ID] = &s
@@ -51,32 +58,43 @@ func (c *Checker) Wait(ctx context.Context, objs []*unstructured.Unstructured, t
 			pending = append(pending, s.ID)
 		}
 	}
-	if len(pending) > 0 {
-		if err := c.watch(ctx, pending, statuses, timeout); err != nil {
-			return list(objs, statuses), err
+	for _, id := range awaited {
+		if statuses[id] == nil {
+			statuses[id] = &ObjectStatus{ID: id, Ref: idRef(id), Status: status.NotFoundStatus, Message: "not seen yet"}
+			others = append(others, id)
 		}
 	}
-	out := list(objs, statuses)
+	if len(pending)+len(others) > 0 {
+		if err := c.watch(ctx, pending, others, statuses, timeout); err != nil {
+			return list(objs, others, statuses), err
+		}
+	}
+	out := list(objs, others, statuses)
 	return out, notReady(out, timeout)
 }
 
 // watch updates statuses from watch events until every pending object is
-// Current (or Failed) or the timeout passes.
-func (c *Checker) watch(ctx context.Context, pending object.ObjMetadataSet, statuses map[object.ObjMetadata]*ObjectStatus, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// Current (or Failed) or the timeout passes. pending are applied objects,
+// others those only awaited.
+func (c *Checker) watch(parent context.Context, pending, others object.ObjMetadataSet, statuses map[object.ObjMetadata]*ObjectStatus, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
-	w := watcher.NewDefaultStatusWatcher(c.dynamic, c.mapper)
-	w.StatusReader = objectStatusReader{}
-	w.Filters = &watcher.Filters{Labels: c.selector}
-	// One watch per kind and namespace: cluster-wide watches would need
-	// rights a namespace-restricted gitsync does not have, and only objects
-	// not yet Current are watched, so there are few.
-	events := w.Watch(ctx, pending, watcher.Options{RESTScopeStrategy: watcher.RESTScopeNamespace})
+	var streams []<-chan event.Event
+	if len(pending) > 0 {
+		// Applied objects carry the sync's label: watching only those never
+		// streams unrelated objects.
+		streams = append(streams, c.watcher(objectStatusReader{}, &watcher.Filters{Labels: c.selector}).Watch(ctx, pending, watchOptions))
+	}
+	if len(others) > 0 {
+		streams = append(streams, c.watcher(objectStatusReader{awaited: true}, nil).Watch(ctx, others, watchOptions))
+	}
+	events := merge(ctx, streams)
 	defer func() {
 		cancel()
-		for range events { // let the watcher stop
+		for range events { // let the watchers stop
 		}
 	}()
+	all := append(slices.Clone(pending), others...)
 	for e := range events {
 		switch e.Type {
 		case event.ErrorEvent:
@@ -87,12 +105,46 @@ func (c *Checker) watch(ctx context.Context, pending object.ObjMetadataSet, stat
 		case event.ResourceUpdateEvent:
 			s := statuses[e.Resource.Identifier]
 			s.Status, s.Message = e.Resource.Status, e.Resource.Message
-			if settled(pending, statuses) {
+			if settled(all, statuses) {
 				return nil
 			}
 		}
 	}
-	return ctx.Err() // the parent context ended, or the timeout
+	return parent.Err() // nil after the timeout, which the caller reports
+}
+
+// One watch per kind and namespace: cluster-wide watches would need rights a
+// namespace-restricted gitsync does not have, and only objects not yet
+// Current are watched, so there are few.
+var watchOptions = watcher.Options{RESTScopeStrategy: watcher.RESTScopeNamespace}
+
+func (c *Checker) watcher(reader objectStatusReader, filters *watcher.Filters) *watcher.DefaultStatusWatcher {
+	w := watcher.NewDefaultStatusWatcher(c.dynamic, c.mapper)
+	w.StatusReader = reader
+	w.Filters = filters
+	return w
+}
+
+// merge forwards the events of every stream into one channel, closed when all
+// streams are; once ctx ends, events are drained and dropped.
+func merge(ctx context.Context, streams []<-chan event.Event) <-chan event.Event {
+	out := make(chan event.Event)
+	var wg gosync.WaitGroup
+	for _, stream := range streams {
+		wg.Go(func() {
+			for e := range stream {
+				select {
+				case out <- e:
+				case <-ctx.Done():
+				}
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(out)
+	}()
+	return out
 }
 
 // settled is true when no pending object can still become Current on its own.
@@ -116,10 +168,13 @@ func compute(o *unstructured.Unstructured) ObjectStatus {
 	return s
 }
 
-func list(objs []*unstructured.Unstructured, statuses map[object.ObjMetadata]*ObjectStatus) []ObjectStatus {
-	out := make([]ObjectStatus, 0, len(objs))
+func list(objs []*unstructured.Unstructured, others object.ObjMetadataSet, statuses map[object.ObjMetadata]*ObjectStatus) []ObjectStatus {
+	out := make([]ObjectStatus, 0, len(objs)+len(others))
 	for _, o := range objs {
 		out = append(out, *statuses[object.UnstructuredToObjMetadata(o)])
+	}
+	for _, id := range others {
+		out = append(out, *statuses[id])
 	}
 	return out
 }

@@ -15,7 +15,10 @@ import (
 // default reader also lists each Deployment's ReplicaSets and Pods on every
 // event to enrich messages: a LIST per event that gitsync does not need,
 // since kstatus decides from the object's own status.
-type objectStatusReader struct{}
+//
+// For awaited objects (see AnnotationWaitFor) it also reads Ready and
+// Available conditions.
+type objectStatusReader struct{ awaited bool }
 
 var _ engine.StatusReader = objectStatusReader{}
 
@@ -25,7 +28,10 @@ func (objectStatusReader) ReadStatus(_ context.Context, _ engine.ClusterReader, 
 	return &event.ResourceStatus{Identifier: id, Status: status.UnknownStatus, Message: "status is computed from watch events only"}, nil
 }
 
-func (objectStatusReader) ReadStatusForObject(_ context.Context, _ engine.ClusterReader, u *unstructured.Unstructured) (*event.ResourceStatus, error) {
+func (r objectStatusReader) ReadStatusForObject(_ context.Context, _ engine.ClusterReader, u *unstructured.Unstructured) (*event.ResourceStatus, error) {
 	s := compute(u)
+	if r.awaited {
+		s = computeAwaited(u)
+	}
 	return &event.ResourceStatus{Identifier: s.ID, Status: s.Status, Resource: u, Message: s.Message}, nil
 }

@@ -8,13 +8,16 @@ import (
 // Problem says what is wrong with the repository content a render was given.
 type Problem string
 
-// The problems a render reports. Each one is fixed by changing the repository, never by retrying.
+// The problems a render reports. Each one but RemoteUnreachable is fixed by changing the
+// repository, never by retrying.
 const (
 	InvalidYAML          Problem = "invalid YAML"
 	InvalidKustomization Problem = "invalid kustomization"
 	MissingFile          Problem = "missing file"
 	OutsideRepository    Problem = "path outside the repository"
 	RemoteRefused        Problem = "remote reference refused"
+	RemoteMismatch       Problem = "remote file does not match its pin"
+	RemoteUnreachable    Problem = "remote file unreachable"
 	Unsupported          Problem = "unsupported feature"
 	InvalidObject        Problem = "invalid object"
 	DuplicateObject      Problem = "duplicate object"
@@ -66,7 +69,8 @@ func (e *Error) Error() string {
 }
 
 // Terminal reports that retrying cannot fix the error: the repository content has to change.
-func (e *Error) Terminal() bool { return true }
+// Only an unreachable remote file may come right on its own.
+func (e *Error) Terminal() bool { return e.Problem != RemoteUnreachable }
 
 // Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }

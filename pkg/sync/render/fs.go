@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,6 +27,9 @@ import (
 // directory) is recorded with its answer in seen: those are the render's inputs.
 // One render owns a confinedFS; it is not safe for concurrent use.
 type confinedFS struct {
+	ctx      context.Context // of the render, for fetches
+	remote   *Remote         // fetches remote files; nil refuses them
+	virtual  map[string]virtualFile
 	root     *os.Root
 	dir      string            // the snapshot's absolute path, symlinks resolved
 	seen     inputs            // every question answered, with the answer
@@ -36,6 +40,16 @@ type confinedFS struct {
 }
 
 var _ filesys.FileSystem = (*confinedFS)(nil)
+
+// virtualFile is a fetched remote file, served at a path that exists in no snapshot, so that
+// kustomize reads it like any other resource file of the kustomization that listed its URL.
+type virtualFile struct {
+	url  string
+	data []byte
+}
+
+// virtualDir is the directory, next to the kustomization that lists them, where remote files appear.
+const virtualDir = ".gitsync-remote"
 
 // node is where a repository-relative path really is.
 type node struct {
@@ -60,7 +74,8 @@ func openRepository(root string) (*confinedFS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &confinedFS{root: r, dir: dir, seen: inputs{}, resolved: map[string]node{}, refs: map[string]string{}}, nil
+	return &confinedFS{ctx: context.Background(), root: r, dir: dir, seen: inputs{}, resolved: map[string]node{}, refs: map[string]string{},
+		virtual: map[string]virtualFile{}}, nil
 }
 
 func (f *confinedFS) Close() error { return f.root.Close() }
@@ -89,6 +104,9 @@ func (f *confinedFS) resolveFollowing(rel string, links int) (node, error) {
 	}
 	if n, ok := f.resolved[rel]; ok {
 		return n, nil
+	}
+	if _, ok := f.virtual[rel]; ok {
+		return node{real: rel}, nil
 	}
 	parent, err := f.resolveFollowing(path.Dir(rel), links)
 	if err != nil {
@@ -155,6 +173,9 @@ func (f *confinedFS) referrer(rel string) string {
 }
 
 func (f *confinedFS) read(rel string) ([]byte, error) {
+	if v, ok := f.virtual[rel]; ok {
+		return v.data, nil
+	}
 	n, err := f.resolve(rel)
 	if err != nil {
 		return nil, err
@@ -199,16 +220,34 @@ func isYAML(name string) bool {
 	return ext == ".yaml" || ext == ".yml"
 }
 
-// check answers whether rel exists and what it is, and records the answer.
+// check answers whether rel exists and what it is, and records the answer. A fetched remote
+// file is recorded by its fetch instead.
 func (f *confinedFS) check(rel string) (node, error) {
 	n, err := f.resolve(rel)
+	if _, ok := f.virtual[rel]; ok {
+		return n, nil
+	}
 	return n, f.record(opStat, rel, statAnswer(rel, n, err), err)
 }
 
 // readFile reads rel and records its content.
 func (f *confinedFS) readFile(rel string) ([]byte, error) {
 	data, err := f.read(rel)
+	if _, ok := f.virtual[rel]; ok {
+		return data, nil
+	}
 	return data, f.record(opRead, rel, readAnswer(data, err), err)
+}
+
+// fetch fetches a remote file and records its content. The refusal when there is no Remote
+// names the kustomization file, which the caller knows.
+func (f *confinedFS) fetch(url string) ([]byte, error) {
+	data, err := f.remote.Fetch(f.ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	f.seen.add(opFetch, url, contentAnswer(data))
+	return data, nil
 }
 
 // yamlFiles lists the YAML files in dir and records the listing.
@@ -244,6 +283,12 @@ func (f *confinedFS) answer(q input) (string, error) {
 	case opRead:
 		data, err := f.read(q.path)
 		return readAnswer(data, err), settle(err)
+	case opFetch:
+		if f.remote == nil {
+			return "", errors.New("no remote fetcher")
+		}
+		data, err := f.remote.Fetch(f.ctx, q.path)
+		return readAnswer(data, err), err
 	default:
 		names, err := f.listYAML(q.path)
 		return listAnswer(names, err), settle(err)

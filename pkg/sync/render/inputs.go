@@ -14,12 +14,14 @@ import (
 type op string
 
 const (
-	opStat op = "stat" // does the path exist, is it a directory, where does it resolve to
-	opRead op = "read" // the content of a file
-	opList op = "list" // the YAML files a plain directory holds
+	opStat  op = "stat"  // does the path exist, is it a directory, where does it resolve to
+	opRead  op = "read"  // the content of a file
+	opList  op = "list"  // the YAML files a plain directory holds
+	opFetch op = "fetch" // the content of a remote file, by its URL as written
 )
 
-// input is one question asked of the repository, by repository-relative path.
+// input is one question asked of the repository, by repository-relative path (or, for a
+// fetch, by URL).
 type input struct {
 	op   op
 	path string

@@ -133,5 +133,9 @@ func (k *kustomizeFS) diagnose() error {
 // relative takes the snapshot's absolute path out of a kustomize message, leaving
 // repository-relative paths.
 func (k *kustomizeFS) relative(msg string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(msg, k.dir+string(filepath.Separator), ""), k.dir, ".")
+	msg = strings.ReplaceAll(strings.ReplaceAll(msg, k.dir+string(filepath.Separator), ""), k.dir, ".")
+	for local, v := range k.virtual {
+		msg = strings.ReplaceAll(msg, local, v.url)
+	}
+	return msg
 }

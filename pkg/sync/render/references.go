@@ -31,7 +31,7 @@ type kustomizeFS struct {
 
 var _ filesys.FileSystem = (*kustomizeFS)(nil)
 
-const fixRemote = "copy the files into this repository and reference them by relative path; gitsync never fetches while rendering"
+const fixRemote = "copy the files into this repository and reference them by relative path; of remote references gitsync fetches only http(s) resource files (URLs ending in .yaml, .yml or .json)"
 
 func newKustomizeFS(f *confinedFS) *kustomizeFS {
 	return &kustomizeFS{confinedFS: f, kustomizationAt: map[string]string{}, resources: map[string][]string{}}
@@ -59,9 +59,9 @@ func (k *kustomizeFS) ReadFile(p string) ([]byte, error) {
 		return nil, err
 	}
 	if asked, ok := k.kustomizationAt[p]; ok {
-		err = k.checkKustomization(asked, data)
+		data, err = k.checkKustomization(asked, data)
 	} else if isKustomizationName(path.Base(rel)) {
-		err = k.checkKustomization(rel, data)
+		data, err = k.checkKustomization(rel, data)
 	} else if bytes.Contains(data, []byte("builtin")) {
 		err = checkPluginConfigs(rel, data)
 	}
@@ -75,29 +75,43 @@ func isKustomizationName(name string) bool {
 	return slices.Contains(konfig.RecognizedKustomizationFileNames(), name)
 }
 
-// checkKustomization checks one kustomization file and every entry that names a file.
-func (k *kustomizeFS) checkKustomization(file string, data []byte) error {
+// checkKustomization checks one kustomization file and every entry that names a file. It
+// returns the kustomization as kustomize is to read it: with each remote resource file fetched
+// and its URL replaced by the path it is served at.
+func (k *kustomizeFS) checkKustomization(file string, data []byte) ([]byte, error) {
 	var kust types.Kustomization
 	if err := kust.Unmarshal(data); err != nil {
-		return kustomizationError(file, data, err)
+		return nil, kustomizationError(file, data, err)
 	}
 	kust.FixKustomization()
 	k.kustomizations = append(k.kustomizations, file)
 	if len(kust.HelmCharts) > 0 || kust.HelmGlobals != nil {
-		return &Error{Problem: Unsupported, File: file, Detail: "helmCharts: gitsync does not run helm",
+		return nil, &Error{Problem: Unsupported, File: file, Detail: "helmCharts: gitsync does not run helm",
 			Fix: "render the chart with `helm template` and commit the output"}
 	}
+	fetched := map[string]string{}
 	for _, ref := range references(&kust) {
+		if ref.field == "resources" && isRemoteFile(ref.value) {
+			local, err := k.fetchResource(file, ref.value)
+			if err != nil {
+				return nil, err
+			}
+			fetched[ref.value] = local
+			continue
+		}
 		if err := k.checkReference(file, ref); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, config := range inlinePluginConfigs(&kust) {
 		if err := checkPluginConfigs(file, []byte(config)); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	if len(fetched) == 0 {
+		return data, nil
+	}
+	return replaceResources(file, data, fetched)
 }
 
 func kustomizationError(file string, data []byte, err error) *Error {

@@ -14,11 +14,24 @@ import (
 // holds the render cache, so one Renderer should serve all syncs of a process. Kustomize
 // builds run one at a time process-wide (see guard.go); plain directories render in parallel.
 type Renderer struct {
-	cache cache
+	cache  cache
+	remote *Remote
 }
 
-// New returns a Renderer with an empty cache.
-func New() *Renderer { return &Renderer{} }
+// Options configure a Renderer.
+type Options struct {
+	// Remote fetches the http(s) resource files kustomizations list. Nil refuses them.
+	Remote *Remote
+}
+
+// New returns a Renderer with an empty cache. It takes at most one Options.
+func New(opts ...Options) *Renderer {
+	r := &Renderer{}
+	for _, o := range opts {
+		r.remote = o.Remote
+	}
+	return r
+}
 
 // Result is one rendered directory.
 type Result struct {
@@ -77,6 +90,7 @@ func (r *Renderer) Render(ctx context.Context, root, path string) (*Result, erro
 		return nil, fmt.Errorf("render %s: open repository: %w", rel, err)
 	}
 	defer fsys.Close()
+	fsys.ctx, fsys.remote = ctx, r.remote
 	if res, ok := r.cache.reuse(fsys, rel); ok {
 		return res, nil
 	}

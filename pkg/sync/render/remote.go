@@ -1,0 +1,306 @@
+package render
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// Remote fetches the http(s) files that kustomizations list as resources, such as an upstream
+// operator's manifests at a release URL. kustomize's own download is never used: Remote
+// rewrites URLs through the mirror map, keeps what it fetched on disk keyed by the URL as
+// written, and checks the sha256 a URL may carry as `#sha256=<hex>` (a fragment, so plain
+// `kustomize build` still fetches the same URL).
+//
+// A file in the cache is never fetched again: give URLs that name a release, not a branch.
+type Remote struct {
+	// CacheDir holds fetched files, one per URL. Required.
+	CacheDir string
+	// Mirrors rewrite URLs before they are fetched; the longest matching From wins.
+	Mirrors []Mirror
+	// Timeout bounds each fetch; zero means DefaultRemoteTimeout.
+	Timeout time.Duration
+	// Client makes the requests; nil means one that honours $HTTPS_PROXY.
+	Client *http.Client
+}
+
+// Mirror replaces the prefix From of a URL with To.
+type Mirror struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// DefaultRemoteTimeout bounds a fetch when Remote.Timeout is zero.
+const DefaultRemoteTimeout = 30 * time.Second
+
+// maxRemoteBytes bounds one remote file; upstream CRD bundles are a few MiB.
+const maxRemoteBytes = 64 << 20
+
+// ParseMirror parses FROM=TO, as --mirror takes it.
+func ParseMirror(s string) (Mirror, error) {
+	from, to, ok := strings.Cut(s, "=")
+	m := Mirror{From: strings.TrimSpace(from), To: strings.TrimSpace(to)}
+	if !ok || m.From == "" || m.To == "" {
+		return Mirror{}, fmt.Errorf("mirror %q: want FROM=TO, e.g. https://raw.githubusercontent.com/=https://mirror.example/raw/", s)
+	}
+	return m, m.Validate()
+}
+
+// Validate checks that both sides are http(s) URLs.
+func (m Mirror) Validate() error {
+	for _, u := range []string{m.From, m.To} {
+		if !isHTTP(u) {
+			return fmt.Errorf("mirror %s=%s: %q is not an http:// or https:// URL", m.From, m.To, u)
+		}
+	}
+	return nil
+}
+
+// pinned is a remote file reference: the URL to fetch and the sha256 it must have, if pinned.
+type pinned struct {
+	url    string // as written, without the pin
+	sha256 string // lowercase hex, or ""
+}
+
+// parsePinned splits off a `#sha256=<hex>` fragment.
+func parsePinned(raw string) (pinned, error) {
+	u, frag, _ := strings.Cut(raw, "#")
+	p := pinned{url: u}
+	if frag == "" {
+		return p, nil
+	}
+	sum, ok := strings.CutPrefix(frag, "sha256=")
+	if b, err := hex.DecodeString(sum); !ok || err != nil || len(b) != sha256.Size {
+		return p, fmt.Errorf("fragment %q: the only fragment gitsync reads is #sha256=<64 hex digits>", frag)
+	}
+	p.sha256 = strings.ToLower(sum)
+	return p, nil
+}
+
+// Fetch returns the content of raw (a URL, optionally with #sha256=…): from the cache if it
+// holds it, else from the (mirrored) URL, then cached. A pin that does not match is a terminal
+// *Error; an unreachable URL is an *Error that is not terminal.
+func (r *Remote) Fetch(ctx context.Context, raw string) ([]byte, error) {
+	p, err := parsePinned(raw)
+	if err != nil {
+		return nil, &Error{Problem: RemoteMismatch, Detail: redact(raw) + ": " + err.Error(),
+			Fix: "pin the file as <url>#sha256=<hex>, or drop the fragment"}
+	}
+	file := filepath.Join(r.CacheDir, cacheKey(p.url))
+	if data, err := os.ReadFile(file); err == nil && r.verify(p, "", data, "") == nil {
+		return data, nil // a copy that no longer matches a (changed) pin is fetched again
+	}
+	from := r.rewrite(p.url)
+	data, err := r.download(ctx, from)
+	if err != nil {
+		return nil, &Error{Problem: RemoteUnreachable, Detail: describeFetch(p.url, from) + ": " + err.Error(), Err: err,
+			Fix: "check the network or the mirror (--mirror FROM=TO); gitsync retries"}
+	}
+	if err := r.verify(p, from, data, "the file served"); err != nil {
+		return nil, err
+	}
+	return data, r.store(file, data)
+}
+
+func (r *Remote) verify(p pinned, from string, data []byte, what string) error {
+	if p.sha256 == "" {
+		return nil
+	}
+	if got := contentAnswer(data); got != p.sha256 {
+		return &Error{Problem: RemoteMismatch,
+			Detail: fmt.Sprintf("%s: %s has sha256 %s, the pin says %s", describeFetch(p.url, from), what, got, p.sha256),
+			Fix:    "check what the URL (or your mirror) serves; change the pin only if the new content is trusted"}
+	}
+	return nil
+}
+
+// rewrite applies the longest matching mirror.
+func (r *Remote) rewrite(u string) string {
+	best := Mirror{}
+	for _, m := range r.Mirrors {
+		if strings.HasPrefix(u, m.From) && len(m.From) > len(best.From) {
+			best = m
+		}
+	}
+	if best.From == "" {
+		return u
+	}
+	return best.To + strings.TrimPrefix(u, best.From)
+}
+
+func (r *Remote) download(ctx context.Context, u string) ([]byte, error) {
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRemoteTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	client := r.Client
+	if client == nil {
+		client = &http.Client{Transport: http.DefaultTransport}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, scrub(err, u, timeout)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxRemoteBytes+1))
+	switch {
+	case err != nil:
+		return nil, scrub(err, u, timeout)
+	case len(data) > maxRemoteBytes:
+		return nil, fmt.Errorf("larger than %d MiB", maxRemoteBytes>>20)
+	}
+	return data, nil
+}
+
+// scrub drops the URL (which may hold credentials) from a client error; the caller names it.
+func scrub(err error, u string, timeout time.Duration) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %s", timeout)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), u, redact(u)))
+}
+
+// store writes the cache file atomically, so that a crash never leaves half a file to be trusted.
+func (r *Remote) store(file string, data []byte) error {
+	if err := os.MkdirAll(r.CacheDir, 0o755); err != nil {
+		return fmt.Errorf("remote cache: %w", err)
+	}
+	tmp, err := os.CreateTemp(r.CacheDir, ".fetch-*")
+	if err != nil {
+		return fmt.Errorf("remote cache: %w", err)
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), file)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("remote cache: %w", err)
+	}
+	return nil
+}
+
+// cacheKey names the cache file of a URL: its hash, and its base name for people looking.
+func cacheKey(u string) string {
+	sum := sha256.Sum256([]byte(u))
+	return hex.EncodeToString(sum[:12]) + "-" + safeBase(u)
+}
+
+func safeBase(u string) string {
+	base := path.Base(strings.SplitN(u, "?", 2)[0])
+	return strings.Map(func(r rune) rune {
+		if r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, base)
+}
+
+func describeFetch(u, from string) string {
+	if from == "" || from == u {
+		return "fetch " + redact(u)
+	}
+	return "fetch " + redact(u) + " (from mirror " + redact(from) + ")"
+}
+
+// redact hides a password in a URL's user info.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+func isHTTP(s string) bool {
+	l := strings.ToLower(s)
+	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")
+}
+
+// isRemoteFile reports whether a resources entry is an http(s) file Remote fetches: a URL whose
+// path ends in .yaml, .yml or .json. Any other URL is a remote base, which kustomize would
+// clone with git.
+func isRemoteFile(s string) bool {
+	if !isHTTP(s) {
+		return false
+	}
+	u, err := url.Parse(strings.SplitN(s, "#", 2)[0])
+	if err != nil || u.RawQuery != "" || strings.Contains(strings.TrimPrefix(u.Path, "/"), "//") {
+		return false
+	}
+	switch path.Ext(u.Path) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// fetchResource fetches the remote resource file url listed in the kustomization file and
+// serves it beside file; it returns the entry that replaces url there.
+func (k *kustomizeFS) fetchResource(file, url string) (string, error) {
+	if k.remote == nil {
+		return "", &Error{Problem: RemoteRefused, File: file, Detail: fmt.Sprintf("resources entry %q would be fetched from the network", url),
+			Fix: "this render fetches nothing; use a command that syncs or renders with a remote cache, or copy the file into the repository"}
+	}
+	data, err := k.fetch(url)
+	var e *Error
+	if errors.As(err, &e) {
+		e.File = file
+	}
+	if err != nil {
+		return "", err
+	}
+	p, _ := parsePinned(url)
+	local := path.Join(virtualDir, cacheKey(p.url))
+	k.virtual[path.Join(path.Dir(file), local)] = virtualFile{url: url, data: data}
+	return local, nil
+}
+
+// replaceResources rewrites the resources (and legacy bases) entries of a kustomization.
+func replaceResources(file string, data []byte, with map[string]string) ([]byte, error) {
+	doc, err := kyaml.Parse(string(data))
+	if err != nil {
+		return nil, kustomizationError(file, data, err)
+	}
+	for _, field := range []string{"resources", "bases"} {
+		list := doc.Field(field)
+		if list == nil {
+			continue
+		}
+		for _, entry := range list.Value.YNode().Content {
+			if local, ok := with[entry.Value]; ok {
+				entry.Value = local
+			}
+		}
+	}
+	out, err := doc.String()
+	return []byte(out), err
+}
