@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	gsync "github.com/gitsync-io/gitsync/pkg/sync"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
@@ -73,6 +74,10 @@ func (f *renderFlags) render(ctx context.Context) (*render.Result, error) {
 	}
 	if remote.CacheDir, err = f.git.cache(); err != nil {
 		return nil, err
+	}
+	if f.git.remoteBases {
+		auth := source.Auth{KnownHostsFile: f.git.knownHosts, AcceptNewHostKeys: f.git.sshAcceptNew}
+		remote.Git = gsync.RemoteBases(filepath.Join(remote.CacheDir, "bases"), auth)
 	}
 	remote.CacheDir = filepath.Join(remote.CacheDir, "remote")
 	root, path, err := f.tree(ctx)

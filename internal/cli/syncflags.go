@@ -39,6 +39,7 @@ type gitFlags struct {
 	knownHosts                   string
 	mirrors                      []string
 	remoteTimeout                time.Duration
+	remoteBases                  bool
 }
 
 // kubeFlags select the cluster.
@@ -81,6 +82,7 @@ func (g *gitFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&g.sshAcceptNew, "ssh-accept-new", false, "record the key of an SSH host not yet in known_hosts; a changed key is always refused")
 	fs.StringArrayVar(&g.mirrors, "mirror", nil, "FROM=TO: fetch remote resource files whose URL starts with FROM from TO instead (repeatable; the longest FROM wins)")
 	fs.DurationVar(&g.remoteTimeout, "remote-timeout", render.DefaultRemoteTimeout, "how long to wait for each remote resource file")
+	fs.BoolVar(&g.remoteBases, "allow-remote-bases", false, "fetch kustomization entries naming a directory of another git repository (without this repository's credentials)")
 }
 
 // cache is --cache-dir or its default.
@@ -146,6 +148,7 @@ func (f *syncFlags) options(namespace string) (gsync.Options, error) {
 		Source:          src,
 		Path:            f.path,
 		Remote:          remote,
+		RemoteBases:     f.git.remoteBases,
 		Prune:           f.prune,
 		AllowEmpty:      f.allowEmpty,
 		Wait:            f.wait,

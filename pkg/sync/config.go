@@ -40,6 +40,9 @@ type RemoteConfig struct {
 	Mirrors []render.Mirror `json:"mirrors,omitempty"`
 	// Timeout bounds each fetch; default 30s.
 	Timeout metav1.Duration `json:"timeout,omitempty"`
+	// GitBases turns on remote git bases (kustomization entries naming a
+	// directory of another repository). Off by default.
+	GitBases bool `json:"gitBases,omitempty"`
 }
 
 // SourceConfig is one repository and ref.

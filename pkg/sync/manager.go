@@ -249,6 +249,7 @@ func (c *Config) Managed(namespace, cacheDir string) ([]Managed, error) {
 		}
 		opts.Force, opts.AllowEmpty = s.Force, s.AllowEmpty
 		opts.Remote = render.Remote{Mirrors: c.Remote.Mirrors, Timeout: c.Remote.Timeout.Duration}
+		opts.RemoteBases = c.Remote.GitBases
 		if err := opts.validate(); err != nil {
 			return nil, fmt.Errorf("syncs[%d]: %w", i, err)
 		}

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -31,6 +32,10 @@ type Options struct {
 	// Remote fetches the http(s) resource files kustomizations list, through
 	// its mirrors; Remote.CacheDir defaults to <Source.CacheDir>/remote.
 	Remote render.Remote
+	// RemoteBases turns on remote git bases: kustomization entries naming a
+	// directory of another git repository, fetched like the source, without
+	// its credentials, verifying SSH host keys as the source does.
+	RemoteBases bool
 	// Prune deletes objects that left git.
 	Prune bool
 	// AllowEmpty lets a render with no objects prune everything the sync
@@ -98,4 +103,24 @@ func (o *Options) validate() error {
 		o.SourceName = o.Name
 	}
 	return nil
+}
+
+// remote is how the render fetches: Options.Remote, and remote bases when
+// they are on, into <Source.CacheDir>/bases.
+func (o Options) remote() *render.Remote {
+	r := o.Remote
+	if o.RemoteBases {
+		r.Git = RemoteBases(filepath.Join(o.Source.CacheDir, "bases"), o.Source.Auth)
+	}
+	return &r
+}
+
+// RemoteBases fetches remote kustomize bases into snapshots under cacheDir.
+// Of auth it keeps only how SSH host keys are verified: the source's
+// credentials are never sent to another repository.
+func RemoteBases(cacheDir string, auth source.Auth) render.GitFetcher {
+	auth = source.Auth{KnownHostsFile: auth.KnownHostsFile, AcceptNewHostKeys: auth.AcceptNewHostKeys}
+	return func(ctx context.Context, url, ref string) (string, string, error) {
+		return source.Snapshot(ctx, url, ref, cacheDir, auth)
+	}
 }

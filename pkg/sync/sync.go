@@ -76,7 +76,7 @@ func New(cfg *rest.Config, opts Options) (*Syncer, error) {
 	return &Syncer{
 		opts:     opts,
 		source:   src,
-		renderer: render.New(render.Options{Remote: &opts.Remote}),
+		renderer: render.New(render.Options{Remote: opts.remote()}),
 		applier:  a,
 		health:   health.New(a.Dynamic(), a.Mapper(), selector),
 		store:    inventory.NewStore(cs.CoreV1(), opts.Namespace, opts.Name),

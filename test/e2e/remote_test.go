@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/gitsync-io/gitsync/test/gitserver"
 )
 
 // upstream names a release host no test reaches: only --mirror makes its URLs resolve, to a
@@ -68,5 +70,38 @@ func TestRemoteResources(t *testing.T) {
 				t.Errorf("status = %v, want last applied %s with 5 objects", st, good)
 			}
 		})
+	}
+}
+
+// TestRemoteBases syncs a kustomization whose base lives in another git repository, served
+// over HTTP: refused unless turned on, then fetched through the mirror at the tag asked for.
+func TestRemoteBases(t *testing.T) {
+	platform := gitserver.NewRepo(t)
+	platform.Commit(t, "base", map[string]string{
+		"base/kustomization.yaml": "resources: [platform.yaml]\n",
+		"base/platform.yaml":      configMap("platform", "v1"),
+	})
+	platform.Tag(t, "v1")
+	platform.Commit(t, "not yet released", map[string]string{"base/platform.yaml": configMap("platform", "v2")})
+	server := gitserver.StartHTTP(t, platform.Root(), gitserver.Options{})
+	mirror := "--mirror=https://git.upstream.invalid/=" + server.URL + "/"
+
+	f := newFixture(t)
+	f.repo.Commit(t, "a remote base", map[string]string{
+		"app/kustomization.yaml": "resources:\n- a.yaml\n- https://git.upstream.invalid/" + platform.Name() + "//base?ref=v1\n",
+		"app/a.yaml":             configMap("a", "one"),
+	})
+	r := f.sync(mirror)
+	if r.code == 0 {
+		t.Fatalf("sync succeeded without --allow-remote-bases:\n%s", r)
+	}
+	oneLine(t, r, "app/kustomization.yaml", "--allow-remote-bases")
+	if server.Requests() != 0 {
+		t.Errorf("the base's server saw %d requests before remote bases were allowed", server.Requests())
+	}
+
+	f.mustSync(mirror, "--allow-remote-bases")
+	if got := data(f.get(configMaps, "platform")); got != "v1" {
+		t.Errorf("ConfigMap platform = %q, want v1: the base at the tag asked for", got)
 	}
 }

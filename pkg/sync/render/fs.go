@@ -27,16 +27,17 @@ import (
 // directory) is recorded with its answer in seen: those are the render's inputs.
 // One render owns a confinedFS; it is not safe for concurrent use.
 type confinedFS struct {
-	ctx      context.Context // of the render, for fetches
-	remote   *Remote         // fetches remote files; nil refuses them
-	virtual  map[string]virtualFile
-	root     *os.Root
-	dir      string            // the snapshot's absolute path, symlinks resolved
-	seen     inputs            // every question answered, with the answer
-	resolved map[string]node   // where paths resolved to, so far
-	refs     map[string]string // referenced path → the file that referenced it
-	origin   string            // where the render started: the referrer when none is closer
-	failed   error             // the first refusal or unexpected error; it fails the render
+	ctx         context.Context // of the render, for fetches
+	remote      *Remote         // fetches remote files; nil refuses them
+	virtual     map[string]virtualFile
+	virtualDirs map[string]bool
+	root        *os.Root
+	dir         string            // the snapshot's absolute path, symlinks resolved
+	seen        inputs            // every question answered, with the answer
+	resolved    map[string]node   // where paths resolved to, so far
+	refs        map[string]string // referenced path → the file that referenced it
+	origin      string            // where the render started: the referrer when none is closer
+	failed      error             // the first refusal or unexpected error; it fails the render
 }
 
 var _ filesys.FileSystem = (*confinedFS)(nil)
@@ -75,7 +76,7 @@ func openRepository(root string) (*confinedFS, error) {
 		return nil, err
 	}
 	return &confinedFS{ctx: context.Background(), root: r, dir: dir, seen: inputs{}, resolved: map[string]node{}, refs: map[string]string{},
-		virtual: map[string]virtualFile{}}, nil
+		virtual: map[string]virtualFile{}, virtualDirs: map[string]bool{}}, nil
 }
 
 func (f *confinedFS) Close() error { return f.root.Close() }
@@ -107,6 +108,9 @@ func (f *confinedFS) resolveFollowing(rel string, links int) (node, error) {
 	}
 	if _, ok := f.virtual[rel]; ok {
 		return node{real: rel}, nil
+	}
+	if f.virtualDirs[rel] {
+		return node{real: rel, dir: true}, nil
 	}
 	parent, err := f.resolveFollowing(path.Dir(rel), links)
 	if err != nil {
@@ -185,6 +189,9 @@ func (f *confinedFS) read(rel string) ([]byte, error) {
 
 // listYAML names the *.yaml and *.yml files directly in dir, sorted.
 func (f *confinedFS) listYAML(dir string) ([]string, error) {
+	if f.virtualDirs[dir] {
+		return f.virtualYAML(dir), nil
+	}
 	n, err := f.resolve(dir)
 	if err != nil {
 		return nil, err
@@ -224,7 +231,7 @@ func isYAML(name string) bool {
 // file is recorded by its fetch instead.
 func (f *confinedFS) check(rel string) (node, error) {
 	n, err := f.resolve(rel)
-	if _, ok := f.virtual[rel]; ok {
+	if f.isVirtual(rel) {
 		return n, nil
 	}
 	return n, f.record(opStat, rel, statAnswer(rel, n, err), err)
@@ -233,10 +240,17 @@ func (f *confinedFS) check(rel string) (node, error) {
 // readFile reads rel and records its content.
 func (f *confinedFS) readFile(rel string) ([]byte, error) {
 	data, err := f.read(rel)
-	if _, ok := f.virtual[rel]; ok {
+	if f.isVirtual(rel) {
 		return data, nil
 	}
 	return data, f.record(opRead, rel, readAnswer(data, err), err)
+}
+
+// isVirtual reports whether rel is a fetched file or a directory of them, which are recorded
+// by their fetch.
+func (f *confinedFS) isVirtual(rel string) bool {
+	_, ok := f.virtual[rel]
+	return ok || f.virtualDirs[rel]
 }
 
 // fetch fetches a remote file and records its content. The refusal when there is no Remote
@@ -284,11 +298,7 @@ func (f *confinedFS) answer(q input) (string, error) {
 		data, err := f.read(q.path)
 		return readAnswer(data, err), settle(err)
 	case opFetch:
-		if f.remote == nil {
-			return "", errors.New("no remote fetcher")
-		}
-		data, err := f.remote.Fetch(f.ctx, q.path)
-		return readAnswer(data, err), err
+		return f.answerFetch(q.path)
 	default:
 		names, err := f.listYAML(q.path)
 		return listAnswer(names, err), settle(err)

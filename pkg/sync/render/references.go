@@ -31,7 +31,8 @@ type kustomizeFS struct {
 
 var _ filesys.FileSystem = (*kustomizeFS)(nil)
 
-const fixRemote = "copy the files into this repository and reference them by relative path; of remote references gitsync fetches only http(s) resource files (URLs ending in .yaml, .yml or .json)"
+const fixRemote = "copy the files into this repository, or list a released file by its http(s) URL (ending in .yaml, .yml or .json); " +
+	"remote git bases are off unless turned on with --allow-remote-bases (remote.gitBases in the config file)"
 
 func newKustomizeFS(f *confinedFS) *kustomizeFS {
 	return &kustomizeFS{confinedFS: f, kustomizationAt: map[string]string{}, resources: map[string][]string{}}
@@ -93,6 +94,14 @@ func (k *kustomizeFS) checkKustomization(file string, data []byte) ([]byte, erro
 	for _, ref := range references(&kust) {
 		if ref.field == "resources" && isRemoteFile(ref.value) {
 			local, err := k.fetchResource(file, ref.value)
+			if err != nil {
+				return nil, err
+			}
+			fetched[ref.value] = local
+			continue
+		}
+		if ref.mayBeBase() && isRemote(ref.value) && k.remote != nil && k.remote.Git != nil {
+			local, err := k.fetchBase(file, ref.value)
 			if err != nil {
 				return nil, err
 			}

@@ -34,6 +34,10 @@ type Remote struct {
 	Timeout time.Duration
 	// Client makes the requests; nil means one that honours $HTTPS_PROXY.
 	Client *http.Client
+	// Git fetches remote bases (kustomization entries naming a directory of a git
+	// repository), whose URLs go through Mirrors too. Nil refuses them: remote bases are off
+	// unless the caller turns them on.
+	Git GitFetcher
 }
 
 // Mirror replaces the prefix From of a URL with To.
@@ -280,7 +284,7 @@ func (k *kustomizeFS) fetchResource(file, url string) (string, error) {
 	}
 	p, _ := parsePinned(url)
 	local := path.Join(virtualDir, cacheKey(p.url))
-	k.virtual[path.Join(path.Dir(file), local)] = virtualFile{url: url, data: data}
+	k.addVirtual(path.Join(path.Dir(file), local), virtualFile{url: url, data: data})
 	return local, nil
 }
 
@@ -290,7 +294,7 @@ func replaceResources(file string, data []byte, with map[string]string) ([]byte,
 	if err != nil {
 		return nil, kustomizationError(file, data, err)
 	}
-	for _, field := range []string{"resources", "bases"} {
+	for _, field := range []string{"resources", "bases", "components"} {
 		list := doc.Field(field)
 		if list == nil {
 			continue

@@ -181,3 +181,15 @@ func DefaultCacheDir() (string, error) {
 	}
 	return filepath.Join(dir, "gitsync", "git"), nil
 }
+
+// Snapshot fetches ref of the repository at url into a snapshot under
+// cacheDir and returns the snapshot's directory and commit: how remote
+// kustomize bases are fetched.
+func Snapshot(ctx context.Context, url, ref, cacheDir string, auth Auth) (dir, revision string, err error) {
+	src, err := New(Options{URL: url, Ref: ref, CacheDir: cacheDir, Auth: auth})
+	if err != nil {
+		return "", "", err
+	}
+	art, err := src.Fetch(ctx)
+	return art.Dir, art.Revision, err
+}
