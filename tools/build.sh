@@ -39,7 +39,7 @@ else
   ldflags+=" -X k8s.io/component-base/version.gitMinor=$minor"
   ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
   ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$k8s"
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd; do
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kubeadm etcd; do
     start=$SECONDS
     (cd "$tools/controlplane" && go build -trimpath -ldflags "$ldflags" -o "$tmp/$b" "./$b")
     echo "tools: built $b in $((SECONDS - start))s"

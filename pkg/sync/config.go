@@ -112,7 +112,7 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig decodes a config strictly (an unknown field is an error) and
 // validates it.
 func ParseConfig(data []byte) (*Config, error) {
-	j, err := yaml.YAMLToJSON(data)
+	j, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return nil, fmt.Errorf("invalid YAML: %w", err)
 	}

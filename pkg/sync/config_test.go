@@ -50,6 +50,8 @@ func TestParseConfig(t *testing.T) {
 		{"a source without url", "  url: https://git.example.org/ops/cluster.git\n", "", "sources[0].url: required"},
 		{"a webhook without a secret", "  secretFile: /etc/gitsync/webhook/secret", "  secretFile: \"\"", "webhook.secretFile"},
 		{"a negative interval", "interval: 30s", "interval: -30s", "sources[0].interval"},
+		{"a field given twice", "kind: Config\n", "kind: Config\nkind: Config\n", `key "kind" already set`},
+		{"a mirror that is not a URL", "kind: Config\n", "kind: Config\nremote: {mirrors: [{from: https://a.example/, to: b.example}]}\n", "remote.mirrors[0]"},
 	} {
 		t.Run("rejects "+tc.name, func(t *testing.T) {
 			if !strings.Contains(validConfig, tc.from) {

@@ -15,7 +15,7 @@ const BinDirEnv = "GITSYNC_TOOLS_BIN"
 // error names it.
 const buildCommand = "make tools"
 
-var binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"}
+var binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl", "kubeadm"}
 
 // BinDir returns the directory holding the control-plane binaries: $GITSYNC_TOOLS_BIN,
 // or .cache/bin at the root of the gitsync checkout containing the working
