@@ -32,6 +32,7 @@ func TestInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	uninstallAtEnd(t, cs)
 	repo := gitserver.NewRepo(t)
 	repo.Commit(t, "gitsync install manifests", tree(t, repoRoot(t), base))
 	sync := func(t *testing.T, path string) map[string]int {
