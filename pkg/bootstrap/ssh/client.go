@@ -7,7 +7,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"time"
 
 	xssh "golang.org/x/crypto/ssh"
 )
@@ -67,8 +66,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}, nil
 }
 
-// connect opens the TCP connection and runs the SSH handshake, closing the
-// connection when ctx ends first.
+// connect opens the TCP connection and runs the SSH handshake; when ctx
+// ends first, the connection is closed and ctx's error returned.
 func connect(ctx context.Context, address string, config *xssh.ClientConfig) (*xssh.Client, error) {
 	var dialer net.Dialer
 	tcp, err := dialer.DialContext(ctx, "tcp", address)
@@ -76,9 +75,6 @@ func connect(ctx context.Context, address string, config *xssh.ClientConfig) (*x
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = tcp.Close() })
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = tcp.SetDeadline(deadline)
-	}
 	conn, chans, reqs, err := xssh.NewClientConn(tcp, address, config)
 	if !stop() {
 		if err == nil {
@@ -89,7 +85,6 @@ func connect(ctx context.Context, address string, config *xssh.ClientConfig) (*x
 	if err != nil {
 		return nil, err
 	}
-	_ = tcp.SetDeadline(time.Time{})
 	return xssh.NewClient(conn, chans, reqs), nil
 }
 
@@ -109,7 +104,8 @@ func dialError(host string, cfg Config, auth *dialAuthMethods, err error) error 
 	return fmt.Errorf("%s: %w", host, err)
 }
 
-// Close closes the connection; running commands are ended.
+// Close closes the connection. Commands still running lose their session
+// (use Run's context to stop them).
 func (c *Client) Close() error { return c.conn.Close() }
 
 // Host is user@host:port, the prefix of this client's log lines and errors.

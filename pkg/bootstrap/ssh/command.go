@@ -11,7 +11,10 @@ import (
 )
 
 // Command is one program and its arguments to run on the host. Args reach
-// the program verbatim: each is quoted for the remote POSIX login shell.
+// the program verbatim: each is quoted for the remote login shell, which
+// must be a POSIX shell (sh, bash, dash), and the shell execs the program,
+// so Args[0] is a program, not a builtin or a function: use
+// {"sh", "-c", script} for shell syntax.
 type Command struct {
 	Args []string
 	// Env sets environment variables for the program (through env(1), so
@@ -52,6 +55,7 @@ const (
 type invocation struct {
 	line  string    // the remote command line
 	stdin io.Reader // nil: the program's stdin is closed at once
+	sudo  sudoMode  // how line becomes root: sudoNone when it does not
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -66,17 +70,18 @@ func buildInvocation(cmd Command, mode sudoMode, password string) (invocation, e
 	}
 	var words []string
 	stdin := cmd.Stdin
-	if cmd.Sudo {
-		switch mode {
-		case sudoNoPassword:
-			words = append(words, "sudo", "-n", "--")
-		case sudoPassword:
-			if strings.ContainsAny(password, "\n\r\x00") {
-				return invocation{}, errors.New("the sudo password contains a line break or NUL")
-			}
-			words = append(words, "sudo", "-k", "-S", "-p", "''", "--")
-			stdin = io.MultiReader(strings.NewReader(password+"\n"), orEmpty(cmd.Stdin))
+	if !cmd.Sudo {
+		mode = sudoNone
+	}
+	switch mode {
+	case sudoNoPassword:
+		words = append(words, "sudo", "-n", "--")
+	case sudoPassword:
+		if strings.ContainsAny(password, "\n\r\x00") {
+			return invocation{}, errors.New("the sudo password contains a line break or NUL")
 		}
+		words = append(words, "sudo", "-k", "-S", "-p", "''", "--")
+		stdin = io.MultiReader(strings.NewReader(password+"\n"), orEmpty(cmd.Stdin))
 	}
 	if len(cmd.Env) > 0 {
 		words = append(words, "env")
@@ -88,7 +93,7 @@ func buildInvocation(cmd Command, mode sudoMode, password string) (invocation, e
 	for _, arg := range cmd.Args[1:] {
 		words = append(words, quote(arg))
 	}
-	return invocation{line: strings.Join(words, " "), stdin: stdin}, nil
+	return invocation{line: strings.Join(words, " "), stdin: stdin, sudo: mode}, nil
 }
 
 func validate(cmd Command) error {
@@ -123,7 +128,8 @@ func orEmpty(r io.Reader) io.Reader {
 
 // quote returns s as one word for a POSIX shell: bare when it holds only
 // characters no shell treats specially, otherwise in single quotes, where
-// nothing is special but the single quote itself ('\'').
+// nothing is special but the single quote itself, written as close quote,
+// escaped quote, open quote.
 func quote(s string) string {
 	if s != "" && strings.IndexFunc(s, isUnsafe) < 0 {
 		return s

@@ -47,8 +47,9 @@ type Config struct {
 	Secrets []string
 
 	// Log receives every command and its output, one header line per
-	// command followed by its output lines, prefixed with the host. Nil
-	// discards it.
+	// command followed by its output lines, prefixed with the host. Each
+	// line is one Write; a writer shared by several Clients must accept
+	// concurrent Writes (os.Stderr does). Nil discards the log.
 	Log io.Writer
 }
 

@@ -91,21 +91,28 @@ func endsWithNewline(f *os.File) bool {
 	return err != nil || last[0] == '\n'
 }
 
-// algorithms returns the host key algorithms of the keys known_hosts lists
-// for address, in x/crypto's preference order, so that the server offers a
-// key we can check: Go prefers ECDSA, and a host known only by its ed25519
-// key would otherwise look changed (golang/go#29286). For an unknown host it
-// returns the plain key algorithms (no certificates: @cert-authority lines
-// are not supported).
+// hostKeyAlgorithms are the host key algorithms offered, in OpenSSH's
+// order of preference (x/crypto's default prefers RSA and ECDSA; OpenSSH,
+// and so most known_hosts files, ed25519).
+var hostKeyAlgorithms = []string{
+	xssh.KeyAlgoED25519,
+	xssh.KeyAlgoECDSA256, xssh.KeyAlgoECDSA384, xssh.KeyAlgoECDSA521,
+	xssh.KeyAlgoRSASHA512, xssh.KeyAlgoRSASHA256,
+}
+
+// algorithms returns the host key algorithms to offer to address: those of
+// the keys known_hosts lists for it, so that the server shows a key we can
+// check (a host known only by one key type would otherwise look changed,
+// golang/go#29286), or all of them for an unknown host. Certificates are
+// not offered: @cert-authority lines are not supported.
 func (h *hostKeys) algorithms(address string) []string {
 	known := h.knownKeyTypes(address)
+	if len(known) == 0 {
+		return hostKeyAlgorithms
+	}
 	var algos []string
-	for _, algo := range xssh.SupportedAlgorithms().HostKeys {
-		format := keyFormat(algo)
-		if format == "" {
-			continue
-		}
-		if len(known) == 0 || slices.Contains(known, format) {
+	for _, algo := range hostKeyAlgorithms {
+		if slices.Contains(known, keyFormat(algo)) {
 			algos = append(algos, algo)
 		}
 	}
@@ -134,14 +141,10 @@ func (h *hostKeys) knownKeyTypes(address string) []string {
 	return types
 }
 
-// keyFormat maps a plain host key signature algorithm to the key type it
-// verifies with; certificate algorithms map to "".
+// keyFormat is the type of the keys an algorithm signs with.
 func keyFormat(algo string) string {
-	switch algo {
-	case xssh.KeyAlgoRSASHA256, xssh.KeyAlgoRSASHA512, xssh.KeyAlgoRSA:
+	if algo == xssh.KeyAlgoRSASHA512 || algo == xssh.KeyAlgoRSASHA256 {
 		return xssh.KeyAlgoRSA
-	case xssh.KeyAlgoED25519, xssh.KeyAlgoECDSA256, xssh.KeyAlgoECDSA384, xssh.KeyAlgoECDSA521:
-		return algo
 	}
-	return ""
+	return algo
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	xssh "golang.org/x/crypto/ssh"
 )
@@ -22,14 +21,10 @@ type Result struct {
 // Command.Stdout for the whole of a large output.
 const OutputTail = 64 << 10
 
-// cancelGrace is how long a cancelled command gets to end after SIGTERM and
-// the close of its session before the whole connection is closed.
-const cancelGrace = 5 * time.Second
-
 // Run runs cmd on the host and waits for it. A non-zero exit returns the
 // Result and an *ExitError naming the command, its status and the tail of
-// its stderr. When ctx ends first, the command gets SIGTERM, its session is
-// closed, and Run returns ctx's error.
+// its stderr. When ctx ends first, the command and its children get
+// SIGTERM, and Run returns ctx's error (see wait).
 func (c *Client) Run(ctx context.Context, cmd Command) (Result, error) {
 	mode := sudoNone
 	if cmd.Sudo {
@@ -60,18 +55,20 @@ func (c *Client) run(ctx context.Context, inv invocation, stdoutCopy io.Writer, 
 	c.log.command(inv.line)
 	stdout, stderr := &tailBuffer{max: OutputTail}, &tailBuffer{max: OutputTail}
 	outLog, errLog := c.log.output("out", hideStdout), c.log.output("err", false)
+	pid := &pidFilter{next: io.MultiWriter(stderr, errLog)}
 	session.Stdout = io.MultiWriter(stdout, outLog, orDiscard(stdoutCopy))
-	session.Stderr = io.MultiWriter(stderr, errLog)
+	session.Stderr = pid
 	stdin, err := session.StdinPipe()
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: stdin: %w", c.host, err)
 	}
-	if err := session.Start(inv.line); err != nil {
+	if err := session.Start(wireCommand(inv.line)); err != nil {
 		return Result{}, fmt.Errorf("%s: %s: %w", c.host, c.redact.apply(inv.line), err)
 	}
 	go feed(stdin, inv.stdin)
 
-	err = c.wait(ctx, session)
+	err = c.wait(ctx, session, inv, pid)
+	pid.flush()
 	outLog.close()
 	errLog.close()
 	res := Result{Stdout: stdout.bytes(), Stderr: stderr.bytes()}
@@ -93,28 +90,6 @@ func orDiscard(w io.Writer) io.Writer {
 		return io.Discard
 	}
 	return w
-}
-
-// wait waits for the command to exit or ctx to end. On ctx's end the
-// command gets SIGTERM (sudo passes it on) and the session is closed; if it
-// still has not ended after cancelGrace, the connection is closed.
-func (c *Client) wait(ctx context.Context, session *xssh.Session) error {
-	done := make(chan error, 1)
-	go func() { done <- session.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	_ = session.Signal(xssh.SIGTERM)
-	_ = session.Close()
-	select {
-	case <-done:
-	case <-time.After(cancelGrace):
-		_ = c.conn.Close()
-		<-done
-	}
-	return context.Cause(ctx)
 }
 
 // exitError fills in res.ExitStatus and turns a failure into an error:

@@ -49,12 +49,12 @@ func (c *Client) probeSudo(ctx context.Context) (sudoMode, error) {
 	if err != nil {
 		return 0, err
 	}
-	problem := sudoProblem(res, c.cfg.SudoPassword != "")
+	problem := sudoProblem(res)
 	if problem == "" {
 		return sudoNoPassword, nil
 	}
 	if problem != sudoNeedsPassword || c.cfg.SudoPassword == "" {
-		return 0, &SudoError{Host: c.host, User: c.cfg.User, Reason: problem, Stderr: string(res.Stderr)}
+		return 0, c.sudoError(problem, res)
 	}
 	res, err = c.probe(ctx, invocation{
 		line:  "sudo -k -S -p '' true",
@@ -64,9 +64,19 @@ func (c *Client) probeSudo(ctx context.Context) (sudoMode, error) {
 		return 0, err
 	}
 	if problem := sudoPasswordProblem(res); problem != "" {
-		return 0, &SudoError{Host: c.host, User: c.cfg.User, Reason: problem, Stderr: c.redact.apply(string(res.Stderr))}
+		return 0, c.sudoError(problem, res)
 	}
 	return sudoPassword, nil
+}
+
+// sudoError names the user in the fix and keeps what sudo said.
+func (c *Client) sudoError(problem string, res Result) *SudoError {
+	return &SudoError{
+		Host:   c.host,
+		User:   c.cfg.User,
+		Reason: strings.ReplaceAll(problem, "USER", c.cfg.User),
+		Stderr: c.redact.apply(string(res.Stderr)),
+	}
 }
 
 // probe runs a probe command: a non-zero exit is an answer, not an error.
@@ -87,7 +97,7 @@ const (
 
 // sudoProblem reads the answer to `sudo -k -n true`: "" when sudo works
 // without a password, otherwise what is wrong and how to fix it.
-func sudoProblem(res Result, havePassword bool) string {
+func sudoProblem(res Result) string {
 	stderr := string(res.Stderr)
 	switch {
 	case res.ExitStatus == 0:
