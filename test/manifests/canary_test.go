@@ -70,7 +70,7 @@ func canaryImages(t *testing.T) (stable, canary string) {
 	stable = typed[appsv1.Deployment](t, find(t, objs, "Deployment", "canary", "nginx")).Spec.Template.Spec.Containers[0].Image
 	canary = typed[appsv1.Deployment](t, find(t, objs, "Deployment", "canary", "nginx-canary")).Spec.Template.Spec.Containers[0].Image
 	if stable == canary {
-		t.Fatalf("overlays/canary ships the same image %s on both tracks; the canary should run the next tag", stable)
+		t.Fatalf("overlays/canary ships the same image %s on both tracks; the canary should run another image", stable)
 	}
 	return stable, canary
 }
