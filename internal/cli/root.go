@@ -77,6 +77,7 @@ func newRootCommand(s Streams) *cobra.Command {
 		newStatusCommand(s),
 		newSuspendCommand(s, true),
 		newSuspendCommand(s, false),
+		newBootstrapCommand(s),
 		newVersionCommand(s),
 	)
 	return root

@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/gitsync-io/gitsync/pkg/bootstrap"
+	"github.com/gitsync-io/gitsync/pkg/bootstrap/ssh"
+)
+
+type bootstrapFlags struct {
+	config       string
+	dryRun       bool
+	sshAcceptNew bool
+	logFile      string
+	askPass      bool
+}
+
+func newBootstrapCommand(s Streams) *cobra.Command {
+	f := &bootstrapFlags{}
+	cmd := &cobra.Command{
+		Use:   "bootstrap --config cluster.yaml [--dry-run]",
+		Short: "Make a kubeadm cluster of the machines in a cluster file, over SSH",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBootstrap(cmd.Context(), s, f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.config, "config", "", "the cluster file (see cluster.example.yaml)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "connect, and print per node and step what is done and what would run; change nothing")
+	fs.BoolVar(&f.sshAcceptNew, "ssh-accept-new", false, "record the host key of a node not yet in known_hosts; a changed key is always refused")
+	fs.StringVar(&f.logFile, "log", "", "file receiving every remote command and its output (default: gitsync-bootstrap-<cluster>.log)")
+	fs.BoolVar(&f.askPass, "ask-become-pass", false, "prompt for the sudo password of the nodes' user (never taken as a flag)")
+	bindEnv(cmd)
+	return cmd
+}
+
+func runBootstrap(ctx context.Context, s Streams, f *bootstrapFlags) error {
+	if f.config == "" {
+		return errors.New("--config is required: the cluster file (see cluster.example.yaml)")
+	}
+	c, err := bootstrap.LoadCluster(f.config)
+	if err != nil {
+		return err
+	}
+	password, err := f.sudoPassword(s)
+	if err != nil {
+		return err
+	}
+	logPath := f.logFile
+	if logPath == "" {
+		logPath = "gitsync-bootstrap-" + c.Name + ".log"
+	}
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("--log: %w", err)
+	}
+	defer log.Close()
+	fmt.Fprintf(s.ErrOut, "gitsync bootstrap %s: %d nodes; every command and its output go to %s\n", c.Name, len(c.Nodes), logPath)
+	dial := func(ctx context.Context, n bootstrap.Node) (bootstrap.Runner, error) {
+		return ssh.Dial(ctx, f.sshConfig(n, password, log))
+	}
+	p := &bootstrapPrinter{out: s.Out}
+	return bootstrap.Bootstrap(ctx, c, dial, bootstrap.Options{DryRun: f.dryRun, Report: p.print})
+}
+
+// sshConfig is how to reach node n, the cluster file's SSH settings filled in from OpenSSH's
+// defaults.
+func (f *bootstrapFlags) sshConfig(n bootstrap.Node, password string, log io.Writer) ssh.Config {
+	cfg := ssh.DefaultConfig()
+	cfg.Address = n.Address + ":" + strconv.Itoa(n.SSH.Port)
+	cfg.User = n.SSH.User
+	cfg.KeyFile = expandHome(n.SSH.KeyFile)
+	if !n.SSH.Agent {
+		cfg.AgentSocket = ""
+	}
+	if n.SSH.KnownHostsFile != "" {
+		cfg.KnownHostsFile = expandHome(n.SSH.KnownHostsFile)
+	}
+	cfg.AcceptNew = f.sshAcceptNew
+	cfg.SudoPassword = password
+	cfg.Log = log
+	return cfg
+}
+
+// sudoPassword prompts on the terminal, or reads one line from stdin when it is not one.
+func (f *bootstrapFlags) sudoPassword(s Streams) (string, error) {
+	if !f.askPass {
+		return "", nil
+	}
+	fmt.Fprint(s.ErrOut, "sudo password of the nodes' user: ")
+	if file, ok := s.In.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
+		b, err := term.ReadPassword(int(file.Fd()))
+		fmt.Fprintln(s.ErrOut)
+		return string(b), err
+	}
+	var line strings.Builder
+	buf := make([]byte, 1)
+	for {
+		n, err := s.In.Read(buf)
+		if n == 1 && buf[0] != '\n' {
+			line.WriteByte(buf[0])
+			continue
+		}
+		if n == 1 || errors.Is(err, io.EOF) {
+			return strings.TrimSuffix(line.String(), "\r"), nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
+}
+
+// bootstrapPrinter prints one line per node and step; events come from one goroutine per node.
+type bootstrapPrinter struct {
+	mu  sync.Mutex
+	out io.Writer
+}
+
+func (p *bootstrapPrinter) print(e bootstrap.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := fmt.Sprintf("%-20s %-12s %s", e.Node, e.Step, e.Kind)
+	switch {
+	case e.Err != nil:
+		line += ": " + e.Err.Error()
+	case e.Reason != "":
+		line += ": " + e.Reason
+	}
+	fmt.Fprintln(p.out, line)
+	for _, cmd := range e.Plan {
+		for _, l := range strings.Split(cmd, "\n") {
+			fmt.Fprintln(p.out, "    "+l)
+		}
+	}
+}

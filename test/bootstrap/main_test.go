@@ -1,0 +1,131 @@
+package bootstrap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gitsync-io/gitsync/test/nodes"
+)
+
+// binary builds gitsync once per run into .cache/test-bootstrap (git-ignored).
+var binary = sync.OnceValues(func() (string, error) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(root, ".cache", "test-bootstrap", "gitsync")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gitsync")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", errors.New("go build ./cmd/gitsync: " + err.Error() + "\n" + string(out))
+	}
+	return bin, nil
+})
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return "exit " + strconv.Itoa(r.code) + "\nstdout:\n" + r.stdout + "stderr:\n" + r.stderr
+}
+
+// gitsync runs the binary with args, stdin and a clean environment.
+func gitsync(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	cmd.Dir = t.TempDir()
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return r
+}
+
+// fixture is a set of test nodes and a cluster file describing them.
+type fixture struct {
+	t       *testing.T
+	nodes   *nodes.Cluster
+	file    string // the cluster file
+	log     string // the bootstrap log
+	user    string
+	known   string // known_hosts
+	extra   string // appended to the cluster file
+	roles   []string
+	names   []string
+}
+
+// newFixture boots one node per role; the cluster file names them cp-1, worker-1, … so the
+// hostname step has something to do.
+func newFixture(t *testing.T, roles ...string) *fixture {
+	t.Helper()
+	opts := nodes.Options{}
+	f := &fixture{t: t, user: "deploy", roles: roles}
+	for i, role := range roles {
+		opts.Nodes = append(opts.Nodes, nodes.NodeOptions{Name: fmt.Sprintf("node%d", i+1)})
+		kind := "cp"
+		if role == "worker" {
+			kind = "worker"
+		}
+		f.names = append(f.names, fmt.Sprintf("%s-%d", kind, i+1))
+	}
+	f.nodes = nodes.Start(t, opts)
+	f.known = f.nodes.KnownHostsFile(t)
+	dir := t.TempDir()
+	f.file, f.log = filepath.Join(dir, "cluster.yaml"), filepath.Join(dir, "bootstrap.log")
+	f.write()
+	return f
+}
+
+func (f *fixture) write() {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: gitsync.io/v1alpha1\nkind: Cluster\nname: test\n")
+	fmt.Fprintf(&b, "ssh: {user: %s, keyFile: %s, knownHostsFile: %s}\nnodes:\n", f.user, f.nodes.ClientKeyFile, f.known)
+	for i, n := range f.nodes.Nodes {
+		fmt.Fprintf(&b, "- {name: %s, address: %s, role: %s}\n", f.names[i], n.Address, f.roles[i])
+	}
+	b.WriteString("gitops: {repo: https://git.example.org/ops/cluster.git}\n")
+	b.WriteString(f.extra)
+	if err := os.WriteFile(f.file, []byte(b.String()), 0o600); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) bootstrap(args ...string) result {
+	f.t.Helper()
+	return gitsync(f.t, "", append([]string{"bootstrap", "--config", f.file, "--log", f.log}, args...)...)
+}
+
+// lines returns the output lines of step on node.
+func lines(out, node, step string) []string {
+	var found []string
+	for _, l := range strings.Split(out, "\n") {
+		if fs := strings.Fields(l); len(fs) >= 2 && fs[0] == node && fs[1] == step {
+			found = append(found, l)
+		}
+	}
+	return found
+}
