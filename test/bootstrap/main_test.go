@@ -67,15 +67,15 @@ func gitsync(t *testing.T, stdin string, args ...string) result {
 
 // fixture is a set of test nodes and a cluster file describing them.
 type fixture struct {
-	t       *testing.T
-	nodes   *nodes.Cluster
-	file    string // the cluster file
-	log     string // the bootstrap log
-	user    string
-	known   string // known_hosts
-	extra   string // appended to the cluster file
-	roles   []string
-	names   []string
+	t     *testing.T
+	nodes *nodes.Cluster
+	file  string // the cluster file
+	log   string // the bootstrap log
+	user  string
+	known string // known_hosts
+	extra string // appended to the cluster file
+	roles []string
+	names []string
 }
 
 // newFixture boots one node per role; the cluster file names them cp-1, worker-1, … so the

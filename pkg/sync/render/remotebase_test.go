@@ -12,12 +12,12 @@ import (
 func TestParseRemoteBase(t *testing.T) {
 	for in, want := range map[string]remoteBase{
 		"https://github.com/acme/platform//deploy/base?ref=v1.2.0": {repo: "https://github.com/acme/platform", dir: "deploy/base", ref: "v1.2.0"},
-		"git::https://git.example/acme/platform.git//base":          {repo: "https://git.example/acme/platform.git", dir: "base"},
-		"https://git.example/acme/platform.git/base?version=v2":     {repo: "https://git.example/acme/platform.git", dir: "base", ref: "v2"},
-		"ssh://git@git.example/acme/platform.git//base?ref=main":    {repo: "ssh://git@git.example/acme/platform.git", dir: "base", ref: "main"},
-		"git@git.example:acme/platform.git//base":                   {repo: "git@git.example:acme/platform.git", dir: "base"},
-		"github.com/acme/platform//base?ref=v1":                     {repo: "https://github.com/acme/platform", dir: "base", ref: "v1"},
-		"https://git.example/acme/platform":                         {repo: "https://git.example/acme/platform"},
+		"git::https://git.example/acme/platform.git//base":         {repo: "https://git.example/acme/platform.git", dir: "base"},
+		"https://git.example/acme/platform.git/base?version=v2":    {repo: "https://git.example/acme/platform.git", dir: "base", ref: "v2"},
+		"ssh://git@git.example/acme/platform.git//base?ref=main":   {repo: "ssh://git@git.example/acme/platform.git", dir: "base", ref: "main"},
+		"git@git.example:acme/platform.git//base":                  {repo: "git@git.example:acme/platform.git", dir: "base"},
+		"github.com/acme/platform//base?ref=v1":                    {repo: "https://github.com/acme/platform", dir: "base", ref: "v1"},
+		"https://git.example/acme/platform":                        {repo: "https://git.example/acme/platform"},
 	} {
 		got, err := parseRemoteBase(in)
 		if err != nil || got != want {
