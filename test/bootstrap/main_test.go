@@ -9,27 +9,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/gitsync-io/gitsync/test/gitsyncbin"
 	"github.com/gitsync-io/gitsync/test/nodes"
 )
 
-// binary builds gitsync once per run into .cache/test-bootstrap (git-ignored).
-var binary = sync.OnceValues(func() (string, error) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(root, ".cache", "test-bootstrap", "gitsync")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gitsync")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", errors.New("go build ./cmd/gitsync: " + err.Error() + "\n" + string(out))
-	}
-	return bin, nil
-})
+// binary builds gitsync once per run (see gitsyncbin).
+func binary() (string, error) { return gitsyncbin.Build("test-bootstrap") }
 
 type result struct {
 	code           int

@@ -5,33 +5,18 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/gitsync-io/gitsync/test/gitsyncbin"
 	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Workloads: true}) }
 
-// binary builds gitsync once per run into .cache/e2e (git-ignored,
-// overwritten by the next run).
-var binary = sync.OnceValues(func() (string, error) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(root, ".cache", "e2e", "gitsync")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/gitsync")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as released: see the Makefile
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", errors.New("go build ./cmd/gitsync: " + err.Error() + "\n" + string(out))
-	}
-	return bin, nil
-})
+// binary builds gitsync once per run (see gitsyncbin).
+func binary() (string, error) { return gitsyncbin.Build("e2e") }
 
 // result is one gitsync invocation.
 type result struct {

@@ -2,18 +2,17 @@ package manifests
 
 import (
 	"bytes"
-	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
+	"github.com/gitsync-io/gitsync/test/gitsyncbin"
 	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
@@ -92,20 +91,8 @@ func tree(t *testing.T, root, dir string) map[string]string {
 	return files
 }
 
-// binary builds gitsync once per run into .cache/test-manifests (git-ignored).
-var binary = sync.OnceValues(func() (string, error) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(root, ".cache", "test-manifests", "gitsync")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gitsync")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", errors.New("go build ./cmd/gitsync: " + err.Error() + "\n" + string(out))
-	}
-	return bin, nil
-})
+// binary builds gitsync once per run (see gitsyncbin).
+func binary() (string, error) { return gitsyncbin.Build("test-manifests") }
 
 // gitsync runs the binary with args and a clean environment, failing the test
 // unless it exits 0.
