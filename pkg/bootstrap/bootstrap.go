@@ -12,7 +12,7 @@ import (
 type Dialer func(ctx context.Context, n Node) (Runner, error)
 
 // notYet are the steps of the issue still to be written; a run stops before them and says so.
-var notYet = []string{"containerd", "kubernetes packages", "kubeadm config", "kubeadm init", "join", "calico", "gitsync"}
+var notYet = []string{"kubeadm init", "join", "calico", "gitsync"}
 
 // Bootstrap takes the cluster file's machines towards a cluster: it connects to every node,
 // gathers and checks their facts, then runs the steps on all nodes at once. A dry run only
@@ -26,10 +26,16 @@ func Bootstrap(ctx context.Context, c *Cluster, dial Dialer, opts Options) error
 	if err := checkFacts(ctx, hosts, opts); err != nil {
 		return err
 	}
-	if err := onEach(hosts, func(h *Host) error { return RunSteps(ctx, h, osSteps(), opts) }); err != nil {
+	// One Step value for every node: nodes applying at once share its downloads. The
+	// packages come before containerd, whose sandbox image is the one kubeadm names.
+	steps := append(osSteps(), PackagesStep(), ContainerdStep())
+	if err := onEach(hosts, func(h *Host) error { return RunSteps(ctx, h, steps, opts) }); err != nil {
 		return err
 	}
-	return fmt.Errorf("the operating systems are prepared; the steps after that (%s) are not implemented yet", strings.Join(notYet, ", "))
+	if err := RunSteps(ctx, firstControlPlane(hosts), []Step{kubeadmConfigStep()}, opts); err != nil {
+		return err
+	}
+	return fmt.Errorf("the nodes are prepared and kubeadm's configuration validated; the steps after that (%s) are not implemented yet", strings.Join(notYet, ", "))
 }
 
 // connect dials every node at once. Every node that cannot be reached is named.
@@ -92,4 +98,14 @@ func onEach(hosts []*Host, fn func(*Host) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// firstControlPlane is the host kubeadm init runs on.
+func firstControlPlane(hosts []*Host) *Host {
+	for _, h := range hosts {
+		if h.Node.Role == ControlPlane {
+			return h
+		}
+	}
+	return nil // the cluster file's validation requires one
 }

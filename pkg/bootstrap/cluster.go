@@ -29,7 +29,7 @@ const (
 	DefaultKubernetesVersion = "v1.36.4"
 	DefaultPodSubnet         = "10.244.0.0/16"
 	DefaultServiceSubnet     = "10.96.0.0/12"
-	DefaultContainerd        = "2.2.1"
+	DefaultContainerd        = "2.3.7" // the long-term support line, for Kubernetes 1.36 and 1.37
 	DefaultImageRepository   = "registry.k8s.io"
 	DefaultClusterName       = "kubernetes"
 	DefaultSSHPort           = 22
@@ -83,11 +83,17 @@ type ContainerdConfig struct {
 type Mirrors struct {
 	// Apt replaces the Debian or Ubuntu archive in the nodes' apt sources.
 	Apt string `json:"apt,omitempty"`
-	// Kubernetes replaces https://pkgs.k8s.io/core:/stable: (the per-minor
-	// repositories of kubeadm, kubelet and kubectl).
+	// Kubernetes replaces https://pkgs.k8s.io/core:/stable: : kubeadm, kubelet and
+	// kubectl come from <kubernetes>/v1.MINOR/deb/ (a flat apt repository), signed by
+	// <kubernetes>/v1.MINOR/deb/Release.key. gitsync fetches that key itself, from the
+	// machine it runs on, and the nodes' apt fetches the packages, so both must reach it.
 	Kubernetes string `json:"kubernetes,omitempty"`
 	// Containerd replaces https://github.com/containerd/containerd/releases/download
-	// (the release tarballs).
+	// (<mirror>/v<version>/containerd-<version>-linux-<arch>.tar.gz and its .sha256sum).
+	// runc comes from the same mirror: beside it at …/opencontainers/runc/releases/download
+	// when the URL ends in /containerd/containerd/releases/download (a mirror of GitHub's
+	// releases), else at <mirror>/runc/v<runc>/runc.<arch> with runc.sha256sum. gitsync
+	// downloads them itself and uploads them to the nodes.
 	Containerd string `json:"containerd,omitempty"`
 }
 

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/gitsync-io/gitsync/test/aptrepo"
 	"github.com/gitsync-io/gitsync/test/gitsyncbin"
 	"github.com/gitsync-io/gitsync/test/nodes"
 )
@@ -81,6 +85,13 @@ func newFixture(t *testing.T, roles ...string) *fixture {
 	}
 	f.nodes = nodes.Start(t, opts)
 	f.known = f.nodes.KnownHostsFile(t)
+	// The Kubernetes packages from a repository the nodes reach on the gateway; containerd
+	// from a mirror on loopback, since gitsync downloads it and uploads it to the nodes.
+	repo := aptrepo.Serve(t, f.nodes.Gateway, aptrepo.Repository{Minor: "v1.37",
+		Debs: aptrepo.KubernetesDebs(t, "1.37.2", "1.1"), Signer: aptrepo.NewKey(t, "test")})
+	containerd, version := containerdMirror(t)
+	f.extra = fmt.Sprintf("kubernetesVersion: v1.37.2\ncontainerd: {version: %s}\nmirrors: {kubernetes: %s, containerd: %s}\n",
+		version, repo.URL, containerd)
 	dir := t.TempDir()
 	f.file, f.log = filepath.Join(dir, "cluster.yaml"), filepath.Join(dir, "bootstrap.log")
 	f.write()
@@ -115,4 +126,21 @@ func lines(out, node, step string) []string {
 		}
 	}
 	return found
+}
+
+// containerdMirror serves the containerd and runc that `make tools` builds (.cache/containerd,
+// laid out as a release mirror) on loopback, and returns its URL and containerd's version.
+func containerdMirror(t *testing.T) (string, string) {
+	t.Helper()
+	dir, err := filepath.Abs("../../.cache/containerd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarballs, _ := filepath.Glob(filepath.Join(dir, "v*", "containerd-*-linux-"+runtime.GOARCH+".tar.gz"))
+	if len(tarballs) != 1 {
+		t.Fatalf("want one containerd release in %s, found %q: run `make tools` in the gitsync checkout", dir, tarballs)
+	}
+	server := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(server.Close)
+	return server.URL, strings.TrimPrefix(filepath.Base(filepath.Dir(tarballs[0])), "v")
 }

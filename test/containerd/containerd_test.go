@@ -1,0 +1,330 @@
+package containerd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gitsync-io/gitsync/pkg/bootstrap"
+	"github.com/gitsync-io/gitsync/pkg/bootstrap/ssh"
+	"github.com/gitsync-io/gitsync/test/nodes"
+)
+
+// TestContainerdStep runs the containerd step alone on a fresh node, from a mirror of
+// containerd and runc built from source: a dry run changes nothing; a run installs them,
+// writes the configuration and runs containerd with the CRI plugin; a second run changes
+// nothing and downloads nothing; a version the mirror lacks, or a mirror that cannot be
+// reached, fails naming the URL and leaves the node as it was; a configuration without the
+// CRI, a disabled service and a damaged binary are repaired, each with the least it takes;
+// and containerd comes back after a reboot.
+func TestContainerdStep(t *testing.T) {
+	m := serveMirror(t)
+	// A plain node: containerd and its CRI plugin start without the nspawn options that running
+	// containers takes (see the package's doc).
+	cluster := nodes.Start(t, nodes.Options{Nodes: []nodes.NodeOptions{{Name: "node1"}}})
+	node := cluster.Nodes[0]
+	// gitsync keeps downloads in the user's cache directory: a fresh one per test (set only
+	// now: test/nodes keeps its rootfs there).
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	host := newStepHost(t, cluster, node, m.Version, m.URL)
+	state := func() map[string]string { return nodes.FileTree(t, node, "/etc", "/usr/local") }
+	fresh := state()
+
+	t.Run("a dry run says what would run and changes nothing", func(t *testing.T) {
+		events, err := host.run(t, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != 1 || events[0].Kind != bootstrap.WouldRun || !strings.Contains(events[0].Reason, "containerd is not installed") {
+			t.Fatalf("events %+v, want one saying it would run because containerd is not installed", events)
+		}
+		plan := strings.Join(events[0].Plan, "\n")
+		for _, want := range []string{
+			fmt.Sprintf("download %s/v%s/containerd-%s-linux-%s.tar.gz", m.URL, m.Version, m.Version, runtime.GOARCH),
+			fmt.Sprintf("download %s/runc/v%s/runc.%s", m.URL, bootstrap.RuncVersion, runtime.GOARCH),
+			"write /etc/containerd/config.toml", "write /etc/systemd/system/containerd.service", "write /etc/crictl.yaml",
+			"systemctl restart containerd",
+		} {
+			if !strings.Contains(plan, want) {
+				t.Errorf("the plan does not say %q:\n%s", want, plan)
+			}
+		}
+		if diff := cmp.Diff(fresh, state()); diff != "" {
+			t.Errorf("the dry run changed files on the node (-before +after):\n%s", diff)
+		}
+		if got := m.Requests(); len(got) > 0 {
+			t.Errorf("the dry run downloaded %q", got)
+		}
+	})
+
+	t.Run("a run installs containerd and runc and runs containerd with the CRI plugin", func(t *testing.T) {
+		began := time.Now()
+		events, err := host.run(t, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the containerd step applied in %s", time.Since(began).Round(time.Millisecond))
+		if kinds := eventKinds(events); !cmp.Equal(kinds, []bootstrap.EventKind{bootstrap.Applying, bootstrap.Applied}) {
+			t.Errorf("events %+v, want applying, applied", events)
+		}
+		if got := strings.TrimSpace(node.Exec(t, "systemctl", "is-active", "containerd")); got != "active" {
+			t.Errorf("containerd is %s", got)
+		}
+		if got := strings.TrimSpace(node.Exec(t, "ctr", "version")); !strings.Contains(got, "Server:\n  Version:  v"+m.Version) {
+			t.Errorf("ctr version does not show the server at v%s:\n%s", m.Version, got)
+		}
+		plugins := node.Exec(t, "ctr", "plugins", "ls")
+		for _, p := range []string{"io.containerd.grpc.v1 +cri ", "io.containerd.cri.v1 +runtime ", "io.containerd.cri.v1 +images "} {
+			if !matchLine(plugins, p+".* ok *$") {
+				t.Errorf("ctr plugins ls does not show %s ok:\n%s", p, plugins)
+			}
+		}
+		if got, want := strings.TrimSpace(node.Exec(t, "runc", "--version")), "runc version "+m.runcVersion(t); !strings.HasPrefix(got, want) {
+			t.Errorf("runc --version: %q, want %q", got, want)
+		}
+		config := string(node.ReadFile(t, "/etc/containerd/config.toml"))
+		for _, want := range []string{"version = 4\n", `sandbox = "registry.k8s.io/pause:3.10.2"`, `config_path = "/etc/containerd/certs.d"`,
+			"SystemdCgroup = true\n", `runtime_type = "io.containerd.runc.v2"`} {
+			if !strings.Contains(config, want) {
+				t.Errorf("config.toml does not say %q:\n%s", want, config)
+			}
+		}
+		// What containerd made of it: the merged configuration it runs with.
+		dump := node.Exec(t, "containerd", "config", "dump")
+		for _, want := range []string{"SystemdCgroup = true", "sandbox = 'registry.k8s.io/pause:3.10.2'", "config_path = '/etc/containerd/certs.d'",
+			"disabled_plugins = []"} {
+			if !strings.Contains(dump, want) {
+				t.Errorf("containerd config dump does not say %q:\n%s", want, dump)
+			}
+		}
+		if got := string(node.ReadFile(t, "/etc/crictl.yaml")); !strings.Contains(got, "runtime-endpoint: unix:///var/run/containerd/containerd.sock\n") {
+			t.Errorf("/etc/crictl.yaml:\n%s", got)
+		}
+	})
+
+	t.Run("a second run finds it done, changes nothing and downloads nothing", func(t *testing.T) {
+		before, requests := state(), len(m.Requests())
+		began := time.Now()
+		events, err := host.run(t, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the containerd step checked in %s", time.Since(began).Round(time.Millisecond))
+		if kinds := eventKinds(events); !cmp.Equal(kinds, []bootstrap.EventKind{bootstrap.AlreadyDone}) {
+			t.Errorf("events %+v, want done", events)
+		}
+		if diff := cmp.Diff(before, state()); diff != "" {
+			t.Errorf("the second run changed files (-before +after):\n%s", diff)
+		}
+		if got := m.Requests()[requests:]; len(got) > 0 {
+			t.Errorf("the second run downloaded %q", got)
+		}
+	})
+
+	installed := state()
+	closed := closedPort(t)
+	for _, tc := range []struct {
+		name, version, mirror string
+		want                  []string
+	}{
+		{"a version the mirror does not hold fails naming the URL", "2.3.0", m.URL,
+			[]string{m.URL + "/v2.3.0/containerd-2.3.0-linux-" + runtime.GOARCH + ".tar.gz", "404 Not Found"}},
+		{"a mirror that cannot be reached fails naming the URL", m.Version, closed,
+			[]string{closed + "/v" + m.Version + "/containerd-" + m.Version + "-linux-" + runtime.GOARCH + ".tar.gz", "connection refused"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			other := newStepHost(t, cluster, node, tc.version, tc.mirror)
+			if tc.version == m.Version { // the node has it: make the step want the download
+				shim := "/usr/local/bin/containerd-shim-runc-v2"
+				node.Exec(t, "mv", shim, shim+".away")
+				defer node.Exec(t, "mv", shim+".away", shim)
+			}
+			_, err := other.run(t, false)
+			for _, want := range append(tc.want, "node node1: step containerd:") {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("want an error saying %q, got:\n%v", want, err)
+				}
+			}
+			if got := strings.Fields(node.Exec(t, "/usr/local/bin/containerd", "--version")); len(got) < 3 || got[2] != "v"+m.Version {
+				t.Errorf("containerd --version: %q, want v%s still", got, m.Version)
+			}
+		})
+	}
+	if diff := cmp.Diff(installed, state()); diff != "" {
+		t.Errorf("the failed runs changed files (-before +after):\n%s", diff)
+	}
+
+	t.Run("a configuration without the CRI plugin, as Docker's package writes, is replaced", func(t *testing.T) {
+		node.Exec(t, "sh", "-c", `printf 'version = 3\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n' > /etc/containerd/config.toml && systemctl restart containerd`)
+		events, err := host.run(t, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) == 0 || !strings.Contains(events[0].Reason, "/etc/containerd/config.toml is not what gitsync writes") ||
+			!strings.Contains(events[0].Reason, "the CRI plugin io.containerd.grpc.v1.cri is not loaded") {
+			t.Errorf("events %+v, want the check to name the file and the missing CRI plugin", events)
+		}
+		if plugins := node.Exec(t, "ctr", "plugins", "ls"); !matchLine(plugins, "io.containerd.grpc.v1 +cri .* ok *$") {
+			t.Errorf("ctr plugins ls does not show the CRI plugin ok:\n%s", plugins)
+		}
+		if diff := cmp.Diff(installed, state()); diff != "" {
+			t.Errorf("files differ from the first run's (-first +now):\n%s", diff)
+		}
+	})
+
+	t.Run("a containerd that is not enabled at boot is enabled, not restarted", func(t *testing.T) {
+		pid := node.Exec(t, "systemctl", "show", "-p", "MainPID", "containerd")
+		node.Exec(t, "systemctl", "disable", "-q", "containerd")
+		events, err := host.run(t, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) == 0 || events[0].Reason != "containerd is not enabled at boot" {
+			t.Errorf("events %+v, want the check to say containerd is not enabled", events)
+		}
+		if got := node.Exec(t, "systemctl", "show", "-p", "MainPID", "containerd"); got != pid {
+			t.Errorf("containerd was restarted: %s, before %s", got, pid)
+		}
+	})
+
+	t.Run("a damaged installation is repaired under the running containerd", func(t *testing.T) {
+		node.Exec(t, "sh", "-c", "echo damaged > /usr/local/bin/containerd-shim-runc-v2")
+		events, err := host.run(t, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kinds := eventKinds(events); len(events) == 0 || !cmp.Equal(kinds, []bootstrap.EventKind{bootstrap.Applying, bootstrap.Applied}) ||
+			events[0].Reason != "containerd-shim-runc-v2 is not installed" {
+			t.Errorf("events %+v, want applying (the shim is not installed), applied", events)
+		}
+		if diff := cmp.Diff(installed, state()); diff != "" {
+			t.Errorf("files differ from the first run's (-first +now):\n%s", diff)
+		}
+		if got := installed["/usr/local/bin/containerd"]; !strings.HasPrefix(got, "-rwxr-xr-x 0:0 ") {
+			t.Errorf("/usr/local/bin/containerd is %s, want root's, mode 755", got)
+		}
+	})
+
+	t.Run("containerd comes back after a reboot", func(t *testing.T) {
+		node.Restart(t)
+		// Once the boot is over (sshd may answer before containerd is up); "degraded" is fine.
+		_ = node.Command(t.Context(), "systemctl", "is-system-running", "--wait").Run()
+		host := newStepHost(t, cluster, node, m.Version, m.URL) // a new connection
+		events, err := host.run(t, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kinds := eventKinds(events); !cmp.Equal(kinds, []bootstrap.EventKind{bootstrap.AlreadyDone}) {
+			t.Errorf("events %+v, want done", events)
+		}
+	})
+}
+
+// stepHost is a test node as the bootstrap steps see it, reached over SSH as deploy.
+type stepHost struct {
+	host *bootstrap.Host
+	log  *syncBuffer
+}
+
+func newStepHost(t *testing.T, cluster *nodes.Cluster, node *nodes.Node, version, mirror string) *stepHost {
+	t.Helper()
+	c, err := bootstrap.ParseCluster(fmt.Appendf(nil, `apiVersion: gitsync.io/v1alpha1
+kind: Cluster
+kubernetesVersion: v1.37.2
+containerd: {version: %q}
+mirrors: {containerd: %q}
+ssh: {user: deploy, keyFile: %s}
+nodes:
+- {name: %s, address: %s, role: control-plane}
+gitops: {repo: https://git.example.org/ops/cluster.git}
+`, version, mirror, cluster.ClientKeyFile, node.Name, node.Address))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuffer{}
+	cfg := ssh.DefaultConfig()
+	cfg.Address, cfg.User, cfg.KeyFile, cfg.AgentSocket = node.SSHAddr, "deploy", cluster.ClientKeyFile, ""
+	cfg.KnownHostsFile = cluster.KnownHostsFile(t)
+	cfg.Log = log
+	client, err := ssh.Dial(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	h := bootstrap.NewHost(c, c.Nodes[0], client)
+	if err := h.GatherFacts(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return &stepHost{host: h, log: log}
+}
+
+// run runs the containerd step on the node and returns what it reported; on failure the
+// test log gets the commands the step ran and their output.
+func (h *stepHost) run(t *testing.T, dryRun bool) ([]bootstrap.Event, error) {
+	t.Helper()
+	var events []bootstrap.Event
+	opts := bootstrap.Options{DryRun: dryRun, Report: func(e bootstrap.Event) { events = append(events, e) }}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	err := bootstrap.RunSteps(ctx, h.host, []bootstrap.Step{bootstrap.ContainerdStep()}, opts)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("commands and output:\n%s", h.log)
+		}
+	})
+	return events, err
+}
+
+func eventKinds(events []bootstrap.Event) []bootstrap.EventKind {
+	var kinds []bootstrap.EventKind
+	for _, e := range events {
+		kinds = append(kinds, e.Kind)
+	}
+	return kinds
+}
+
+// closedPort is a URL on loopback where nothing listens: a port that was just free.
+func closedPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String()
+	if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// syncBuffer is the SSH log, written by the client's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// matchLine reports whether a line of text matches the regular expression re.
+func matchLine(text, re string) bool {
+	return regexp.MustCompile("(?m)^" + re).MatchString(text)
+}
