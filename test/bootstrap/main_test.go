@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,9 +86,9 @@ func newFixture(t *testing.T, roles ...string) *fixture {
 	// from a mirror on loopback, since gitsync downloads it and uploads it to the nodes.
 	repo := aptrepo.Serve(t, f.nodes.Gateway, aptrepo.Repository{Minor: "v1.37",
 		Debs: aptrepo.KubernetesDebs(t, "1.37.2", "1.1"), Signer: aptrepo.NewKey(t, "test")})
-	containerd, version := containerdMirror(t)
+	containerd := serveMirror(t)
 	f.extra = fmt.Sprintf("kubernetesVersion: v1.37.2\ncontainerd: {version: %s}\nmirrors: {kubernetes: %s, containerd: %s}\n",
-		version, repo.URL, containerd)
+		containerd.Version, repo.URL, containerd.URL)
 	dir := t.TempDir()
 	f.file, f.log = filepath.Join(dir, "cluster.yaml"), filepath.Join(dir, "bootstrap.log")
 	f.write()
@@ -126,21 +123,4 @@ func lines(out, node, step string) []string {
 		}
 	}
 	return found
-}
-
-// containerdMirror serves the containerd and runc that `make tools` builds (.cache/containerd,
-// laid out as a release mirror) on loopback, and returns its URL and containerd's version.
-func containerdMirror(t *testing.T) (string, string) {
-	t.Helper()
-	dir, err := filepath.Abs("../../.cache/containerd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tarballs, _ := filepath.Glob(filepath.Join(dir, "v*", "containerd-*-linux-"+runtime.GOARCH+".tar.gz"))
-	if len(tarballs) != 1 {
-		t.Fatalf("want one containerd release in %s, found %q: run `make tools` in the gitsync checkout", dir, tarballs)
-	}
-	server := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	t.Cleanup(server.Close)
-	return server.URL, strings.TrimPrefix(filepath.Base(filepath.Dir(tarballs[0])), "v")
 }

@@ -1,21 +1,15 @@
 package bootstrap
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitsync-io/gitsync/pkg/bootstrap"
-	"github.com/gitsync-io/gitsync/pkg/bootstrap/ssh"
 	"github.com/gitsync-io/gitsync/test/aptrepo"
 	"github.com/gitsync-io/gitsync/test/nodes"
 )
@@ -32,7 +26,7 @@ func TestPackages(t *testing.T) {
 	good, other := aptrepo.NewKey(t, "good"), aptrepo.NewKey(t, "other")
 	repo := aptrepo.Serve(t, cluster.Gateway, aptrepo.Repository{Minor: "v1.37", Debs: debs, Signer: good})
 	forged := aptrepo.Serve(t, cluster.Gateway, aptrepo.Repository{Minor: "v1.37", Debs: debs, Signer: other, Published: good})
-	host := newStepHost(t, cluster, node, "v1.37.2", repo.URL)
+	host := packagesHost(t, cluster, node, "v1.37.2", repo.URL)
 	// What apt and dpkg keep: a run that changes nothing leaves them as they are.
 	state := func() map[string]string { return nodes.FileTree(t, node, "/etc", "/var/lib/dpkg", "/var/lib/apt") }
 	fresh := state()
@@ -58,7 +52,7 @@ func TestPackages(t *testing.T) {
 	})
 
 	t.Run("a repository whose signature does not verify fails with apt's complaint", func(t *testing.T) {
-		_, err := newStepHost(t, cluster, node, "v1.37.2", forged.URL).run(t, false)
+		_, err := packagesHost(t, cluster, node, "v1.37.2", forged.URL).run(t, false)
 		t.Logf("the error:\n%v", err)
 		if err == nil || !strings.Contains(err.Error(), "NO_PUBKEY "+keyID(other)) || !strings.Contains(err.Error(), forged.URL+"/v1.37/deb") {
 			t.Errorf("want an error naming the repository and the signing key apt does not know, got:\n%v", err)
@@ -67,8 +61,8 @@ func TestPackages(t *testing.T) {
 	})
 
 	t.Run("a mirror gitsync cannot reach fails naming the URL", func(t *testing.T) {
-		closed := closedPort(t, cluster.Gateway)
-		_, err := newStepHost(t, cluster, node, "v1.37.2", closed).run(t, false)
+		closed := closedPort(t, cluster.Gateway) + "/core:/stable:"
+		_, err := packagesHost(t, cluster, node, "v1.37.2", closed).run(t, false)
 		t.Logf("the error:\n%v", err)
 		if err == nil || !strings.Contains(err.Error(), closed+"/v1.37/deb/Release.key") || !strings.Contains(err.Error(), "connection refused") {
 			t.Errorf("want an error naming the key's URL and the refused connection, got:\n%v", err)
@@ -79,7 +73,7 @@ func TestPackages(t *testing.T) {
 		// gitsync fetches the key from this machine's loopback; on the node, that address is
 		// the node's own, where nothing listens.
 		local := aptrepo.Serve(t, netip.MustParseAddr("127.0.0.1"), aptrepo.Repository{Minor: "v1.37", Debs: debs, Signer: good})
-		_, err := newStepHost(t, cluster, node, "v1.37.2", local.URL).run(t, false)
+		_, err := packagesHost(t, cluster, node, "v1.37.2", local.URL).run(t, false)
 		t.Logf("the error:\n%v", err)
 		if err == nil || !strings.Contains(err.Error(), "apt-get update of "+local.URL+"/v1.37/deb/") ||
 			!strings.Contains(err.Error(), strings.TrimPrefix(local.URL, "http://")) {
@@ -135,7 +129,7 @@ func TestPackages(t *testing.T) {
 		next := aptrepo.Serve(t, cluster.Gateway,
 			aptrepo.Repository{Minor: "v1.37", Debs: debs, Signer: good},
 			aptrepo.Repository{Minor: "v1.38", Debs: aptrepo.KubernetesDebs(t, "1.38.0", "1.1"), Signer: good})
-		upgrade := newStepHost(t, cluster, node, "v1.38.0", next.URL)
+		upgrade := packagesHost(t, cluster, node, "v1.38.0", next.URL)
 		events, err := upgrade.run(t, false)
 		if err != nil {
 			t.Fatal(err)
@@ -153,62 +147,12 @@ func TestPackages(t *testing.T) {
 	})
 }
 
-// stepHost is a test node as the bootstrap steps see it, reached over SSH as deploy.
-type stepHost struct {
-	host *bootstrap.Host
-	log  *syncBuffer
-}
+// keyID is the long key ID apt names in NO_PUBKEY: the fingerprint's last 16 digits.
+func keyID(k *aptrepo.Key) string { f := k.Fingerprint(); return f[len(f)-16:] }
 
-func newStepHost(t *testing.T, cluster *nodes.Cluster, node *nodes.Node, version, mirror string) *stepHost {
-	t.Helper()
-	c, err := bootstrap.ParseCluster(fmt.Appendf(nil, `apiVersion: gitsync.io/v1alpha1
-kind: Cluster
-kubernetesVersion: %s
-mirrors: {kubernetes: %q}
-ssh: {user: deploy, keyFile: %s}
-nodes:
-- {name: %s, address: %s, role: control-plane}
-gitops: {repo: https://git.example.org/ops/cluster.git}
-`, version, mirror, cluster.ClientKeyFile, node.Name, node.Address))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := &syncBuffer{}
-	cfg := ssh.DefaultConfig()
-	cfg.Address, cfg.User, cfg.KeyFile, cfg.AgentSocket = node.SSHAddr, "deploy", cluster.ClientKeyFile, ""
-	cfg.KnownHostsFile = cluster.KnownHostsFile(t)
-	cfg.Log = log
-	client, err := ssh.Dial(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	return &stepHost{host: bootstrap.NewHost(c, c.Nodes[0], client), log: log}
-}
-
-// run runs the packages step on the node and returns what it reported; on failure the test
-// log gets the commands the step ran and their output.
-func (h *stepHost) run(t *testing.T, dryRun bool) ([]bootstrap.Event, error) {
-	t.Helper()
-	var events []bootstrap.Event
-	opts := bootstrap.Options{DryRun: dryRun, Report: func(e bootstrap.Event) { events = append(events, e) }}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	err := bootstrap.RunSteps(ctx, h.host, []bootstrap.Step{bootstrap.PackagesStep()}, opts)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("commands and output:\n%s", h.log)
-		}
-	})
-	return events, err
-}
-
-func eventKinds(events []bootstrap.Event) []bootstrap.EventKind {
-	var kinds []bootstrap.EventKind
-	for _, e := range events {
-		kinds = append(kinds, e.Kind)
-	}
-	return kinds
+// packagesHost is a node for the packages step, with Kubernetes version and the repository.
+func packagesHost(t *testing.T, cluster *nodes.Cluster, node *nodes.Node, version, mirror string) *stepHost {
+	return newStepHost(t, cluster, node, bootstrap.PackagesStep(), fmt.Sprintf("kubernetesVersion: %s\nmirrors: {kubernetes: %q}\n", version, mirror))
 }
 
 // installed lists kubelet, kubeadm and kubectl as dpkg knows them: name, version,
@@ -225,38 +169,4 @@ func assertNotInstalled(t *testing.T, node *nodes.Node) {
 	if got := installed(t, node); got != "" {
 		t.Errorf("packages were installed:\n%s", got)
 	}
-}
-
-// keyID is the long key ID apt names in NO_PUBKEY: the fingerprint's last 16 digits.
-func keyID(k *aptrepo.Key) string { f := k.Fingerprint(); return f[len(f)-16:] }
-
-// closedPort is a URL on addr where nothing listens: a port that was just free.
-func closedPort(t *testing.T, addr netip.Addr) string {
-	l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + l.Addr().String() + "/core:/stable:"
-	if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		t.Fatal(err)
-	}
-	return url
-}
-
-// syncBuffer is the SSH log, written by the client's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,4 +1,4 @@
-package containerd
+package bootstrap
 
 import (
 	"net/http"

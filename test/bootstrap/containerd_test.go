@@ -1,22 +1,17 @@
-package containerd
+package bootstrap
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"net"
+	"net/netip"
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitsync-io/gitsync/pkg/bootstrap"
-	"github.com/gitsync-io/gitsync/pkg/bootstrap/ssh"
 	"github.com/gitsync-io/gitsync/test/nodes"
 )
 
@@ -36,7 +31,7 @@ func TestContainerdStep(t *testing.T) {
 	// gitsync keeps downloads in the user's cache directory: a fresh one per test (set only
 	// now: test/nodes keeps its rootfs there).
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	host := newStepHost(t, cluster, node, m.Version, m.URL)
+	host := containerdHost(t, cluster, node, m.Version, m.URL)
 	state := func() map[string]string { return nodes.FileTree(t, node, "/etc", "/usr/local") }
 	fresh := state()
 
@@ -132,7 +127,7 @@ func TestContainerdStep(t *testing.T) {
 	})
 
 	installed := state()
-	closed := closedPort(t)
+	closed := closedPort(t, netip.MustParseAddr("127.0.0.1"))
 	for _, tc := range []struct {
 		name, version, mirror string
 		want                  []string
@@ -143,7 +138,7 @@ func TestContainerdStep(t *testing.T) {
 			[]string{closed + "/v" + m.Version + "/containerd-" + m.Version + "-linux-" + runtime.GOARCH + ".tar.gz", "connection refused"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			other := newStepHost(t, cluster, node, tc.version, tc.mirror)
+			other := containerdHost(t, cluster, node, tc.version, tc.mirror)
 			if tc.version == m.Version { // the node has it: make the step want the download
 				shim := "/usr/local/bin/containerd-shim-runc-v2"
 				node.Exec(t, "mv", shim, shim+".away")
@@ -219,7 +214,7 @@ func TestContainerdStep(t *testing.T) {
 		node.Restart(t)
 		// Once the boot is over (sshd may answer before containerd is up); "degraded" is fine.
 		_ = node.Command(t.Context(), "systemctl", "is-system-running", "--wait").Run()
-		host := newStepHost(t, cluster, node, m.Version, m.URL) // a new connection
+		host := containerdHost(t, cluster, node, m.Version, m.URL) // a new connection
 		events, err := host.run(t, false)
 		if err != nil {
 			t.Fatal(err)
@@ -230,101 +225,13 @@ func TestContainerdStep(t *testing.T) {
 	})
 }
 
-// stepHost is a test node as the bootstrap steps see it, reached over SSH as deploy.
-type stepHost struct {
-	host *bootstrap.Host
-	log  *syncBuffer
-}
-
-func newStepHost(t *testing.T, cluster *nodes.Cluster, node *nodes.Node, version, mirror string) *stepHost {
-	t.Helper()
-	c, err := bootstrap.ParseCluster(fmt.Appendf(nil, `apiVersion: gitsync.io/v1alpha1
-kind: Cluster
-kubernetesVersion: v1.37.2
-containerd: {version: %q}
-mirrors: {containerd: %q}
-ssh: {user: deploy, keyFile: %s}
-nodes:
-- {name: %s, address: %s, role: control-plane}
-gitops: {repo: https://git.example.org/ops/cluster.git}
-`, version, mirror, cluster.ClientKeyFile, node.Name, node.Address))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := &syncBuffer{}
-	cfg := ssh.DefaultConfig()
-	cfg.Address, cfg.User, cfg.KeyFile, cfg.AgentSocket = node.SSHAddr, "deploy", cluster.ClientKeyFile, ""
-	cfg.KnownHostsFile = cluster.KnownHostsFile(t)
-	cfg.Log = log
-	client, err := ssh.Dial(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	h := bootstrap.NewHost(c, c.Nodes[0], client)
-	if err := h.GatherFacts(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return &stepHost{host: h, log: log}
-}
-
-// run runs the containerd step on the node and returns what it reported; on failure the
-// test log gets the commands the step ran and their output.
-func (h *stepHost) run(t *testing.T, dryRun bool) ([]bootstrap.Event, error) {
-	t.Helper()
-	var events []bootstrap.Event
-	opts := bootstrap.Options{DryRun: dryRun, Report: func(e bootstrap.Event) { events = append(events, e) }}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	err := bootstrap.RunSteps(ctx, h.host, []bootstrap.Step{bootstrap.ContainerdStep()}, opts)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("commands and output:\n%s", h.log)
-		}
-	})
-	return events, err
-}
-
-func eventKinds(events []bootstrap.Event) []bootstrap.EventKind {
-	var kinds []bootstrap.EventKind
-	for _, e := range events {
-		kinds = append(kinds, e.Kind)
-	}
-	return kinds
-}
-
-// closedPort is a URL on loopback where nothing listens: a port that was just free.
-func closedPort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + l.Addr().String()
-	if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		t.Fatal(err)
-	}
-	return url
-}
-
-// syncBuffer is the SSH log, written by the client's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // matchLine reports whether a line of text matches the regular expression re.
 func matchLine(text, re string) bool {
 	return regexp.MustCompile("(?m)^" + re).MatchString(text)
+}
+
+// containerdHost is a node for the containerd step, with containerd's version and mirror.
+func containerdHost(t *testing.T, cluster *nodes.Cluster, node *nodes.Node, version, mirror string) *stepHost {
+	return newStepHost(t, cluster, node, bootstrap.ContainerdStep(),
+		fmt.Sprintf("kubernetesVersion: v1.37.2\ncontainerd: {version: %q}\nmirrors: {containerd: %q}\n", version, mirror))
 }
