@@ -10,20 +10,29 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/gitsync-io/gitsync/pkg/bootstrap"
+	"github.com/gitsync-io/gitsync/pkg/bootstrap/handover"
 	"github.com/gitsync-io/gitsync/pkg/bootstrap/ssh"
 )
 
 type bootstrapFlags struct {
-	config       string
-	dryRun       bool
-	sshAcceptNew bool
-	logFile      string
-	askPass      bool
+	config        string
+	dryRun        bool
+	sshAcceptNew  bool
+	logFile       string
+	askPass       bool
+	kubeconfigOut string
+	timeout       time.Duration
+	// git reaches the repository the cluster is handed over to; its --ssh-accept-new is
+	// the nodes' too.
+	git gitFlags
 }
 
 func newBootstrapCommand(s Streams) *cobra.Command {
@@ -42,6 +51,15 @@ func newBootstrapCommand(s Streams) *cobra.Command {
 	fs.BoolVar(&f.sshAcceptNew, "ssh-accept-new", false, "record the host key of a node not yet in known_hosts; a changed key is always refused")
 	fs.StringVar(&f.logFile, "log", "", "file receiving every remote command and its output (default: gitsync-bootstrap-<cluster>.log)")
 	fs.BoolVar(&f.askPass, "ask-become-pass", false, "prompt for the sudo password of the nodes' user (never taken as a flag)")
+	fs.StringVar(&f.kubeconfigOut, "kubeconfig-out", "", "where the administrator's kubeconfig is written, mode 600 (default: <cluster name>.kubeconfig)")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "how long to wait for Calico, for the nodes to be Ready, and for gitsync to lead")
+	var git pflag.FlagSet
+	f.git.register(&git)
+	git.VisitAll(func(fl *pflag.Flag) {
+		if fl.Name != "ssh-accept-new" && fl.Name != "allow-remote-bases" {
+			fs.AddFlag(fl)
+		}
+	})
 	bindEnv(cmd)
 	return cmd
 }
@@ -72,7 +90,83 @@ func runBootstrap(ctx context.Context, s Streams, f *bootstrapFlags) error {
 		return ssh.Dial(ctx, f.sshConfig(n, password, log))
 	}
 	p := &bootstrapPrinter{out: s.Out}
-	return bootstrap.Bootstrap(ctx, c, dial, bootstrap.Options{DryRun: f.dryRun, Report: p.print})
+	res, err := bootstrap.Bootstrap(ctx, c, dial, bootstrap.Options{DryRun: f.dryRun, Report: p.print})
+	if err != nil {
+		return err
+	}
+	return f.handOver(ctx, c, res, p)
+}
+
+// handOver writes the administrator's kubeconfig here, then hands the cluster over to git:
+// Calico, the nodes Ready, gitsync installed and leading.
+func (f *bootstrapFlags) handOver(ctx context.Context, c *bootstrap.Cluster, res bootstrap.Result, p *bootstrapPrinter) error {
+	path := f.kubeconfigOut
+	if path == "" {
+		path = c.Name + ".kubeconfig" // what a reset of the whole cluster removes
+	}
+	if f.dryRun {
+		for _, step := range []struct{ name, plan string }{
+			{"kubeconfig", "write " + path + " (mode 600): admin.conf of the first control plane, its server https://" + c.Endpoint()},
+			{"calico", "gitsync sync --repo " + c.GitOps.Repo + " --ref " + c.GitOps.Ref + " --path " + c.GitOps.CalicoPath + " --name calico -n " + handover.Namespace},
+			{"nodes", "wait until every node is Ready"},
+			{"gitsync", "gitsync sync --repo " + c.GitOps.Repo + " --ref " + c.GitOps.Ref + " --path " + c.GitOps.Path + " --name gitsync -n " + handover.Namespace},
+			{"gitsync-leads", "wait until a gitsync replica in the cluster holds the Lease " + handover.Namespace + "/gitsync"},
+		} {
+			p.print(bootstrap.Event{Node: c.Name, Step: step.name, Kind: bootstrap.WouldRun, Plan: []string{step.plan}})
+		}
+		return nil
+	}
+	wrote, err := handover.WriteKubeconfig(path, res.AdminConfig, c.Endpoint())
+	if err != nil {
+		return &bootstrap.StepError{Node: c.Name, Step: "kubeconfig", Err: err}
+	}
+	kind := bootstrap.AlreadyDone
+	if wrote {
+		kind = bootstrap.Applied
+	}
+	p.print(bootstrap.Event{Node: c.Name, Step: "kubeconfig", Kind: kind, Reason: path + " (mode 600), server https://" + c.Endpoint()})
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	opts, err := f.handoverOptions(p)
+	if err != nil {
+		return err
+	}
+	return handover.Run(ctx, cfg, c, opts)
+}
+
+// handoverOptions are the flags reaching the repository, for the syncs run from here and for
+// the Secret gitsync-git the gitsync in the cluster reads its credentials from.
+func (f *bootstrapFlags) handoverOptions(p *bootstrapPrinter) (handover.Options, error) {
+	f.git.sshAcceptNew = f.sshAcceptNew
+	cache, err := f.git.cache()
+	if err != nil {
+		return handover.Options{}, err
+	}
+	src, err := f.git.source("", "")
+	if err != nil {
+		return handover.Options{}, err
+	}
+	remote, err := f.git.remote()
+	if err != nil {
+		return handover.Options{}, err
+	}
+	secret := map[string][]byte{}
+	if src.Auth.Password != "" {
+		secret["password"] = []byte(src.Auth.Password)
+	}
+	for key, file := range map[string]string{"identity": f.git.sshKey, "known_hosts": f.git.knownHosts} {
+		if file == "" {
+			continue
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return handover.Options{}, err
+		}
+		secret[key] = data
+	}
+	return handover.Options{CacheDir: cache, Auth: src.Auth, Remote: remote, Secret: secret, Timeout: f.timeout, Report: p.print}, nil
 }
 
 // sshConfig is how to reach node n, the cluster file's SSH settings filled in from OpenSSH's

@@ -4,38 +4,99 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 )
 
 // Dialer connects to a node.
 type Dialer func(ctx context.Context, n Node) (Runner, error)
 
-// notYet are the steps of the issue still to be written; a run stops before them and says so.
-var notYet = []string{"kubeadm init", "join", "calico", "gitsync"}
+// Result is what a run leaves for the steps that talk to the cluster itself.
+type Result struct {
+	// AdminConfig is the administrator's kubeconfig kubeadm wrote on the first control
+	// plane, as it is there; nil in a dry run whose first control plane is not up yet.
+	AdminConfig []byte
+}
 
-// Bootstrap takes the cluster file's machines towards a cluster: it connects to every node,
-// gathers and checks their facts, then runs the steps on all nodes at once. A dry run only
-// connects and checks.
-func Bootstrap(ctx context.Context, c *Cluster, dial Dialer, opts Options) error {
+// Bootstrap takes the cluster file's machines to a kubeadm cluster: it connects to every node,
+// gathers and checks their facts, prepares all nodes at once, runs kubeadm init on the first
+// control plane, then joins the other control planes one at a time and the workers all at once.
+// A dry run only connects and checks.
+func Bootstrap(ctx context.Context, c *Cluster, dial Dialer, opts Options) (Result, error) {
 	hosts, err := connect(ctx, c, dial)
 	defer closeAll(hosts)
 	if err != nil {
-		return err
+		return Result{}, err
 	}
 	if err := checkFacts(ctx, hosts, opts); err != nil {
-		return err
+		return Result{}, err
 	}
 	// One Step value for every node: nodes applying at once share its downloads. The
 	// packages come before containerd, whose sandbox image is the one kubeadm names.
 	steps := append(osSteps(), PackagesStep(), ContainerdStep())
 	if err := onEach(hosts, func(h *Host) error { return RunSteps(ctx, h, steps, opts) }); err != nil {
+		return Result{}, err
+	}
+	first, others := splitFirst(hosts)
+	if err := RunSteps(ctx, first, []Step{kubeadmConfigStep(), kubeadmInitStep()}, opts); err != nil {
+		return Result{}, err
+	}
+	up, err := first.test(ctx, "[ -f "+adminConf+" ]")
+	if err != nil {
+		return Result{}, err
+	}
+	if !up { // a dry run before kubeadm init: the other nodes can only say they would join
+		return Result{}, onEach(others, func(h *Host) error { return RunSteps(ctx, h, []Step{joinStep(nil)}, opts) })
+	}
+	if err := join(ctx, first, others, opts); err != nil {
+		return Result{}, err
+	}
+	admin, err := first.AdminConfig(ctx)
+	return Result{AdminConfig: admin}, err
+}
+
+// join brings the other nodes in: control planes one at a time, as etcd adds members one
+// at a time, then every worker at once.
+func join(ctx context.Context, first *Host, others []*Host, opts Options) error {
+	pending := map[*Host]bool{}
+	for _, h := range others {
+		st, err := joinStep(nil).Check(ctx, h)
+		if err != nil {
+			return &StepError{Node: h.Node.Name, Step: "kubeadm-join", Err: err}
+		}
+		pending[h] = !st.Done
+	}
+	count := func() (cps, workers int) {
+		for h, p := range pending {
+			switch {
+			case p && h.Node.Role == ControlPlane:
+				cps++
+			case p:
+				workers++
+			}
+		}
+		return cps, workers
+	}
+	if err := RunSteps(ctx, first, []Step{joinCredentialsStep(count)}, opts); err != nil {
 		return err
 	}
-	if err := RunSteps(ctx, firstControlPlane(hosts), []Step{kubeadmConfigStep()}, opts); err != nil {
-		return err
+	var secrets Secrets
+	var once sync.Once
+	var secretsErr error
+	step := joinStep(func(ctx context.Context) (Secrets, error) {
+		once.Do(func() { secrets, secretsErr = first.joinSecrets(ctx) })
+		return secrets, secretsErr
+	})
+	var workers []*Host
+	for _, h := range others {
+		if h.Node.Role == Worker {
+			workers = append(workers, h)
+			continue
+		}
+		if err := RunSteps(ctx, h, []Step{step}, opts); err != nil {
+			return err
+		}
 	}
-	return fmt.Errorf("the nodes are prepared and kubeadm's configuration validated; the steps after that (%s) are not implemented yet", strings.Join(notYet, ", "))
+	return onEach(workers, func(h *Host) error { return RunSteps(ctx, h, []Step{step}, opts) })
 }
 
 // connect dials every node at once. Every node that cannot be reached is named.
@@ -100,12 +161,14 @@ func onEach(hosts []*Host, fn func(*Host) error) error {
 	return errors.Join(errs...)
 }
 
-// firstControlPlane is the host kubeadm init runs on.
-func firstControlPlane(hosts []*Host) *Host {
+// splitFirst returns the first control plane, which kubeadm init runs on, and the other nodes.
+func splitFirst(hosts []*Host) (first *Host, others []*Host) {
 	for _, h := range hosts {
-		if h.Node.Role == ControlPlane {
-			return h
+		if first == nil && h.Node.Role == ControlPlane {
+			first = h // the cluster file's validation requires one
+			continue
 		}
+		others = append(others, h)
 	}
-	return nil // the cluster file's validation requires one
+	return first, others
 }

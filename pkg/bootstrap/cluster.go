@@ -123,8 +123,11 @@ type Node struct {
 type GitOpsConfig struct {
 	Repo string `json:"repo"`
 	Ref  string `json:"ref,omitempty"`
-	// Path is the cluster overlay; default overlays/cluster.
+	// Path is the cluster overlay, gitsync's install and its configuration; default
+	// overlays/cluster.
 	Path string `json:"path,omitempty"`
+	// CalicoPath is the CNI, synced before anything else; default manifests/calico.
+	CalicoPath string `json:"calicoPath,omitempty"`
 }
 
 // LoadCluster reads, defaults and validates a cluster file. Every error names
@@ -177,6 +180,7 @@ func (c *Cluster) setDefaults() {
 	def(&c.ImageRepository, DefaultImageRepository)
 	def(&c.GitOps.Ref, "main")
 	def(&c.GitOps.Path, "overlays/cluster")
+	def(&c.GitOps.CalicoPath, "manifests/calico")
 	if c.SSH.Port == 0 {
 		c.SSH.Port = DefaultSSHPort
 	}

@@ -47,6 +47,13 @@ type nodeRegistrationOptions struct {
 	CRISocket        string `json:"criSocket"`
 	ImagePullPolicy  string `json:"imagePullPolicy,omitempty"`
 	KubeletExtraArgs []arg  `json:"kubeletExtraArgs,omitempty"`
+	// Taints nil keeps kubeadm's default (control planes: NoSchedule); empty means none.
+	Taints *[]taint `json:"taints,omitempty"`
+}
+
+type taint struct {
+	Key    string `json:"key"`
+	Effect string `json:"effect"`
 }
 
 // arg is v1beta4's form of extra arguments: a list of name/value pairs, not a map.
@@ -184,12 +191,17 @@ func (c *Cluster) JoinConfig(node Node, s Secrets) ([]byte, error) {
 }
 
 // registration names the node and pins the kubelet to the node's address: with several
-// network interfaces the kubelet would otherwise pick the default route's.
+// network interfaces the kubelet would otherwise pick the default route's. Without workers
+// the control planes run the workloads, so they are not tainted.
 func (c *Cluster) registration(n Node) nodeRegistrationOptions {
-	return nodeRegistrationOptions{
+	r := nodeRegistrationOptions{
 		Name: n.Name, CRISocket: CRISocket, ImagePullPolicy: "IfNotPresent",
 		KubeletExtraArgs: []arg{{Name: "node-ip", Value: n.Address}},
 	}
+	if n.Role == ControlPlane && len(c.Workers()) == 0 {
+		r.Taints = &[]taint{}
+	}
+	return r
 }
 
 // certSANs are the names the API server's certificate holds besides kubeadm's own: every

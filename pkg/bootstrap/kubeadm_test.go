@@ -39,6 +39,15 @@ nodes:
 gitops: {repo: https://git.example.org/ops/cluster.git}
 `
 
+// oneNode is a cluster of one machine: its control plane runs the workloads too.
+const oneNode = `apiVersion: gitsync.io/v1alpha1
+kind: Cluster
+ssh: {agent: true}
+nodes:
+- {name: box, address: 198.18.0.10, role: control-plane}
+gitops: {repo: https://git.example.org/ops/cluster.git}
+`
+
 // Fixed secrets, so the golden files stay put.
 var secrets = Secrets{
 	Token:          "abcdef.0123456789abcdef",
@@ -58,7 +67,12 @@ func TestKubeadmConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	alone, err := ParseCluster([]byte(oneNode))
+	if err != nil {
+		t.Fatal(err)
+	}
 	render := map[string]func() ([]byte, error){
+		"init-one-node.yaml":       func() ([]byte, error) { return alone.InitConfig(Secrets{Token: secrets.Token}) },
 		"init-single.yaml":         func() ([]byte, error) { return single.InitConfig(Secrets{Token: secrets.Token}) },
 		"join-worker.yaml":         func() ([]byte, error) { return single.JoinConfig(single.Nodes[1], secrets) },
 		"init-ha.yaml":             func() ([]byte, error) { return lab.InitConfig(secrets) },

@@ -87,8 +87,11 @@ func newFixture(t *testing.T, roles ...string) *fixture {
 	repo := aptrepo.Serve(t, f.nodes.Gateway, aptrepo.Repository{Minor: "v1.37",
 		Debs: aptrepo.KubernetesDebs(t, "1.37.2", "1.1"), Signer: aptrepo.NewKey(t, "test")})
 	containerd := serveMirror(t)
-	f.extra = fmt.Sprintf("kubernetesVersion: v1.37.2\ncontainerd: {version: %s}\nmirrors: {kubernetes: %s, containerd: %s}\n",
-		containerd.Version, repo.URL, containerd.URL)
+	// No registry: kubeadm must never pull images from elsewhere, so on a host where its
+	// preflight gets as far as pulling, the pull fails at once.
+	registry := strings.TrimPrefix(closedPort(t, f.nodes.Gateway), "http://") + "/k8s"
+	f.extra = fmt.Sprintf("kubernetesVersion: v1.37.2\ncontainerd: {version: %s}\nmirrors: {kubernetes: %s, containerd: %s}\nimageRepository: %s\n",
+		containerd.Version, repo.URL, containerd.URL, registry)
 	dir := t.TempDir()
 	f.file, f.log = filepath.Join(dir, "cluster.yaml"), filepath.Join(dir, "bootstrap.log")
 	f.write()

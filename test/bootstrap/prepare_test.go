@@ -1,12 +1,17 @@
 package bootstrap
 
 import (
+	"bytes"
+	"context"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	gbootstrap "github.com/gitsync-io/gitsync/pkg/bootstrap"
 	"github.com/gitsync-io/gitsync/test/nodes"
 )
 
@@ -14,7 +19,32 @@ import (
 // then gets kubeadm's configuration.
 var nodeSteps = []string{"hostname", "hosts", "time", "swap", "kernel", "packages", "containerd"}
 
-const notImplemented = "the steps after that (kubeadm init, join, calico, gitsync) are not implemented yet"
+// initFails checks that the run went as far as kubeadm init on cp-1, and that kubeadm's own
+// preflight stopped it there: kubeadm init cannot succeed on the test nodes. Their host has
+// cgroup v1, which the kubelet of Kubernetes 1.35+ refuses; on a cgroup v2 host, preflight
+// cannot pull the control-plane images from the fixture's closed registry. Everything
+// before is real: kubeadm's other preflight checks (ports, swap, ip_forward, br_netfilter,
+// the CRI, the hostname) pass on a node gitsync prepared.
+func initFails(t *testing.T, r result) {
+	t.Helper()
+	got := lines(r.stdout, "cp-1", "kubeadm-init")
+	if r.code == 0 || len(got) == 0 || !strings.Contains(got[len(got)-1], "failed: ") ||
+		!strings.Contains(r.stdout, "kubeadm init --config /etc/kubernetes/gitsync/kubeadm.yaml --skip-token-print --skip-certificate-key-print' exited with status 1") ||
+		!strings.Contains(r.stdout, "error execution phase preflight") {
+		t.Fatalf("want kubeadm init to run on cp-1 and fail in its preflight, named with the command and its stderr:\n%s", r)
+	}
+	if !hostCgroupV2(t) && !strings.Contains(r.stdout, "[ERROR SystemVerification]: cgroups v1") {
+		t.Errorf("on this cgroup v1 host, want kubeadm's preflight to refuse cgroup v1:\n%s", r)
+	}
+}
+
+func hostCgroupV2(t *testing.T) bool {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/sys/fs/cgroup", &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Type == 0x63677270 // CGROUP2_SUPER_MAGIC
+}
 
 // TestPrepare takes fresh nodes through the operating-system steps: a dry run changes nothing,
 // a run applies every step and verifies it, a second run finds everything done and changes
@@ -48,6 +78,20 @@ func TestPrepare(t *testing.T) {
 		if !strings.Contains(r.stdout, "    hostnamectl set-hostname 'cp-1'") {
 			t.Errorf("the dry run does not show the commands:\n%s", r.stdout)
 		}
+		for node, steps := range map[string][]string{"cp-1": {"kubeadm-config", "kubeadm-init"}, "worker-2": {"kubeadm-join"},
+			"test": {"kubeconfig", "calico", "nodes", "gitsync", "gitsync-leads"}} {
+			for _, step := range steps {
+				if got := lines(r.stdout, node, step); len(got) != 1 || !strings.Contains(got[0], "would run") {
+					t.Errorf("%s %s: %q, want one line saying it would run", node, step, got)
+				}
+			}
+		}
+		for _, cmd := range []string{"    kubeadm init --config /etc/kubernetes/gitsync/kubeadm.yaml", "    kubeadm join --config /etc/kubernetes/gitsync/join.yaml",
+			"    gitsync sync --repo https://git.example.org/ops/cluster.git --ref main --path manifests/calico --name calico -n gitsync-system"} {
+			if !strings.Contains(r.stdout, cmd) {
+				t.Errorf("the dry run does not show %q:\n%s", cmd, r.stdout)
+			}
+		}
 		if diff := cmp.Diff(before, trees()); diff != "" {
 			t.Errorf("the dry run changed files on the nodes (-before +after):\n%s", diff)
 		}
@@ -55,9 +99,7 @@ func TestPrepare(t *testing.T) {
 
 	t.Run("a run applies every step on every node", func(t *testing.T) {
 		r := f.bootstrap()
-		if r.code == 0 || !strings.Contains(r.stderr, notImplemented) {
-			t.Errorf("want the run to stop after the OS steps, saying what is not implemented:\n%s", r)
-		}
+		initFails(t, r)
 		for i, node := range f.names {
 			for _, step := range []string{"hostname", "hosts", "kernel", "packages", "containerd"} {
 				if got := lines(r.stdout, node, step); len(got) != 2 || !strings.Contains(got[1], "applied") {
@@ -112,9 +154,48 @@ func TestPrepare(t *testing.T) {
 		}
 	})
 
+	t.Run("kubeadm init --dry-run on the prepared node makes the cluster of the cluster file", func(t *testing.T) {
+		cp := f.nodes.Nodes[0]
+		dir := "/var/lib/kubeadm-init-dry-run" // not /tmp: a tmpfs of the node, which ReadFile does not see
+		t.Cleanup(func() { _ = cp.Command(context.Background(), "rm", "-rf", dir).Run() })
+		args := []string{"env", "KUBEADM_INIT_DRYRUN_DIR=" + dir, "kubeadm", "init", "--dry-run", "--config", "/etc/kubernetes/gitsync/kubeadm.yaml"}
+		if !hostCgroupV2(t) {
+			args = append(args, "--ignore-preflight-errors=SystemVerification") // the host's cgroup v1, and nothing else
+		}
+		out, err := cp.Command(t.Context(), args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubeadm init --dry-run: %v\n%s", err, out)
+		}
+		address := cp.Address.String()
+		if want := "signed for DNS names [cp-1 kubernetes kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local] and IPs [10.96.0.1 " + address + "]"; !strings.Contains(string(out), want) {
+			t.Errorf("the API server's certificate is not %s:\n%s", want, out)
+		}
+		for file, flags := range map[string][]string{
+			"kube-controller-manager.yaml": {"--cluster-cidr=10.244.0.0/16", "--service-cluster-ip-range=10.96.0.0/12", "--cluster-name=test"},
+			"kube-apiserver.yaml":          {"--advertise-address=" + address, "--service-cluster-ip-range=10.96.0.0/12"},
+		} {
+			manifest := string(cp.ReadFile(t, dir+"/"+file))
+			for _, flag := range flags {
+				if !strings.Contains(manifest, "- "+flag+"\n") {
+					t.Errorf("%s lacks %s", file, flag)
+				}
+			}
+		}
+		// gitsync computes the discovery hash of the CA kubeadm makes; openssl agrees.
+		ca := cp.ReadFile(t, dir+"/ca.crt")
+		hash, err := gbootstrap.CACertHash(ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "sha256:" + opensslPublicKeyHash(t, ca); hash != want {
+			t.Errorf("gitsync's CA hash %s, openssl's %s", hash, want)
+		}
+	})
+
 	t.Run("a second run finds every step done and changes nothing", func(t *testing.T) {
 		applied := trees()
 		r := f.bootstrap()
+		initFails(t, r)
 		if got := lines(r.stdout, "cp-1", "kubeadm-config"); len(got) != 1 || !strings.Contains(got[0], " done") {
 			t.Errorf("kubeadm-config on the second run: %q, want done", got)
 		}
@@ -129,4 +210,30 @@ func TestPrepare(t *testing.T) {
 			t.Errorf("the second run changed files (-before +after):\n%s", diff)
 		}
 	})
+
+	t.Run("kubeadm init is not run over one that stopped half-way; the error says how to reset", func(t *testing.T) {
+		cp := f.nodes.Nodes[0]
+		cp.Exec(t, "kubeadm", "init", "phase", "certs", "ca", "--config", "/etc/kubernetes/gitsync/kubeadm.yaml")
+		t.Cleanup(func() { _ = cp.Command(context.Background(), "rm", "-rf", "/etc/kubernetes/pki").Run() })
+		r := f.bootstrap()
+		got := lines(r.stdout, "cp-1", "kubeadm-init")
+		if r.code == 0 || len(got) != 1 || !strings.Contains(got[0], "failed: check: an earlier kubeadm init stopped half-way") ||
+			!strings.Contains(got[0], "run `gitsync bootstrap reset --config <cluster file> --node cp-1`, then bootstrap again") {
+			t.Errorf("kubeadm-init: %q, want a refusal naming the reset\n%s", got, r)
+		}
+	})
+}
+
+// opensslPublicKeyHash is the hex sha256 of a PEM certificate's public key, the way kubeadm's
+// documentation computes the discovery hash.
+func opensslPublicKeyHash(t *testing.T, certPEM []byte) string {
+	t.Helper()
+	script := "openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1"
+	cmd := exec.CommandContext(t.Context(), "sh", "-c", script)
+	cmd.Stdin = bytes.NewReader(certPEM)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", script, err)
+	}
+	return strings.TrimSpace(string(out))
 }

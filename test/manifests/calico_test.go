@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitsync-io/gitsync/pkg/bootstrap"
-	gsync "github.com/gitsync-io/gitsync/pkg/sync"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/test/gitserver"
 	"github.com/gitsync-io/gitsync/test/testenv"
@@ -142,17 +141,7 @@ func TestClusterOverlay(t *testing.T) {
 	}
 	repo.Commit(t, "the cluster", files)
 
-	cfg, err := gsync.LoadConfig(filepath.Join(repoRoot(t), cluster, "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Sources[0].URL, cfg.Sources[0].Auth = repo.URL(), gsync.AuthConfig{} // the test's repository, public
-	cfg.Webhook = nil
-	cfg.Remote.Mirrors = []render.Mirror{mirror}
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := inClusterConfig(t, repo.URL(), mirror)
 	config := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(config, data, 0o600); err != nil {
 		t.Fatal(err)

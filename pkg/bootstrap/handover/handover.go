@@ -1,0 +1,288 @@
+// Package handover is the end of `gitsync bootstrap`: once kubeadm has made the cluster, it
+// installs Calico from the repository with gitsync's own sync engine, waits for every node of
+// the cluster file to be Ready, installs gitsync into the cluster from the same repository,
+// and waits until that gitsync leads and syncs. From then on the cluster manages itself from
+// git.
+//
+// The two syncs run here have the names and namespace of the in-cluster configuration's
+// (overlays/cluster/config.yaml), so the gitsync in the cluster adopts what they applied.
+package handover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	corev1apply "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/gitsync-io/gitsync/pkg/bootstrap"
+	gsync "github.com/gitsync-io/gitsync/pkg/sync"
+	"github.com/gitsync-io/gitsync/pkg/sync/render"
+	"github.com/gitsync-io/gitsync/pkg/sync/source"
+)
+
+// What the in-cluster gitsync is called: its namespace (where its syncs keep their
+// inventories), its Lease, its configuration and its git credentials.
+const (
+	Namespace  = "gitsync-system"
+	lease      = "gitsync"
+	configMap  = "gitsync-config"
+	configKey  = "config.yaml"
+	gitSecret  = "gitsync-git"
+	calicoSync = "calico"
+	selfSync   = "gitsync"
+)
+
+// Options steer the handover.
+type Options struct {
+	// CacheDir keeps git snapshots and fetched remote files; required.
+	CacheDir string
+	// Auth reaches the repository from this machine.
+	Auth source.Auth
+	// Remote fetches the upstream files manifests/calico names, through its mirrors.
+	Remote render.Remote
+	// Secret, if it has data, is stored as the in-cluster gitsync's git credentials (Secret
+	// gitsync-git: password, identity, known_hosts), before gitsync is installed.
+	Secret map[string][]byte
+	// Timeout bounds each wait: Calico Ready, the nodes Ready, gitsync leading. Default 10m.
+	Timeout time.Duration
+	// Report hears every step.
+	Report func(bootstrap.Event)
+}
+
+// Run hands the cluster cfg reaches over to git.
+func Run(ctx context.Context, cfg *rest.Config, c *bootstrap.Cluster, opts Options) error {
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Minute
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	h := &handover{cfg: cfg, cs: cs, c: c, opts: opts}
+	for _, s := range []struct {
+		name string
+		run  func(context.Context) (string, error)
+	}{
+		{"calico", h.calico},
+		{"nodes", h.nodesReady},
+		{"gitsync", h.gitsync},
+		{"gitsync-leads", h.leads},
+	} {
+		h.report(s.name, bootstrap.Applying, "")
+		reason, err := s.run(ctx)
+		if err != nil {
+			h.report(s.name, bootstrap.Failed, "")
+			return &bootstrap.StepError{Node: c.Name, Step: s.name, Err: err}
+		}
+		h.report(s.name, bootstrap.Applied, reason)
+	}
+	return nil
+}
+
+type handover struct {
+	cfg  *rest.Config
+	cs   kubernetes.Interface
+	c    *bootstrap.Cluster
+	opts Options
+}
+
+func (h *handover) report(step string, kind bootstrap.EventKind, reason string) {
+	if h.opts.Report != nil {
+		h.opts.Report(bootstrap.Event{Node: h.c.Name, Step: step, Kind: kind, Reason: reason})
+	}
+}
+
+// calico syncs the CNI, and waits until the operator reports it Available.
+func (h *handover) calico(ctx context.Context) (string, error) {
+	if err := h.namespace(ctx); err != nil {
+		return "", err
+	}
+	return h.sync(ctx, calicoSync, h.c.GitOps.CalicoPath)
+}
+
+// gitsync stores the in-cluster gitsync's credentials, syncs its install, and checks that it
+// syncs the repository the cluster file names.
+func (h *handover) gitsync(ctx context.Context) (string, error) {
+	if len(h.opts.Secret) > 0 {
+		secret := corev1apply.Secret(gitSecret, Namespace).WithType(corev1.SecretTypeOpaque).WithData(h.opts.Secret)
+		if _, err := h.cs.CoreV1().Secrets(Namespace).Apply(ctx, secret, metav1.ApplyOptions{FieldManager: "gitsync-bootstrap", Force: true}); err != nil {
+			return "", fmt.Errorf("store the git credentials in Secret %s/%s: %w", Namespace, gitSecret, err)
+		}
+	}
+	reason, err := h.sync(ctx, selfSync, h.c.GitOps.Path)
+	if err != nil {
+		return "", err
+	}
+	return reason, h.pointsAtRepo(ctx)
+}
+
+// namespace creates gitsync's namespace, which holds the syncs' inventories; the sync of
+// gitsync's install then takes it over.
+func (h *handover) namespace(ctx context.Context) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}
+	_, err := h.cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", Namespace, err)
+	}
+	return nil
+}
+
+// sync applies path of the repository as the sync name, prunes and waits for health.
+func (h *handover) sync(ctx context.Context, name, path string) (string, error) {
+	opts := gsync.DefaultOptions()
+	opts.Name, opts.Namespace, opts.Path, opts.Timeout = name, Namespace, path, h.opts.Timeout
+	opts.Source = source.Options{URL: h.c.GitOps.Repo, Ref: h.c.GitOps.Ref, Auth: h.opts.Auth, CacheDir: h.opts.CacheDir}
+	opts.Remote = h.opts.Remote
+	s, err := gsync.New(h.cfg, opts)
+	if err != nil {
+		return "", err
+	}
+	r, err := s.Once(ctx)
+	if err != nil {
+		return "", fmt.Errorf("sync %s (%s at %s): %w", name, path, h.c.GitOps.Ref, err)
+	}
+	return fmt.Sprintf("%s at %.12s: %d objects applied and healthy", path, r.Revision, r.Objects), nil
+}
+
+// pointsAtRepo checks that the configuration gitsync was installed with syncs the cluster
+// file's repository: one from somewhere else would take the cluster elsewhere.
+func (h *handover) pointsAtRepo(ctx context.Context) error {
+	cm, err := h.cs.CoreV1().ConfigMaps(Namespace).Get(ctx, configMap, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("the configuration of the gitsync in the cluster: %w", err)
+	}
+	cfg, err := gsync.ParseConfig([]byte(cm.Data[configKey]))
+	if err != nil {
+		return fmt.Errorf("ConfigMap %s/%s (from %s): %w", Namespace, configMap, h.c.GitOps.Path, err)
+	}
+	var urls []string
+	for _, s := range cfg.Sources {
+		if s.URL == h.c.GitOps.Repo {
+			return nil
+		}
+		urls = append(urls, s.URL)
+	}
+	return fmt.Errorf("the gitsync installed from %s syncs %s, not the cluster file's gitops.repo %s: "+
+		"set sources[].url in %s/config.yaml to %s, push, and run gitsync bootstrap again",
+		h.c.GitOps.Path, strings.Join(urls, ", "), h.c.GitOps.Repo, h.c.GitOps.Path, h.c.GitOps.Repo)
+}
+
+// nodesReady waits until every node of the cluster file is registered and Ready: Calico is
+// what makes them so.
+func (h *handover) nodesReady(ctx context.Context) (string, error) {
+	var waiting []string
+	err := h.poll(ctx, func(ctx context.Context) (bool, error) {
+		list, err := h.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		waiting = waiting[:0]
+		for _, n := range h.c.Nodes {
+			i := slices.IndexFunc(list.Items, func(node corev1.Node) bool { return node.Name == n.Name })
+			if i < 0 {
+				waiting = append(waiting, n.Name+": not registered")
+			} else if ready, why := nodeReady(&list.Items[i]); !ready {
+				waiting = append(waiting, n.Name+": "+why)
+			}
+		}
+		return len(waiting) == 0, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("nodes not Ready after %s: %s (see `kubectl describe node` and the kubelet's log, `journalctl -u kubelet`, on the node)",
+			h.opts.Timeout, strings.Join(waiting, "; "))
+	}
+	return fmt.Sprintf("%d nodes Ready", len(h.c.Nodes)), nil
+}
+
+func nodeReady(n *corev1.Node) (bool, string) {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue, strings.TrimSpace(c.Reason + " " + c.Message)
+		}
+	}
+	return false, "no Ready condition yet"
+}
+
+// leads waits until a gitsync replica in the cluster holds the Lease and renews it, then
+// reports what the syncs recorded.
+func (h *handover) leads(ctx context.Context) (string, error) {
+	var holder string
+	err := h.poll(ctx, func(ctx context.Context) (bool, error) {
+		l, err := h.cs.CoordinationV1().Leases(Namespace).Get(ctx, lease, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		holder = leaseHolder(l)
+		return holder != "", nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("no gitsync replica leads after %s: %s", h.opts.Timeout, h.whyNotRunning(context.WithoutCancel(ctx)))
+	}
+	statuses, err := gsync.Statuses(ctx, h.cfg, Namespace, "")
+	if err != nil {
+		return "", err
+	}
+	var syncs []string
+	for _, s := range statuses {
+		state := "Ready"
+		if !s.Ready {
+			state = "not Ready: " + s.Error + s.Waiting
+		}
+		syncs = append(syncs, fmt.Sprintf("%s %s at %.12s", s.Name, state, s.LastAttemptedRevision))
+	}
+	return fmt.Sprintf("%s leads; syncs: %s; see `gitsync status -n %s`", holder, strings.Join(syncs, ", "), Namespace), nil
+}
+
+// leaseHolder is the Lease's holder while it renews it in time, else "".
+func leaseHolder(l *coordinationv1.Lease) string {
+	s := l.Spec
+	if s.HolderIdentity == nil || *s.HolderIdentity == "" || s.RenewTime == nil || s.LeaseDurationSeconds == nil {
+		return ""
+	}
+	if time.Since(s.RenewTime.Time) > time.Duration(*s.LeaseDurationSeconds)*time.Second {
+		return ""
+	}
+	return *s.HolderIdentity
+}
+
+// whyNotRunning says what keeps gitsync's pods from running: most often an image its
+// registry does not serve here.
+func (h *handover) whyNotRunning(ctx context.Context) string {
+	pods, err := h.cs.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=gitsync"})
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, p := range pods.Items {
+		for _, c := range p.Status.ContainerStatuses {
+			if w := c.State.Waiting; w != nil {
+				out = append(out, fmt.Sprintf("pod %s: %s %s", p.Name, w.Reason, w.Message))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return fmt.Sprintf("%d gitsync pods, none waiting for anything; see `kubectl -n %s logs deploy/gitsync`", len(pods.Items), Namespace)
+	}
+	return strings.Join(out, "; ") + " (behind a filtered network, point the image at a mirror with kustomize's images: in the overlay)"
+}
+
+func (h *handover) poll(ctx context.Context, cond wait.ConditionWithContextFunc) error {
+	err := wait.PollUntilContextTimeout(ctx, time.Second, h.opts.Timeout, true, cond)
+	if err != nil && ctx.Err() != nil {
+		return errors.Join(err, ctx.Err())
+	}
+	return err
+}
