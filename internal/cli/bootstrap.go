@@ -46,11 +46,7 @@ func newBootstrapCommand(s Streams) *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.config, "config", "", "the cluster file (see cluster.example.yaml)")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "connect, and print per node and step what is done and what would run; change nothing")
-	fs.BoolVar(&f.sshAcceptNew, "ssh-accept-new", false, "record the host key of a node not yet in known_hosts; a changed key is always refused")
-	fs.StringVar(&f.logFile, "log", "", "file receiving every remote command and its output (default: gitsync-bootstrap-<cluster>.log)")
-	fs.BoolVar(&f.askPass, "ask-become-pass", false, "prompt for the sudo password of the nodes' user (never taken as a flag)")
+	f.registerConnection(fs)
 	fs.StringVar(&f.kubeconfigOut, "kubeconfig-out", "", "where the administrator's kubeconfig is written, mode 600 (default: <cluster name>.kubeconfig)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "how long to wait for Calico, for the nodes to be Ready, and for gitsync to lead")
 	var git pflag.FlagSet
@@ -61,20 +57,34 @@ func newBootstrapCommand(s Streams) *cobra.Command {
 		}
 	})
 	bindEnv(cmd)
+	cmd.AddCommand(newBootstrapResetCommand(s))
 	return cmd
 }
 
-func runBootstrap(ctx context.Context, s Streams, f *bootstrapFlags) error {
+// registerConnection registers the flags bootstrap and bootstrap reset share: the cluster
+// file, the dry run, and how the nodes are reached.
+func (f *bootstrapFlags) registerConnection(fs *pflag.FlagSet) {
+	fs.StringVar(&f.config, "config", "", "the cluster file (see cluster.example.yaml)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "connect, and print per node and step what is done and what would run; change nothing")
+	fs.BoolVar(&f.sshAcceptNew, "ssh-accept-new", false, "record the host key of a node (or git host) not yet in known_hosts; a changed key is always refused")
+	fs.StringVar(&f.logFile, "log", "", "file receiving every remote command and its output (default: gitsync-bootstrap-<cluster>.log)")
+	fs.BoolVar(&f.askPass, "ask-become-pass", false, "prompt for the sudo password of the nodes' user (never taken as a flag)")
+}
+
+// loadCluster reads --config.
+func (f *bootstrapFlags) loadCluster() (*bootstrap.Cluster, error) {
 	if f.config == "" {
-		return errors.New("--config is required: the cluster file (see cluster.example.yaml)")
+		return nil, errors.New("--config is required: the cluster file (see cluster.example.yaml)")
 	}
-	c, err := bootstrap.LoadCluster(f.config)
-	if err != nil {
-		return err
-	}
+	return bootstrap.LoadCluster(f.config)
+}
+
+// dialer asks for the sudo password if told to, opens the log and returns how to reach the
+// nodes; close closes the log. what and nodes are for the line saying where the log is.
+func (f *bootstrapFlags) dialer(s Streams, c *bootstrap.Cluster, what string, nodes int) (dial bootstrap.Dialer, close func() error, err error) {
 	password, err := f.sudoPassword(s)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	logPath := f.logFile
 	if logPath == "" {
@@ -82,13 +92,25 @@ func runBootstrap(ctx context.Context, s Streams, f *bootstrapFlags) error {
 	}
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("--log: %w", err)
+		return nil, nil, fmt.Errorf("--log: %w", err)
 	}
-	defer log.Close()
-	fmt.Fprintf(s.ErrOut, "gitsync bootstrap %s: %d nodes; every command and its output go to %s\n", c.Name, len(c.Nodes), logPath)
-	dial := func(ctx context.Context, n bootstrap.Node) (bootstrap.Runner, error) {
+	fmt.Fprintf(s.ErrOut, "%s %s: %d nodes; every command and its output go to %s\n", what, c.Name, nodes, logPath)
+	dial = func(ctx context.Context, n bootstrap.Node) (bootstrap.Runner, error) {
 		return ssh.Dial(ctx, f.sshConfig(n, password, log))
 	}
+	return dial, log.Close, nil
+}
+
+func runBootstrap(ctx context.Context, s Streams, f *bootstrapFlags) error {
+	c, err := f.loadCluster()
+	if err != nil {
+		return err
+	}
+	dial, closeLog, err := f.dialer(s, c, "gitsync bootstrap", len(c.Nodes))
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 	p := &bootstrapPrinter{out: s.Out}
 	res, err := bootstrap.Bootstrap(ctx, c, dial, bootstrap.Options{DryRun: f.dryRun, Report: p.print})
 	if err != nil {
@@ -102,7 +124,7 @@ func runBootstrap(ctx context.Context, s Streams, f *bootstrapFlags) error {
 func (f *bootstrapFlags) handOver(ctx context.Context, c *bootstrap.Cluster, res bootstrap.Result, p *bootstrapPrinter) error {
 	path := f.kubeconfigOut
 	if path == "" {
-		path = c.Name + ".kubeconfig" // what a reset of the whole cluster removes
+		path = adminKubeconfigPath(c)
 	}
 	if f.dryRun {
 		for _, step := range []struct{ name, plan string }{

@@ -28,8 +28,14 @@ func (r result) String() string {
 	return "exit " + strconv.Itoa(r.code) + "\nstdout:\n" + r.stdout + "stderr:\n" + r.stderr
 }
 
-// gitsync runs the binary with args, stdin and a clean environment.
+// gitsync runs the binary with args, stdin and a clean environment, in a directory of its own.
 func gitsync(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	return gitsyncIn(t, t.TempDir(), stdin, args...)
+}
+
+// gitsyncIn is gitsync run in dir.
+func gitsyncIn(t *testing.T, dir, stdin string, args ...string) result {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
@@ -37,7 +43,7 @@ func gitsync(t *testing.T, stdin string, args ...string) result {
 	}
 	cmd := exec.CommandContext(t.Context(), bin, args...)
 	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
-	cmd.Dir = t.TempDir()
+	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -211,7 +211,7 @@ func TestPrepare(t *testing.T) {
 		}
 	})
 
-	t.Run("kubeadm init is not run over one that stopped half-way; the error says how to reset", func(t *testing.T) {
+	t.Run("kubeadm init is not run over one that stopped half-way; after the reset it names, it runs afresh", func(t *testing.T) {
 		cp := f.nodes.Nodes[0]
 		cp.Exec(t, "kubeadm", "init", "phase", "certs", "ca", "--config", "/etc/kubernetes/gitsync/kubeadm.yaml")
 		t.Cleanup(func() { _ = cp.Command(context.Background(), "rm", "-rf", "/etc/kubernetes/pki").Run() })
@@ -221,6 +221,14 @@ func TestPrepare(t *testing.T) {
 			!strings.Contains(got[0], "run `gitsync bootstrap reset --config <cluster file> --node cp-1`, then bootstrap again") {
 			t.Errorf("kubeadm-init: %q, want a refusal naming the reset\n%s", got, r)
 		}
+		if r := f.reset(t.TempDir(), "--node", "cp-1"); r.code != 0 {
+			t.Fatalf("the reset the error names:\n%s", r)
+		}
+		r = f.bootstrap()
+		if got := lines(r.stdout, "cp-1", "kubeadm-config"); len(got) != 2 || !strings.Contains(got[1], "applied") {
+			t.Errorf("kubeadm-config after the reset: %q, want it written again", got)
+		}
+		initFails(t, r) // kubeadm init ran afresh
 	})
 }
 

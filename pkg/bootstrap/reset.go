@@ -1,0 +1,186 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Reset undoes gitsync bootstrap on the nodes named (every node of the cluster file when
+// nodes is empty): kubeadm reset, then what kubeadm reset leaves behind. The packages and
+// containerd stay, as kubeadm reset leaves them. The workers go first, all at once; then the
+// control planes but the first, one at a time, as each leaves etcd through the others; the
+// first control plane last. A group that fails stops the run before the next one, so the
+// control planes still hold the cluster together for a second try, which finds the nodes
+// already reset done.
+func Reset(ctx context.Context, c *Cluster, dial Dialer, nodes []string, opts Options) error {
+	picked, err := c.NodesNamed(nodes)
+	if err != nil {
+		return err
+	}
+	some := *c
+	some.Nodes = picked
+	hosts, err := connect(ctx, &some, dial)
+	defer closeAll(hosts)
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		h.Cluster = c // the whole cluster, not only the picked nodes
+	}
+	steps := []Step{resetStep()}
+	for _, group := range resetOrder(hosts, c.ControlPlanes()[0].Name) {
+		if err := onEach(group, func(h *Host) error { return RunSteps(ctx, h, steps, opts) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NodesNamed returns the cluster file's nodes of those names, in the file's order, and all
+// of them when names is empty. Names the file lacks make one error naming them all.
+func (c *Cluster) NodesNamed(names []string) ([]Node, error) {
+	if len(names) == 0 {
+		return c.Nodes, nil
+	}
+	var picked []Node
+	var known []string
+	for _, n := range c.Nodes {
+		known = append(known, n.Name)
+		if slices.Contains(names, n.Name) {
+			picked = append(picked, n)
+		}
+	}
+	var unknown []string
+	for _, name := range names {
+		if !slices.Contains(known, name) && !slices.Contains(unknown, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("no node named %s in the cluster file, whose nodes are %s",
+			strings.Join(unknown, ", "), strings.Join(known, ", "))
+	}
+	return picked, nil
+}
+
+// resetOrder groups hosts in the order they are reset: the workers together, then each
+// control plane but the first (named first) alone, then the first.
+func resetOrder(hosts []*Host, first string) [][]*Host {
+	var workers, last []*Host
+	var controlPlanes [][]*Host
+	for _, h := range hosts {
+		switch {
+		case h.Node.Role == Worker:
+			workers = append(workers, h)
+		case h.Node.Name == first:
+			last = append(last, h)
+		default:
+			controlPlanes = append(controlPlanes, []*Host{h})
+		}
+	}
+	groups := append(append([][]*Host{workers}, controlPlanes...), last)
+	return slices.DeleteFunc(groups, func(g []*Host) bool { return len(g) == 0 })
+}
+
+// What a cluster leaves on a node: kubeadm's kubeconfigs (/etc/kubernetes/<name>.conf); its
+// certificates, the kubelet's configuration, gitsync's own state (kubeadm.yaml, secrets,
+// join.yaml) and root's kubectl configuration, files or directories that must be gone; and
+// the static pods' manifests, etcd's data and the CNI configuration, directories that must
+// be empty.
+var (
+	kubeadmKubeconfigs = []string{"admin", "super-admin", "kubelet", "controller-manager", "scheduler"}
+	clusterFiles       = []string{"/etc/kubernetes/pki", stateDir, "/var/lib/kubelet/config.yaml", "/root/.kube/config"}
+	clusterDirs        = []string{"/etc/kubernetes/manifests", "/var/lib/etcd", "/etc/cni/net.d"}
+)
+
+// clusterRules matches, in iptables-save's output (with or without -c), the chains
+// kube-proxy, the kubelet and Calico make, their rules, and the rules jumping to them.
+// Nothing else: the machine's own firewall stays. It goes into scripts in single quotes.
+const clusterRules = `^:(KUBE-|cali-)|^(\[[0-9]+:[0-9]+\] )?-A (KUBE-|cali-)| -[jg] (KUBE-|cali-)`
+
+// clusterLinksScript prints the network links Calico and the bridge CNI plugin make, but
+// tunl0, which needs the care removeLinksScript takes.
+const clusterLinksScript = `ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E '^(vxlan\.calico|cni0)$|^cali'`
+
+// tunl0UsedScript is true when tunl0, Calico's IP-in-IP device, is up or has an address.
+// The kernel makes a tunl0 in every network namespace once the ipip module is loaded, and
+// it cannot be deleted; down and without addresses it carries nothing.
+const tunl0UsedScript = `{ ip -o addr show dev tunl0 2>/dev/null | grep -q inet || ip -o link show tunl0 2>/dev/null | grep -q '[<,]UP[,>]'; }`
+
+// resetStep is kubeadm reset and the cleanup after it on one node. It is done when nothing
+// of the cluster is left on the node.
+func resetStep() Step {
+	return Step{
+		Name: "reset",
+		Check: func(ctx context.Context, h *Host) (Status, error) {
+			clean, left, err := h.probe(ctx, leftoversScript())
+			if err != nil || clean {
+				return Status{Done: clean}, err
+			}
+			return notDone("left: " + strings.ReplaceAll(left, "\n", ", "))
+		},
+		Apply: func(ctx context.Context, h *Host) error {
+			_, err := h.sh(ctx, "set -e\n"+strings.Join(resetCommands(), "\n"))
+			return err
+		},
+		Plan: func(*Host) []string { return resetCommands() },
+	}
+}
+
+// leftoversScript prints what is left of a cluster on the node, briefly, a line each, and
+// exits 1 when anything is; it changes nothing.
+func leftoversScript() string {
+	return fmt.Sprintf(`left=$(
+confs=
+for c in %[1]s; do if [ -e /etc/kubernetes/$c.conf ]; then confs="$confs,$c"; fi; done
+case $confs in ,*,*) echo "/etc/kubernetes/{${confs#,}}.conf";; ,*) echo "/etc/kubernetes/${confs#,}.conf";; esac
+for f in %[2]s; do if [ -e "$f" ] || [ -L "$f" ]; then echo "$f"; fi; done
+for d in %[3]s; do if [ -n "$(ls -A "$d" 2>/dev/null)" ]; then echo "$d/*"; fi; done
+for t in iptables ip6tables; do
+  if command -v $t-save >/dev/null && $t-save 2>/dev/null | grep -qE '%[4]s'; then echo "$t KUBE-*/cali-* rules"; fi
+done
+links=$(%[5]s | grep -v '^cali'; if %[6]s; then echo tunl0; fi)
+if [ -n "$links" ]; then echo links $links; fi
+veths=$(%[5]s | grep -c '^cali')
+if [ "$veths" -gt 0 ]; then echo "$veths cali* links"; fi
+)
+[ -z "$left" ] || { echo "$left"; exit 1; }`,
+		strings.Join(kubeadmKubeconfigs, " "), strings.Join(clusterFiles, " "), strings.Join(clusterDirs, " "),
+		clusterRules, clusterLinksScript, tunl0UsedScript)
+}
+
+// resetCommands are the scripts a reset runs, in order: kubeadm reset (it stops the kubelet
+// and removes the static pods' containers, /etc/kubernetes's files, /var/lib/kubelet and
+// etcd's data), then what kubeadm reset says it leaves behind, and anything of its own it
+// left too (it keeps etcd's data when it finds no etcd manifest).
+func resetCommands() []string {
+	return []string{
+		"if command -v kubeadm >/dev/null; then kubeadm reset --force --cri-socket " + CRISocket + "; fi",
+		"for c in " + strings.Join(kubeadmKubeconfigs, " ") + "; do rm -f /etc/kubernetes/$c.conf; done\n" +
+			"rm -rf " + strings.Join(clusterFiles, " ") + " /var/lib/cni\n" +
+			"for d in " + strings.Join(clusterDirs, " ") + "; do if [ -d $d ]; then find $d -mindepth 1 -maxdepth 1 -exec rm -rf {} +; fi; done",
+		removeRulesScript,
+		removeLinksScript,
+	}
+}
+
+// removeRulesScript removes clusterRules from every table that has any, and nothing else:
+// not a flush, which would drop the machine's own firewall (the rule letting SSH in). Each
+// table is saved with its counters, filtered and restored whole, atomically.
+const removeRulesScript = `for t in iptables ip6tables; do
+  command -v $t-save >/dev/null || continue
+  for table in $($t-save | sed -n 's/^\*//p'); do
+    $t-save -t $table | grep -qE '` + clusterRules + `' || continue
+    rules=$($t-save -c -t $table)
+    printf '%s\n' "$rules" | grep -vE '` + clusterRules + `' | $t-restore -c
+  done
+done`
+
+// removeLinksScript deletes Calico's and the bridge plugin's links (a veth's peer goes with
+// it), and empties tunl0 when it cannot be deleted.
+const removeLinksScript = `for link in $(` + clusterLinksScript + `); do
+  if ip link show $link >/dev/null 2>&1; then ip link delete $link; fi
+done
+if ` + tunl0UsedScript + `; then ip link delete tunl0 2>/dev/null || { ip addr flush dev tunl0; ip link set tunl0 down; }; fi`
