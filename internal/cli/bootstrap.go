@@ -134,19 +134,19 @@ func (f *bootstrapFlags) handOver(ctx context.Context, c *bootstrap.Cluster, res
 			{"gitsync", "gitsync sync --repo " + c.GitOps.Repo + " --ref " + c.GitOps.Ref + " --path " + c.GitOps.Path + " --name gitsync -n " + handover.Namespace},
 			{"gitsync-leads", "wait until a gitsync replica in the cluster holds the Lease " + handover.Namespace + "/gitsync"},
 		} {
-			p.print(bootstrap.Event{Node: c.Name, Step: step.name, Kind: bootstrap.WouldRun, Plan: []string{step.plan}})
+			p.print(bootstrap.Event{Node: handover.Node, Step: step.name, Kind: bootstrap.WouldRun, Plan: []string{step.plan}})
 		}
 		return nil
 	}
 	wrote, err := handover.WriteKubeconfig(path, res.AdminConfig, c.Endpoint())
 	if err != nil {
-		return &bootstrap.StepError{Node: c.Name, Step: "kubeconfig", Err: err}
+		return &bootstrap.StepError{Step: "kubeconfig", Err: err}
 	}
 	kind := bootstrap.AlreadyDone
 	if wrote {
 		kind = bootstrap.Applied
 	}
-	p.print(bootstrap.Event{Node: c.Name, Step: "kubeconfig", Kind: kind, Reason: path + " (mode 600), server https://" + c.Endpoint()})
+	p.print(bootstrap.Event{Node: handover.Node, Step: "kubeconfig", Kind: kind, Reason: path + " (mode 600), server https://" + c.Endpoint()})
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -256,7 +256,7 @@ type bootstrapPrinter struct {
 func (p *bootstrapPrinter) print(e bootstrap.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	line := fmt.Sprintf("%-20s %-12s %s", e.Node, e.Step, e.Kind)
+	line := fmt.Sprintf("%-20s %-14s %s", e.Node, e.Step, e.Kind)
 	switch {
 	case e.Err != nil:
 		line += ": " + e.Err.Error()

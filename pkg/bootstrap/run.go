@@ -44,7 +44,7 @@ func (o Options) report(e Event) {
 	}
 }
 
-// StepError is a step that failed on a node: its check or apply returned Err (an
+// StepError is a step that failed on a node, or on the whole cluster when Node is empty: its check or apply returned Err (an
 // *ssh.ExitError names the command, its exit status and its stderr's tail), or the check
 // still found the work undone after it was applied.
 type StepError struct {
@@ -52,7 +52,12 @@ type StepError struct {
 	Err        error
 }
 
-func (e *StepError) Error() string { return fmt.Sprintf("node %s: step %s: %v", e.Node, e.Step, e.Err) }
+func (e *StepError) Error() string {
+	if e.Node == "" { // a step of the whole cluster
+		return fmt.Sprintf("step %s: %v", e.Step, e.Err)
+	}
+	return fmt.Sprintf("node %s: step %s: %v", e.Node, e.Step, e.Err)
+}
 func (e *StepError) Unwrap() error { return e.Err }
 
 // RunSteps takes h through steps in order: check, and unless done, apply and check again. It

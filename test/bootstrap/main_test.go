@@ -68,6 +68,8 @@ type fixture struct {
 	user  string
 	known string // known_hosts
 	extra string // appended to the cluster file
+	// gitops is the repository the cluster is handed over to; the default is never reached.
+	gitops string
 	roles []string
 	names []string
 }
@@ -111,7 +113,11 @@ func (f *fixture) write() {
 	for i, n := range f.nodes.Nodes {
 		fmt.Fprintf(&b, "- {name: %s, address: %s, role: %s}\n", f.names[i], n.Address, f.roles[i])
 	}
-	b.WriteString("gitops: {repo: https://git.example.org/ops/cluster.git}\n")
+	gitops := f.gitops
+	if gitops == "" {
+		gitops = "https://git.example.org/ops/cluster.git"
+	}
+	fmt.Fprintf(&b, "gitops: {repo: %s}\n", gitops)
 	b.WriteString(f.extra)
 	if err := os.WriteFile(f.file, []byte(b.String()), 0o600); err != nil {
 		f.t.Fatal(err)

@@ -31,6 +31,10 @@ import (
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
 
+// Node is what the handover's events and errors name in place of a node: its steps are the
+// cluster's.
+const Node = "cluster"
+
 // What the in-cluster gitsync is called: its namespace (where its syncs keep their
 // inventories), its Lease, its configuration and its git credentials.
 const (
@@ -79,13 +83,13 @@ func Run(ctx context.Context, cfg *rest.Config, c *bootstrap.Cluster, opts Optio
 		{"gitsync", h.gitsync},
 		{"gitsync-leads", h.leads},
 	} {
-		h.report(s.name, bootstrap.Applying, "")
+		h.report(bootstrap.Event{Step: s.name, Kind: bootstrap.Applying})
 		reason, err := s.run(ctx)
 		if err != nil {
-			h.report(s.name, bootstrap.Failed, "")
-			return &bootstrap.StepError{Node: c.Name, Step: s.name, Err: err}
+			h.report(bootstrap.Event{Step: s.name, Kind: bootstrap.Failed, Err: err})
+			return &bootstrap.StepError{Step: s.name, Err: err}
 		}
-		h.report(s.name, bootstrap.Applied, reason)
+		h.report(bootstrap.Event{Step: s.name, Kind: bootstrap.Applied, Reason: reason})
 	}
 	return nil
 }
@@ -97,9 +101,10 @@ type handover struct {
 	opts Options
 }
 
-func (h *handover) report(step string, kind bootstrap.EventKind, reason string) {
+func (h *handover) report(e bootstrap.Event) {
 	if h.opts.Report != nil {
-		h.opts.Report(bootstrap.Event{Node: h.c.Name, Step: step, Kind: kind, Reason: reason})
+		e.Node = Node
+		h.opts.Report(e)
 	}
 }
 

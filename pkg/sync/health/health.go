@@ -101,7 +101,7 @@ func (c *Checker) watch(parent context.Context, pending, others object.ObjMetada
 			if ctx.Err() != nil {
 				return nil // the timeout; reported by the caller
 			}
-			return fmt.Errorf("health: watch: %w", e.Error)
+			return fmt.Errorf("watch: %w", e.Error)
 		case event.ResourceUpdateEvent:
 			s := statuses[e.Resource.Identifier]
 			s.Status, s.Message = e.Resource.Status, e.Resource.Message
@@ -189,7 +189,7 @@ func notReady(all []ObjectStatus, timeout time.Duration) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("health: %d of %d objects not ready (waited up to %s):\n%w", len(errs), len(all), timeout, errors.Join(errs...))
+	return fmt.Errorf("%d of %d objects not ready (waited up to %s):\n%w", len(errs), len(all), timeout, errors.Join(errs...))
 }
 
 func ref(o *unstructured.Unstructured) string {
