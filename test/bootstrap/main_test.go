@@ -70,8 +70,8 @@ type fixture struct {
 	extra string // appended to the cluster file
 	// gitops is the repository the cluster is handed over to; the default is never reached.
 	gitops string
-	roles []string
-	names []string
+	roles  []string
+	names  []string
 }
 
 // newFixture boots one node per role; the cluster file names them cp-1, worker-1, … so the
