@@ -39,7 +39,14 @@ func newBootstrapCommand(s Streams) *cobra.Command {
 	f := &bootstrapFlags{}
 	cmd := &cobra.Command{
 		Use:   "bootstrap --config cluster.yaml [--dry-run]",
-		Short: "Make a kubeadm cluster of the machines in a cluster file, over SSH",
+		Short: "Make a kubeadm cluster of the machines in a cluster file, over SSH, and hand it over to git",
+		Long: `Take the machines of a cluster file (see cluster.example.yaml) to a kubeadm cluster over SSH:
+prepare every node (hostname, hosts, time, swap, kernel, Kubernetes packages, containerd),
+kubeadm init on the first control plane, join the other control planes one at a time and the
+workers at once, write the administrator's kubeconfig here (mode 600), then sync Calico from
+the cluster file's repository, wait for every node to be Ready, install gitsync from the same
+repository and wait until it leads. Each step is check → apply → verify: --dry-run only checks,
+a second run changes nothing, a failed run resumes where it stopped.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBootstrap(cmd.Context(), s, f)
@@ -53,6 +60,7 @@ func newBootstrapCommand(s Streams) *cobra.Command {
 	f.git.register(&git)
 	git.VisitAll(func(fl *pflag.Flag) {
 		if fl.Name != "ssh-accept-new" && fl.Name != "allow-remote-bases" {
+			fl.Usage = "the gitops repository: " + fl.Usage // the nodes' SSH is the cluster file's
 			fs.AddFlag(fl)
 		}
 	})

@@ -76,6 +76,7 @@ func joinCredentialsStep(pending func() (controlPlanes, workers int)) Step {
 		if err != nil || !ok {
 			return false, false, errors.Join(err, errors.New("no join secrets on the first control plane"))
 		}
+		h.redact(s)
 		id, _, _ := strings.Cut(s.Token, ".") // the token's public half
 		has, err := h.test(ctx, kubectl+" -n kube-system get secret "+quote("bootstrap-token-"+id)+" >/dev/null 2>&1 || exit 1")
 		if err != nil {

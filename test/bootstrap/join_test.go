@@ -3,7 +3,6 @@ package bootstrap
 import (
 	"encoding/base64"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -216,7 +215,7 @@ func TestHandOverToTheCluster(t *testing.T) {
 	f := newFixture(t, "control-plane")
 	cp := f.nodes.Nodes[0]
 	repo := gitserver.NewRepo(t)
-	repo.Commit(t, "calico", readTree(t, "../..", "manifests/calico"))
+	repo.Commit(t, "calico", gitserver.Tree(t, "../..", "manifests/calico"))
 	f.gitops = repo.URL()
 	f.write()
 	initFails(t, f.bootstrap())
@@ -263,23 +262,4 @@ func TestHandOverToTheCluster(t *testing.T) {
 	if got := lines(r.stdout, "cluster", "kubeconfig"); len(got) != 1 || !strings.Contains(got[0], " done: ") {
 		t.Errorf("kubeconfig on the second run: %q, want done", got)
 	}
-}
-
-// readTree returns the files under root/dir, by their path relative to root.
-func readTree(t *testing.T, root, dir string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		rel, _ := filepath.Rel(root, path)
-		files[filepath.ToSlash(rel)] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }

@@ -94,7 +94,7 @@ func TestCalicoSyncWaitsForTheOperator(t *testing.T) {
 	dc := dynamicClient(t)
 	mirror, requests := calicoMirror(t)
 	repo := gitserver.NewRepo(t)
-	repo.Commit(t, "calico", tree(t, repoRoot(t), calico))
+	repo.Commit(t, "calico", gitserver.Tree(t, repoRoot(t), calico))
 	cache := t.TempDir()
 	args := []string{"sync", "--repo", repo.URL(), "--path", calico, "--name", "calico", "--kubeconfig", testenv.Kubeconfig(t),
 		"--namespace", "default", "--cache-dir", cache, "--mirror", mirror.From + "=" + mirror.To, "--timeout", "90s"}
@@ -135,8 +135,8 @@ func TestClusterOverlay(t *testing.T) {
 	}
 	mirror, _ := calicoMirror(t)
 	repo := gitserver.NewRepo(t)
-	files := tree(t, repoRoot(t), "manifests")
-	for path, content := range tree(t, repoRoot(t), "overlays") {
+	files := gitserver.Tree(t, repoRoot(t), "manifests")
+	for path, content := range gitserver.Tree(t, repoRoot(t), "overlays") {
 		files[path] = content
 	}
 	repo.Commit(t, "the cluster", files)

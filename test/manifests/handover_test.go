@@ -38,8 +38,8 @@ func TestHandover(t *testing.T) {
 	mirror, _ := calicoMirror(t)
 	repo := gitserver.NewRepo(t)
 	config := inClusterConfig(t, repo.URL(), mirror)
-	files := tree(t, repoRoot(t), "manifests")
-	for path, content := range tree(t, repoRoot(t), "overlays") {
+	files := gitserver.Tree(t, repoRoot(t), "manifests")
+	for path, content := range gitserver.Tree(t, repoRoot(t), "overlays") {
 		files[path] = content
 	}
 	files[cluster+"/config.yaml"] = string(config)
@@ -105,26 +105,20 @@ func TestHandover(t *testing.T) {
 	})
 
 	t.Run("gitsync is installed with its credentials and the handover waits until it leads", func(t *testing.T) {
+		// The replica the Deployment would run, with the configuration it mounts, started
+		// with the handover: it syncs the same names into the same namespace at the same
+		// time, as the pod does once it runs, and both must come through.
+		mounted := filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(mounted, config, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		replica := start(t, "run", "--config", mounted, "--kubeconfig", testenv.Kubeconfig(t), "--namespace", system,
+			"--leader-elect", "--cache-dir", t.TempDir())
 		ev := &events{}
 		done := make(chan error, 1)
 		go func() {
 			done <- run(t.Context(), clusterFile(repo.URL()), 90*time.Second, map[string][]byte{"password": []byte("s3cret")}, ev)
 		}()
-		waitFor(t, "Deployment gitsync-system/gitsync", func() (bool, error) {
-			_, err := dc.Resource(deployments).Namespace(system).Get(t.Context(), "gitsync", metav1.GetOptions{})
-			return err == nil, nil
-		})
-		// The replica the Deployment would run, with the configuration it would mount.
-		cm, err := cs.CoreV1().ConfigMaps(system).Get(t.Context(), "gitsync-config", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mounted := filepath.Join(t.TempDir(), "config.yaml")
-		if err := os.WriteFile(mounted, []byte(cm.Data["config.yaml"]), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		replica := start(t, "run", "--config", mounted, "--kubeconfig", testenv.Kubeconfig(t), "--namespace", system,
-			"--leader-elect", "--cache-dir", t.TempDir())
 		select {
 		case err := <-done:
 			if err != nil {
@@ -141,6 +135,10 @@ func TestHandover(t *testing.T) {
 		t.Logf("gitsync-leads: %s", ev.reason("gitsync-leads"))
 		if leads := ev.reason("gitsync-leads"); !strings.Contains(leads, " leads; syncs: ") || !strings.Contains(leads, "calico Ready") {
 			t.Errorf("gitsync-leads says %q, want the holder of the Lease and the syncs' states", leads)
+		}
+		cm, err := cs.CoreV1().ConfigMaps(system).Get(t.Context(), "gitsync-config", metav1.GetOptions{})
+		if err != nil || cm.Data["config.yaml"] != string(config) {
+			t.Errorf("ConfigMap gitsync-config (%v) is not the configuration in git", err)
 		}
 		if got := ev.reason("nodes"); got != "2 nodes Ready" {
 			t.Errorf("nodes step says %q", got)

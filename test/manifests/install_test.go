@@ -34,7 +34,7 @@ func TestInstall(t *testing.T) {
 	}
 	uninstallAtEnd(t, cs)
 	repo := gitserver.NewRepo(t)
-	repo.Commit(t, "gitsync install manifests", tree(t, repoRoot(t), base))
+	repo.Commit(t, "gitsync install manifests", gitserver.Tree(t, repoRoot(t), base))
 	sync := func(t *testing.T, path string) map[string]int {
 		t.Helper()
 		out := gitsync(t, "sync", "--repo", repo.URL(), "--path", path, "--name", "gitsync",
@@ -116,7 +116,7 @@ func TestInstall(t *testing.T) {
 		}
 	})
 
-	repo.Commit(t, "namespaced variant", tree(t, repoRoot(t), namespaced))
+	repo.Commit(t, "namespaced variant", gitserver.Tree(t, repoRoot(t), namespaced))
 	t.Run("switching to the namespaced variant prunes the cluster-wide rights", func(t *testing.T) {
 		counts := sync(t, namespaced)
 		if counts["deleted"] != 2 {

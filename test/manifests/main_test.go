@@ -2,7 +2,6 @@ package manifests
 
 import (
 	"bytes"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,29 +65,6 @@ func typed[T any](t *testing.T, u *unstructured.Unstructured) *T {
 		t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
 	}
 	return &out
-}
-
-// tree returns the files under dir (relative to root), keyed by their path
-// relative to root.
-func tree(t *testing.T, root, dir string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }
 
 // binary builds gitsync once per run (see gitsyncbin).

@@ -116,7 +116,7 @@ func shipped(t *testing.T) map[string]string {
 	t.Helper()
 	files := map[string]string{}
 	for _, dir := range []string{"manifests", "components", "overlays"} {
-		maps.Copy(files, tree(t, repoRoot(t), dir))
+		maps.Copy(files, gitserver.Tree(t, repoRoot(t), dir))
 	}
 	return files
 }

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	gitsyncconfig "github.com/gitsync-io/gitsync/pkg/sync"
+	"github.com/gitsync-io/gitsync/test/gitserver"
 )
 
 // TestPolicy holds every variant of the install to the same rules, object by
@@ -496,7 +497,7 @@ func TestRBAC(t *testing.T) {
 // images: moves gitsync to a mirror and a pinned tag.
 func TestImageOverride(t *testing.T) {
 	root := t.TempDir()
-	files := tree(t, repoRoot(t), base)
+	files := gitserver.Tree(t, repoRoot(t), base)
 	files["mirror/kustomization.yaml"] = `resources: [../manifests/gitsync]
 images:
 - name: ghcr.io/gitsync-io/gitsync

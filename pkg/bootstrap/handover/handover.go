@@ -153,7 +153,13 @@ func (h *handover) sync(ctx context.Context, name, path string) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	// The gitsync in the cluster syncs the same names as soon as it runs, which may be while
+	// this sync waits for health: when both wrote the inventory, this one runs again on the
+	// newer record (unchanged objects are not written twice).
 	r, err := s.Once(ctx)
+	for attempt := 1; apierrors.IsConflict(err) && attempt < 3; attempt++ {
+		r, err = s.Once(ctx)
+	}
 	if err != nil {
 		return "", fmt.Errorf("sync %s (%s at %s): %w", name, path, h.c.GitOps.Ref, err)
 	}
