@@ -47,7 +47,7 @@ workers at once, write the administrator's kubeconfig here (mode 600), then sync
 the cluster file's repository, wait for every node to be Ready, install gitsync from the same
 repository and wait until it leads. Each step is check → apply → verify: --dry-run only checks,
 a second run changes nothing, a failed run resumes where it stopped.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBootstrap(cmd.Context(), s, f)
 		},
