@@ -57,26 +57,20 @@ func Bootstrap(ctx context.Context, c *Cluster, dial Dialer, opts Options) (Resu
 // join brings the other nodes in: control planes one at a time, as etcd adds members one
 // at a time, then every worker at once.
 func join(ctx context.Context, first *Host, others []*Host, opts Options) error {
-	pending := map[*Host]bool{}
+	var controlPlanes, workers int // still to join
 	for _, h := range others {
 		st, err := joinStep(nil).Check(ctx, h)
-		if err != nil {
+		switch {
+		case err != nil:
 			return &StepError{Node: h.Node.Name, Step: "kubeadm-join", Err: err}
+		case st.Done:
+		case h.Node.Role == ControlPlane:
+			controlPlanes++
+		default:
+			workers++
 		}
-		pending[h] = !st.Done
 	}
-	count := func() (cps, workers int) {
-		for h, p := range pending {
-			switch {
-			case p && h.Node.Role == ControlPlane:
-				cps++
-			case p:
-				workers++
-			}
-		}
-		return cps, workers
-	}
-	if err := RunSteps(ctx, first, []Step{joinCredentialsStep(count)}, opts); err != nil {
+	if err := RunSteps(ctx, first, []Step{joinSecretsStep(controlPlanes, workers)}, opts); err != nil {
 		return err
 	}
 	var secrets Secrets
@@ -86,17 +80,17 @@ func join(ctx context.Context, first *Host, others []*Host, opts Options) error 
 		once.Do(func() { secrets, secretsErr = first.joinSecrets(ctx) })
 		return secrets, secretsErr
 	})
-	var workers []*Host
+	var workerHosts []*Host
 	for _, h := range others {
 		if h.Node.Role == Worker {
-			workers = append(workers, h)
+			workerHosts = append(workerHosts, h)
 			continue
 		}
 		if err := RunSteps(ctx, h, []Step{step}, opts); err != nil {
 			return err
 		}
 	}
-	return onEach(workers, func(h *Host) error { return RunSteps(ctx, h, []Step{step}, opts) })
+	return onEach(workerHosts, func(h *Host) error { return RunSteps(ctx, h, []Step{step}, opts) })
 }
 
 // connect dials every node at once. Every node that cannot be reached is named.

@@ -2,7 +2,6 @@ package bootstrap
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -66,15 +65,17 @@ func initCommand(c *Cluster) string {
 	return cmd
 }
 
-// joinCredentialsStep makes sure the bootstrap token is valid in the cluster (it lives two
-// hours, and a later run may join more nodes) and, with more control planes to join, that
-// the certificates are uploaded under the certificate key (they are deleted with the token
-// that owns them). pending is how many nodes still have to join; none leaves it done.
-func joinCredentialsStep(pending func() (controlPlanes, workers int)) Step {
+// joinSecretsStep makes sure the bootstrap token is valid in the cluster (it lives two
+// hours, and a later run may join more nodes) and, with control planes to join, that the
+// certificates are uploaded under the certificate key (they are deleted with the token that
+// owns them). controlPlanes and workers are the nodes still to join; with none it is done.
+func joinSecretsStep(controlPlanes, workers int) Step {
 	needed := func(ctx context.Context, h *Host) (tokenMissing, certsMissing bool, err error) {
 		s, ok, err := h.secrets(ctx)
-		if err != nil || !ok {
-			return false, false, errors.Join(err, errors.New("no join secrets on the first control plane"))
+		if err != nil {
+			return false, false, err
+		} else if !ok {
+			return false, false, fmt.Errorf("%s is missing on %s", secretsFile, h.Node.Name)
 		}
 		h.redact(s)
 		id, _, _ := strings.Cut(s.Token, ".") // the token's public half
@@ -82,8 +83,7 @@ func joinCredentialsStep(pending func() (controlPlanes, workers int)) Step {
 		if err != nil {
 			return false, false, err
 		}
-		cps, _ := pending()
-		if cps == 0 {
+		if controlPlanes == 0 {
 			return !has, false, nil
 		}
 		certs, err := h.test(ctx, kubectl+" -n kube-system get secret kubeadm-certs >/dev/null 2>&1 || exit 1")
@@ -92,7 +92,7 @@ func joinCredentialsStep(pending func() (controlPlanes, workers int)) Step {
 	return Step{
 		Name: "join-secrets",
 		Check: func(ctx context.Context, h *Host) (Status, error) {
-			if cps, workers := pending(); cps+workers == 0 {
+			if controlPlanes+workers == 0 {
 				return doneBecause("every node has joined")
 			}
 			token, certs, err := needed(ctx, h)

@@ -76,7 +76,7 @@ func Run(ctx context.Context, cfg *rest.Config, c *bootstrap.Cluster, opts Optio
 	h := &handover{cfg: cfg, cs: cs, c: c, opts: opts}
 	for _, s := range []struct {
 		name string
-		run  func(context.Context) (string, error)
+		run  func(context.Context) (outcome, error)
 	}{
 		{"calico", h.calico},
 		{"nodes", h.nodesReady},
@@ -84,14 +84,25 @@ func Run(ctx context.Context, cfg *rest.Config, c *bootstrap.Cluster, opts Optio
 		{"gitsync-leads", h.leads},
 	} {
 		h.report(bootstrap.Event{Step: s.name, Kind: bootstrap.Applying})
-		reason, err := s.run(ctx)
+		o, err := s.run(ctx)
 		if err != nil {
 			h.report(bootstrap.Event{Step: s.name, Kind: bootstrap.Failed, Err: err})
 			return &bootstrap.StepError{Step: s.name, Err: err}
 		}
-		h.report(bootstrap.Event{Step: s.name, Kind: bootstrap.Applied, Reason: reason})
+		kind := bootstrap.AlreadyDone
+		if o.changed {
+			kind = bootstrap.Applied
+		}
+		h.report(bootstrap.Event{Step: s.name, Kind: kind, Reason: o.reason})
 	}
 	return nil
+}
+
+// outcome is what a step found: whether it had to write or wait, which makes it applied
+// rather than done, and what it saw.
+type outcome struct {
+	reason  string
+	changed bool
 }
 
 type handover struct {
@@ -109,49 +120,73 @@ func (h *handover) report(e bootstrap.Event) {
 }
 
 // calico syncs the CNI, and waits until the operator reports it Available.
-func (h *handover) calico(ctx context.Context) (string, error) {
-	if err := h.namespace(ctx); err != nil {
-		return "", err
+func (h *handover) calico(ctx context.Context) (outcome, error) {
+	created, err := h.namespace(ctx)
+	if err != nil {
+		return outcome{}, err
 	}
-	return h.sync(ctx, calicoSync, h.c.GitOps.CalicoPath)
+	o, err := h.sync(ctx, calicoSync, h.c.GitOps.CalicoPath)
+	o.changed = o.changed || created
+	return o, err
 }
 
 // gitsync stores the in-cluster gitsync's credentials, syncs its install, and checks that it
 // syncs the repository the cluster file names.
-func (h *handover) gitsync(ctx context.Context) (string, error) {
-	if len(h.opts.Secret) > 0 {
-		secret := corev1apply.Secret(gitSecret, Namespace).WithType(corev1.SecretTypeOpaque).WithData(h.opts.Secret)
-		if _, err := h.cs.CoreV1().Secrets(Namespace).Apply(ctx, secret, metav1.ApplyOptions{FieldManager: "gitsync-bootstrap", Force: true}); err != nil {
-			return "", fmt.Errorf("store the git credentials in Secret %s/%s: %w", Namespace, gitSecret, err)
-		}
-	}
-	reason, err := h.sync(ctx, selfSync, h.c.GitOps.Path)
+func (h *handover) gitsync(ctx context.Context) (outcome, error) {
+	stored, err := h.storeSecret(ctx)
 	if err != nil {
-		return "", err
+		return outcome{}, err
 	}
-	return reason, h.pointsAtRepo(ctx)
+	o, err := h.sync(ctx, selfSync, h.c.GitOps.Path)
+	if err != nil {
+		return outcome{}, err
+	}
+	o.changed = o.changed || stored
+	return o, h.pointsAtRepo(ctx)
+}
+
+// storeSecret applies the git credentials, if any, as the in-cluster gitsync's Secret, and
+// reports whether that changed it.
+func (h *handover) storeSecret(ctx context.Context) (bool, error) {
+	if len(h.opts.Secret) == 0 {
+		return false, nil
+	}
+	secrets := h.cs.CoreV1().Secrets(Namespace)
+	var before string
+	if old, err := secrets.Get(ctx, gitSecret, metav1.GetOptions{}); err == nil {
+		before = old.ResourceVersion
+	}
+	secret := corev1apply.Secret(gitSecret, Namespace).WithType(corev1.SecretTypeOpaque).WithData(h.opts.Secret)
+	applied, err := secrets.Apply(ctx, secret, metav1.ApplyOptions{FieldManager: "gitsync-bootstrap", Force: true})
+	if err != nil {
+		return false, fmt.Errorf("store the git credentials in Secret %s/%s: %w", Namespace, gitSecret, err)
+	}
+	return applied.ResourceVersion != before, nil
 }
 
 // namespace creates gitsync's namespace, which holds the syncs' inventories; the sync of
 // gitsync's install then takes it over.
-func (h *handover) namespace(ctx context.Context) error {
+func (h *handover) namespace(ctx context.Context) (created bool, err error) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}
-	_, err := h.cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create namespace %s: %w", Namespace, err)
+	_, err = h.cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("create namespace %s: %w", Namespace, err)
 	}
-	return nil
+	return true, nil
 }
 
 // sync applies path of the repository as the sync name, prunes and waits for health.
-func (h *handover) sync(ctx context.Context, name, path string) (string, error) {
+func (h *handover) sync(ctx context.Context, name, path string) (outcome, error) {
 	opts := gsync.DefaultOptions()
 	opts.Name, opts.Namespace, opts.Path, opts.Timeout = name, Namespace, path, h.opts.Timeout
 	opts.Source = source.Options{URL: h.c.GitOps.Repo, Ref: h.c.GitOps.Ref, Auth: h.opts.Auth, CacheDir: h.opts.CacheDir}
 	opts.Remote = h.opts.Remote
 	s, err := gsync.New(h.cfg, opts)
 	if err != nil {
-		return "", err
+		return outcome{}, err
 	}
 	// The gitsync in the cluster syncs the same names as soon as it runs, which may be while
 	// this sync waits for health: when both wrote the inventory, this one runs again on the
@@ -161,9 +196,12 @@ func (h *handover) sync(ctx context.Context, name, path string) (string, error) 
 		r, err = s.Once(ctx)
 	}
 	if err != nil {
-		return "", fmt.Errorf("sync %s (%s at %s): %w", name, path, h.c.GitOps.Ref, err)
+		return outcome{}, fmt.Errorf("sync %s (%s at %s): %w", name, path, h.c.GitOps.Ref, err)
 	}
-	return fmt.Sprintf("%s at %.12s: %d objects applied and healthy", path, r.Revision, r.Objects), nil
+	if !r.Wrote() {
+		return outcome{reason: fmt.Sprintf("%s at %.12s: %d objects as in git and healthy", path, r.Revision, r.Objects)}, nil
+	}
+	return outcome{reason: fmt.Sprintf("%s at %.12s: %d objects applied and healthy", path, r.Revision, r.Objects), changed: true}, nil
 }
 
 // pointsAtRepo checks that the configuration gitsync was installed with syncs the cluster
@@ -191,9 +229,9 @@ func (h *handover) pointsAtRepo(ctx context.Context) error {
 
 // nodesReady waits until every node of the cluster file is registered and Ready: Calico is
 // what makes them so.
-func (h *handover) nodesReady(ctx context.Context) (string, error) {
+func (h *handover) nodesReady(ctx context.Context) (outcome, error) {
 	var waiting []string
-	err := h.poll(ctx, func(ctx context.Context) (bool, error) {
+	waited, err := h.poll(ctx, func(ctx context.Context) (bool, error) {
 		list, err := h.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -210,10 +248,10 @@ func (h *handover) nodesReady(ctx context.Context) (string, error) {
 		return len(waiting) == 0, nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("nodes not Ready after %s: %s (see `kubectl describe node` and the kubelet's log, `journalctl -u kubelet`, on the node)",
+		return outcome{}, fmt.Errorf("nodes not Ready after %s: %s (see `kubectl describe node` and the kubelet's log, `journalctl -u kubelet`, on the node)",
 			h.opts.Timeout, strings.Join(waiting, "; "))
 	}
-	return fmt.Sprintf("%d nodes Ready", len(h.c.Nodes)), nil
+	return outcome{reason: fmt.Sprintf("%d nodes Ready", len(h.c.Nodes)), changed: waited}, nil
 }
 
 func nodeReady(n *corev1.Node) (bool, string) {
@@ -227,9 +265,9 @@ func nodeReady(n *corev1.Node) (bool, string) {
 
 // leads waits until a gitsync replica in the cluster holds the Lease and renews it, then
 // reports what the syncs recorded.
-func (h *handover) leads(ctx context.Context) (string, error) {
+func (h *handover) leads(ctx context.Context) (outcome, error) {
 	var holder string
-	err := h.poll(ctx, func(ctx context.Context) (bool, error) {
+	waited, err := h.poll(ctx, func(ctx context.Context) (bool, error) {
 		l, err := h.cs.CoordinationV1().Leases(Namespace).Get(ctx, lease, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
@@ -240,21 +278,24 @@ func (h *handover) leads(ctx context.Context) (string, error) {
 		return holder != "", nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("no gitsync replica leads after %s: %s", h.opts.Timeout, h.whyNotRunning(context.WithoutCancel(ctx)))
+		return outcome{}, fmt.Errorf("no gitsync replica leads after %s: %s", h.opts.Timeout, h.whyNotRunning(context.WithoutCancel(ctx)))
 	}
 	statuses, err := gsync.Statuses(ctx, h.cfg, Namespace, "")
 	if err != nil {
-		return "", err
+		return outcome{}, err
 	}
 	var syncs []string
 	for _, s := range statuses {
-		state := "Ready"
-		if !s.Ready {
-			state = "not Ready: " + s.Error + s.Waiting
+		switch {
+		case s.Ready:
+			syncs = append(syncs, fmt.Sprintf("%s Ready at %.12s", s.Name, s.LastAppliedRevision))
+		case s.Waiting != "":
+			syncs = append(syncs, fmt.Sprintf("%s waiting (%s)", s.Name, s.Waiting))
+		default:
+			syncs = append(syncs, fmt.Sprintf("%s not Ready at %.12s (%s)", s.Name, s.LastAttemptedRevision, s.Error))
 		}
-		syncs = append(syncs, fmt.Sprintf("%s %s at %.12s", s.Name, state, s.LastAttemptedRevision))
 	}
-	return fmt.Sprintf("%s leads; syncs: %s; see `gitsync status -n %s`", holder, strings.Join(syncs, ", "), Namespace), nil
+	return outcome{reason: fmt.Sprintf("%s leads; syncs: %s; see `gitsync status -n %s`", holder, strings.Join(syncs, ", "), Namespace), changed: waited}, nil
 }
 
 // leaseHolder is the Lease's holder while it renews it in time, else "".
@@ -290,10 +331,16 @@ func (h *handover) whyNotRunning(ctx context.Context) string {
 	return strings.Join(out, "; ") + " (behind a filtered network, point the image at a mirror with kustomize's images: in the overlay)"
 }
 
-func (h *handover) poll(ctx context.Context, cond wait.ConditionWithContextFunc) error {
-	err := wait.PollUntilContextTimeout(ctx, time.Second, h.opts.Timeout, true, cond)
+// poll calls cond every second until it is true, up to the timeout; waited is whether the
+// first call was not.
+func (h *handover) poll(ctx context.Context, cond wait.ConditionWithContextFunc) (waited bool, err error) {
+	calls := 0
+	err = wait.PollUntilContextTimeout(ctx, time.Second, h.opts.Timeout, true, func(ctx context.Context) (bool, error) {
+		calls++
+		return cond(ctx)
+	})
 	if err != nil && ctx.Err() != nil {
-		return errors.Join(err, ctx.Err())
+		return true, errors.Join(err, ctx.Err())
 	}
-	return err
+	return calls > 1, err
 }

@@ -36,11 +36,14 @@ func TestWaitFor(t *testing.T) {
 		ns := testenv.Namespace(t)
 		objs := applyAll(t, dc, ns, `{apiVersion: v1, kind: ConfigMap, metadata: {name: trigger, labels: {health-test: "yes"},
 			annotations: {gitsync.io/wait-for: "ConfigMap/later"}}}`)
+		applied := make(chan struct{})
 		go func() {
+			defer close(applied)
 			time.Sleep(500 * time.Millisecond)
 			applyAll(t, dc, ns, `{apiVersion: v1, kind: ConfigMap, metadata: {name: later}}`)
 		}()
 		got, err := c.Wait(t.Context(), objs, 30*time.Second)
+		<-applied // the wait may see the object before the apply's response arrives
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,11 +70,15 @@ func TestWaitFor(t *testing.T) {
 		if _, err := c.Wait(t.Context(), objs, 2*time.Second); err == nil || !strings.Contains(err.Error(), "Available is False") {
 			t.Fatalf("err = %v, want the probe named as not Available", err)
 		}
+		updated := make(chan struct{})
 		go func() {
+			defer close(updated)
 			time.Sleep(500 * time.Millisecond)
 			setAvailable(t, dc, probe, "True")
 		}()
-		if _, err := c.Wait(t.Context(), objs, 30*time.Second); err != nil {
+		_, err := c.Wait(t.Context(), objs, 30*time.Second)
+		<-updated // the wait may see the update before its response arrives
+		if err != nil {
 			t.Fatal(err)
 		}
 	})
