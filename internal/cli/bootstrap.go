@@ -137,6 +137,7 @@ func (f *bootstrapFlags) handOver(ctx context.Context, c *bootstrap.Cluster, res
 	if f.dryRun {
 		for _, step := range []struct{ name, plan string }{
 			{"kubeconfig", "write " + path + " (mode 600): admin.conf of the first control plane, its server https://" + c.Endpoint()},
+			{"repository", "render " + c.GitOps.Path + " of " + c.GitOps.Repo + " at " + c.GitOps.Ref + ": the gitsync it installs must sync that repository"},
 			{"calico", "gitsync sync --repo " + c.GitOps.Repo + " --ref " + c.GitOps.Ref + " --path " + c.GitOps.CalicoPath + " --name calico -n " + handover.Namespace},
 			{"nodes", "wait until every node is Ready"},
 			{"gitsync", "gitsync sync --repo " + c.GitOps.Repo + " --ref " + c.GitOps.Ref + " --path " + c.GitOps.Path + " --name gitsync -n " + handover.Namespace},

@@ -215,7 +215,13 @@ func TestHandOverToTheCluster(t *testing.T) {
 	f := newFixture(t, "control-plane")
 	cp := f.nodes.Nodes[0]
 	repo := gitserver.NewRepo(t)
-	repo.Commit(t, "calico", gitserver.Tree(t, "../..", "manifests/calico"))
+	files := gitserver.Tree(t, "../..", "manifests")
+	for path, content := range gitserver.Tree(t, "../..", "overlays") {
+		files[path] = content
+	}
+	config := "overlays/cluster/config.yaml" // the gitsync it installs syncs this repository
+	files[config] = strings.Replace(files[config], "https://git.example.org/ops/cluster.git", repo.URL(), 1)
+	repo.Commit(t, "the cluster", files)
 	f.gitops = repo.URL()
 	f.write()
 	initFails(t, f.bootstrap())
@@ -248,6 +254,9 @@ func TestHandOverToTheCluster(t *testing.T) {
 	}
 	if _, err := cs.CoreV1().Namespaces().Get(t.Context(), "gitsync-system", metav1.GetOptions{}); err != nil {
 		t.Errorf("with the kubeconfig written here, namespace gitsync-system: %v", err)
+	}
+	if got := lines(r.stdout, "cluster", "repository"); len(got) != 2 || !strings.Contains(got[1], "done: overlays/cluster at ") {
+		t.Errorf("repository: %q, want the install's configuration found syncing the repository", got)
 	}
 	got := lines(r.stdout, "cluster", "calico")
 	if r.code == 0 || len(got) != 2 || !strings.Contains(r.stderr, "step calico: sync calico (manifests/calico at main)") ||

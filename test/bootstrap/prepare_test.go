@@ -80,7 +80,7 @@ func TestPrepare(t *testing.T) {
 			t.Errorf("the dry run does not show the commands:\n%s", r.stdout)
 		}
 		for node, steps := range map[string][]string{"cp-1": {"kubeadm-config", "kubeadm-init"}, "worker-2": {"kubeadm-join"},
-			"cluster": {"kubeconfig", "calico", "nodes", "gitsync", "gitsync-leads"}} {
+			"cluster": {"kubeconfig", "repository", "calico", "nodes", "gitsync", "gitsync-leads"}} {
 			for _, step := range steps {
 				if got := lines(r.stdout, node, step); len(got) != 1 || !strings.Contains(got[0], "would run") {
 					t.Errorf("%s %s: %q, want one line saying it would run", node, step, got)

@@ -152,7 +152,7 @@ func TestHandover(t *testing.T) {
 		if err := run(t.Context(), clusterFile(repo.URL()), 30*time.Second, map[string][]byte{"password": []byte("s3cret")}, again); err != nil {
 			t.Fatalf("a second handover: %v", err)
 		}
-		for _, step := range []string{"calico", "nodes", "gitsync", "gitsync-leads"} {
+		for _, step := range []string{"repository", "calico", "nodes", "gitsync", "gitsync-leads"} {
 			if got := again.kinds(step); got != "applying done" {
 				t.Errorf("second handover, step %s: %s, want applying done", step, got)
 			}
@@ -162,13 +162,18 @@ func TestHandover(t *testing.T) {
 		}
 	})
 
-	t.Run("an install configured for another repository is refused, naming the fix", func(t *testing.T) {
+	t.Run("an install configured for another repository is refused before anything is applied, naming the fix", func(t *testing.T) {
 		fork := gitserver.NewRepo(t) // a copy whose configuration still syncs the original
 		fork.Commit(t, "the cluster", files)
-		err := run(t.Context(), clusterFile(fork.URL()), 30*time.Second, nil, &events{})
-		want := "syncs " + repo.URL() + ", not the cluster file's gitops.repo " + fork.URL()
+		ev := &events{}
+		err := run(t.Context(), clusterFile(fork.URL()), 30*time.Second, nil, ev)
+		want := "step repository: the gitsync overlays/cluster installs syncs " + repo.URL() + ", not the cluster file's gitops.repo " + fork.URL() +
+			": set sources[].url in overlays/cluster/config.yaml to " + fork.URL()
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("got %v, want an error containing %q", err, want)
+		}
+		if got := ev.kinds("calico"); got != "" {
+			t.Errorf("the calico step ran (%s): nothing is to be applied from a repository that would not keep the cluster", got)
 		}
 	})
 }

@@ -1,5 +1,5 @@
 // Package handover is the end of `gitsync bootstrap`: once kubeadm has made the cluster, it
-// installs Calico from the repository with gitsync's own sync engine, waits for every node of
+// checks that the repository's gitsync install syncs that repository, installs Calico from the repository with gitsync's own sync engine, waits for every node of
 // the cluster file to be Ready, installs gitsync into the cluster from the same repository,
 // and waits until that gitsync leads and syncs. From then on the cluster manages itself from
 // git.
@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	corev1apply "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -78,6 +80,7 @@ func Run(ctx context.Context, cfg *rest.Config, c *bootstrap.Cluster, opts Optio
 		name string
 		run  func(context.Context) (outcome, error)
 	}{
+		{"repository", h.repository},
 		{"calico", h.calico},
 		{"nodes", h.nodesReady},
 		{"gitsync", h.gitsync},
@@ -142,7 +145,7 @@ func (h *handover) gitsync(ctx context.Context) (outcome, error) {
 		return outcome{}, err
 	}
 	o.changed = o.changed || stored
-	return o, h.pointsAtRepo(ctx)
+	return o, nil
 }
 
 // storeSecret applies the git credentials, if any, as the in-cluster gitsync's Secret, and
@@ -204,25 +207,42 @@ func (h *handover) sync(ctx context.Context, name, path string) (outcome, error)
 	return outcome{reason: fmt.Sprintf("%s at %.12s: %d objects applied and healthy", path, r.Revision, r.Objects), changed: true}, nil
 }
 
-// pointsAtRepo checks that the configuration gitsync was installed with syncs the cluster
-// file's repository: one from somewhere else would take the cluster elsewhere.
-func (h *handover) pointsAtRepo(ctx context.Context) error {
-	cm, err := h.cs.CoreV1().ConfigMaps(Namespace).Get(ctx, configMap, metav1.GetOptions{})
+// repository renders gitops.path before anything is applied and checks that the gitsync it
+// installs syncs the cluster file's repository: one configured for another would take the
+// cluster elsewhere the moment it runs.
+func (h *handover) repository(ctx context.Context) (outcome, error) {
+	dir, revision, err := source.Snapshot(ctx, h.c.GitOps.Repo, h.c.GitOps.Ref, h.opts.CacheDir, h.opts.Auth)
 	if err != nil {
-		return fmt.Errorf("the configuration of the gitsync in the cluster: %w", err)
+		return outcome{}, fmt.Errorf("fetch %s at %s: %w", h.c.GitOps.Repo, h.c.GitOps.Ref, err)
 	}
-	cfg, err := gsync.ParseConfig([]byte(cm.Data[configKey]))
+	remote := h.opts.Remote
+	if remote.CacheDir == "" {
+		remote.CacheDir = filepath.Join(h.opts.CacheDir, "remote")
+	}
+	res, err := render.New(render.Options{Remote: &remote}).Render(ctx, dir, h.c.GitOps.Path)
 	if err != nil {
-		return fmt.Errorf("ConfigMap %s/%s (from %s): %w", Namespace, configMap, h.c.GitOps.Path, err)
+		return outcome{}, err
+	}
+	i := slices.IndexFunc(res.Objects, func(u *unstructured.Unstructured) bool {
+		return u.GetKind() == "ConfigMap" && u.GetNamespace() == Namespace && u.GetName() == configMap
+	})
+	if i < 0 {
+		return outcome{}, fmt.Errorf("%s installs no ConfigMap %s/%s: it is not gitsync's install (manifests/gitsync, or overlays/cluster)",
+			h.c.GitOps.Path, Namespace, configMap)
+	}
+	data, _, _ := unstructured.NestedString(res.Objects[i].Object, "data", configKey)
+	cfg, err := gsync.ParseConfig([]byte(data))
+	if err != nil {
+		return outcome{}, fmt.Errorf("ConfigMap %s/%s of %s: %w", Namespace, configMap, h.c.GitOps.Path, err)
 	}
 	var urls []string
 	for _, s := range cfg.Sources {
 		if s.URL == h.c.GitOps.Repo {
-			return nil
+			return outcome{reason: fmt.Sprintf("%s at %.12s installs a gitsync that syncs %s", h.c.GitOps.Path, revision, s.URL)}, nil
 		}
 		urls = append(urls, s.URL)
 	}
-	return fmt.Errorf("the gitsync installed from %s syncs %s, not the cluster file's gitops.repo %s: "+
+	return outcome{}, fmt.Errorf("the gitsync %s installs syncs %s, not the cluster file's gitops.repo %s: "+
 		"set sources[].url in %s/config.yaml to %s, push, and run gitsync bootstrap again",
 		h.c.GitOps.Path, strings.Join(urls, ", "), h.c.GitOps.Repo, h.c.GitOps.Path, h.c.GitOps.Repo)
 }
