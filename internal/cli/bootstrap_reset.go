@@ -26,9 +26,10 @@ func newBootstrapResetCommand(s Streams) *cobra.Command {
 		Long: `Tear down what gitsync bootstrap made: on each node kubeadm reset, then what kubeadm reset
 leaves behind (the CNI configuration, gitsync's state in /etc/kubernetes/gitsync, root's
 kubeconfig, the KUBE-* and cali-* iptables rules and chains, Calico's network links). The
-packages and containerd stay. Workers go first, the first control plane last. After a reset of
-every node, the administrator's kubeconfig bootstrap wrote here (<cluster name>.kubeconfig)
-is removed too.`,
+packages and containerd stay. Workers go first, the first control plane last. A node reset
+alone (--node) is drained before and its Node object deleted after, through the first control
+plane, so the cluster goes on without it. After a reset of every node, the administrator's
+kubeconfig bootstrap wrote here (<cluster name>.kubeconfig) is removed too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBootstrapReset(cmd.Context(), s, f)

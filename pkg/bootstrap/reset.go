@@ -29,13 +29,111 @@ func Reset(ctx context.Context, c *Cluster, dial Dialer, nodes []string, opts Op
 	for _, h := range hosts {
 		h.Cluster = c // the whole cluster, not only the picked nodes
 	}
-	steps := []Step{resetStep()}
-	for _, group := range resetOrder(hosts, c.ControlPlanes()[0].Name) {
-		if err := onEach(group, func(h *Host) error { return RunSteps(ctx, h, steps, opts) }); err != nil {
+	first := c.ControlPlanes()[0]
+	var api *Host // the first control plane, when nodes leave a cluster that stays
+	if len(nodes) > 0 && !slices.ContainsFunc(picked, func(n Node) bool { return n.Name == first.Name }) {
+		if api, err = clusterAPI(ctx, c, first, dial, opts); err != nil {
+			return err
+		}
+		if api != nil {
+			defer api.run.Close()
+		}
+	}
+	for _, group := range resetOrder(hosts, first.Name) {
+		if err := onEach(group, func(h *Host) error { return leave(ctx, api, h, opts) }); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// leave resets h. Through api, the first control plane of a cluster that stays, the node
+// is drained before and its Node object deleted after, as kubeadm's documentation has it:
+// deleted while its kubelet still runs, the kubelet would register it again.
+func leave(ctx context.Context, api, h *Host, opts Options) error {
+	if api == nil {
+		return RunSteps(ctx, h, []Step{resetStep()}, opts)
+	}
+	// The node's steps that run on the first control plane: reported under the node's name.
+	via := NewHost(h.Cluster, h.Node, api.run)
+	if err := RunSteps(ctx, via, []Step{drainStep(api.Node.Name)}, opts); err != nil {
+		return err
+	}
+	if err := RunSteps(ctx, h, []Step{resetStep()}, opts); err != nil {
+		return err
+	}
+	return RunSteps(ctx, via, []Step{deleteNodeStep(api.Node.Name)}, opts)
+}
+
+// clusterAPI connects to the first control plane and returns it when its API server
+// answers; when it does not, the Node objects of the nodes reset are left, which a warning
+// says.
+func clusterAPI(ctx context.Context, c *Cluster, first Node, dial Dialer, opts Options) (*Host, error) {
+	r, err := dial(ctx, first)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: connect: %w", first.Name, err)
+	}
+	h := NewHost(c, first, r)
+	up, err := h.test(ctx, kubectl+" get --raw /readyz >/dev/null 2>&1 || exit 1")
+	if err != nil || !up {
+		r.Close()
+		if err == nil {
+			opts.report(Event{Node: first.Name, Step: "api", Kind: Warning,
+				Reason: "the API server does not answer: the nodes reset stay in `kubectl get nodes`; delete them there once it does"})
+		}
+		return nil, err
+	}
+	return h, nil
+}
+
+// drainStep moves the workloads off the host's node, through the cluster's administrator
+// on the control plane named: done once the node is cordoned, or not in the cluster.
+func drainStep(controlPlane string) Step {
+	drain := kubectl + " drain " + "%s --ignore-daemonsets --delete-emptydir-data --force --timeout=5m"
+	return Step{
+		Name: "drain",
+		Check: func(ctx context.Context, h *Host) (Status, error) {
+			out, err := h.sh(ctx, kubectl+" get node "+quote(h.Node.Name)+" --ignore-not-found -o jsonpath='{.metadata.name} {.spec.unschedulable}'")
+			switch {
+			case err != nil:
+				return Status{}, err
+			case out == "":
+				return doneBecause("not in the cluster")
+			case strings.HasSuffix(out, " true"):
+				return doneBecause("cordoned")
+			}
+			return notDone("schedulable")
+		},
+		Apply: func(ctx context.Context, h *Host) error {
+			_, err := h.sh(ctx, fmt.Sprintf(drain, quote(h.Node.Name)))
+			return err
+		},
+		Plan: func(h *Host) []string { return []string{"on " + controlPlane + ": " + fmt.Sprintf(drain, quote(h.Node.Name))} },
+	}
+}
+
+// deleteNodeStep removes the host's Node object, once its kubelet is stopped.
+func deleteNodeStep(controlPlane string) Step {
+	return Step{
+		Name: "delete-node",
+		Check: func(ctx context.Context, h *Host) (Status, error) {
+			out, err := h.sh(ctx, kubectl+" get node "+quote(h.Node.Name)+" --ignore-not-found -o name")
+			switch {
+			case err != nil:
+				return Status{}, err
+			case out == "":
+				return done()
+			}
+			return notDone("still in `kubectl get nodes`")
+		},
+		Apply: func(ctx context.Context, h *Host) error {
+			_, err := h.sh(ctx, kubectl+" delete node "+quote(h.Node.Name))
+			return err
+		},
+		Plan: func(h *Host) []string {
+			return []string{"on " + controlPlane + ": " + kubectl + " delete node " + quote(h.Node.Name)}
+		},
+	}
 }
 
 // NodesNamed returns the cluster file's nodes of those names, in the file's order, and all

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +122,49 @@ func TestJoin(t *testing.T) {
 		}
 		if after := nodes.FileTree(t, f.nodes.Nodes[2], "/etc"); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Error("the dry run changed files on worker-3")
+		}
+	})
+
+	t.Run("a node reset alone leaves the cluster: drained before, its Node object deleted after", func(t *testing.T) {
+		create := cp.Command(t.Context(), "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "create", "-f", "-")
+		create.Stdin = strings.NewReader(`{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "worker-3"}}`)
+		if out, err := create.CombinedOutput(); err != nil {
+			t.Fatalf("create Node worker-3: %v\n%s", err, out)
+		}
+		r := f.reset(t.TempDir(), "--node", "worker-3", "--dry-run")
+		for _, step := range []string{"drain", "delete-node"} { // reset is done: worker-3 never joined
+			if got := lines(r.stdout, "worker-3", step); len(got) != 1 || !strings.Contains(got[0], "would run") {
+				t.Errorf("dry run, %s: %q, want would run\n%s", step, got, r)
+			}
+		}
+		if got := kubectl(t, cp, "get", "node", "worker-3", "-o", "jsonpath={.spec.unschedulable}"); got != "" {
+			t.Errorf("the dry run cordoned worker-3 (unschedulable %q)", got)
+		}
+
+		r = f.reset(t.TempDir(), "--node", "worker-3")
+		if r.code != 0 {
+			t.Fatalf("reset --node worker-3:\n%s", r)
+		}
+		want := map[string]string{"drain": "applied", "reset": "", "delete-node": "applied"}
+		var order []string
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if fs := strings.Fields(l); len(fs) >= 3 && fs[0] == "worker-3" {
+				order = append(order, fs[1])
+			}
+		}
+		if got := strings.Join(slices.Compact(order), " "); got != "drain reset delete-node" {
+			t.Errorf("steps ran in the order %q, want drain, reset, delete-node\n%s", got, r)
+		}
+		for step, kind := range want {
+			if got := lines(r.stdout, "worker-3", step); kind != "" && !strings.Contains(got[len(got)-1], kind) {
+				t.Errorf("%s: %q, want %s", step, got, kind)
+			}
+		}
+		if got := kubectl(t, cp, "get", "node", "worker-3", "--ignore-not-found", "-o", "name"); got != "" {
+			t.Errorf("Node worker-3 is still in the cluster: %q", got)
+		}
+		if lines(r.stdout, "cp-1", "reset") != nil || lines(r.stdout, "cp-2", "reset") != nil {
+			t.Errorf("a reset of worker-3 touched the control planes:\n%s", r)
 		}
 	})
 }
