@@ -108,7 +108,9 @@ func drainStep(controlPlane string) Step {
 			_, err := h.sh(ctx, fmt.Sprintf(drain, quote(h.Node.Name)))
 			return err
 		},
-		Plan: func(h *Host) []string { return []string{"on " + controlPlane + ": " + fmt.Sprintf(drain, quote(h.Node.Name))} },
+		Plan: func(h *Host) []string {
+			return []string{"on " + controlPlane + ": " + fmt.Sprintf(drain, quote(h.Node.Name))}
+		},
 	}
 }
 
