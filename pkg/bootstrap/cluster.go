@@ -95,6 +95,12 @@ type Mirrors struct {
 	// releases), else at <mirror>/runc/v<runc>/runc.<arch> with runc.sha256sum. gitsync
 	// downloads them itself and uploads them to the nodes.
 	Containerd string `json:"containerd,omitempty"`
+	// Registries send image pulls to mirrors, by registry host: {docker.io:
+	// https://mirror.example.cn}. containerd tries the mirror first and the registry itself
+	// after it (hosts.toml in /etc/containerd/certs.d). An http:// mirror is pulled from
+	// without TLS. This covers every image: kubeadm's (without changing imageRepository),
+	// Calico's from quay.io and docker.io, gitsync's from ghcr.io.
+	Registries map[string]string `json:"registries,omitempty"`
 }
 
 // SSHConfig is how to log in to a node.
@@ -129,6 +135,9 @@ type GitOpsConfig struct {
 	// CalicoPath is the CNI, synced before anything else; default manifests/calico.
 	CalicoPath string `json:"calicoPath,omitempty"`
 }
+
+// registryHost is a registry's host[:port], as image names start with it.
+var registryHost = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$`)
 
 // LoadCluster reads, defaults and validates a cluster file. Every error names
 // the file and the field.
@@ -233,6 +242,15 @@ func (c *Cluster) validate() error {
 	for field, u := range map[string]string{"mirrors.apt": c.Mirrors.Apt, "mirrors.kubernetes": c.Mirrors.Kubernetes, "mirrors.containerd": c.Mirrors.Containerd} {
 		if u != "" && !isHTTPURL(u) {
 			bad(field, "%q is not an http:// or https:// URL", u)
+		}
+	}
+	for registry, mirror := range c.Mirrors.Registries {
+		field := fmt.Sprintf("mirrors.registries[%q]", registry)
+		if !registryHost.MatchString(registry) {
+			bad(field, "want a registry host such as docker.io or registry.example.org:5000, without a scheme or path")
+		}
+		if !isHTTPURL(mirror) {
+			bad(field, "%q is not an http:// or https:// URL", mirror)
 		}
 	}
 	if c.ControlPlaneEndpoint != "" {

@@ -68,6 +68,10 @@ func TestBadClusterFiles(t *testing.T) {
 		{"no way to log in", "ssh: {keyFile: /keys/id}\n", "", []string{"nodes[0].ssh: give keyFile or agent: true"}},
 		{"a bad port", "ssh: {keyFile: /keys/id}", "ssh: {keyFile: /keys/id, port: 70000}", []string{"nodes[0].ssh.port: 70000"}},
 		{"a mirror that is not a URL", "kind: Cluster\n", "kind: Cluster\nmirrors: {apt: mirrors.example.cn/debian}\n", []string{"mirrors.apt", "not an http"}},
+		{"a registry mirror keyed by a URL", "kind: Cluster\n", "kind: Cluster\nmirrors: {registries: {\"https://docker.io\": https://mirror.example.cn}}\n",
+			[]string{`mirrors.registries["https://docker.io"]`, "without a scheme"}},
+		{"a registry mirror that is not a URL", "kind: Cluster\n", "kind: Cluster\nmirrors: {registries: {quay.io: mirror.example.cn}}\n",
+			[]string{`mirrors.registries["quay.io"]`, "not an http"}},
 		{"a bad endpoint", "kind: Cluster\n", "kind: Cluster\ncontrolPlaneEndpoint: \"k8s api:6443\"\n", []string{"controlPlaneEndpoint", "k8s api"}},
 		{"no repository", "gitops: {repo: https://git.example.org/ops/cluster.git}", "gitops: {path: overlays/cluster}", []string{"gitops.repo: required"}},
 	} {

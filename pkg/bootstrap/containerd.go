@@ -94,8 +94,9 @@ func releaseArch(dpkg string) string {
 type containerdState struct {
 	containerd, shim, runc string // installed versions: v2.4.2, v2.4.2, 1.5.2
 	differ                 []string
-	active, enabled        string // systemctl is-active, is-enabled
-	server                 string // the running containerd's version
+	stale                  []string // registry mirrors' hosts.toml no longer in the cluster file
+	active, enabled        string   // systemctl is-active, is-enabled
+	server                 string   // the running containerd's version
 	plugins                map[string]string
 }
 
@@ -111,9 +112,17 @@ echo "containerd=$($bin/containerd --version 2>/dev/null | awk '{print $3}')"
 echo "shim=$($bin/containerd-shim-runc-v2 -v 2>/dev/null | awk '$1 == "Version:" {print $2}')"
 echo "runc=$(` + runcPath + ` --version 2>/dev/null | awk 'NR == 1 {print $3}')"
 `)
+	var ours []string
 	for _, f := range files {
 		fmt.Fprintf(&b, "{ %s; } 2>/dev/null || echo differs=%s\n", sameFiles(f), quote(f.Path))
+		ours = append(ours, quote(f.Path))
 	}
+	// hosts.toml files gitsync wrote for mirrors the cluster file no longer names.
+	fmt.Fprintf(&b, `for f in %s/*/hosts.toml; do
+  [ -f "$f" ] && head -n 1 "$f" | grep -qF %s || continue
+  case " %s " in *" '$f' "*) ;; *) echo "stale=$f";; esac
+done
+`, registryHostsDir, quote(registryHostsHeader), strings.Join(ours, " "))
 	b.WriteString(`echo "active=$(systemctl is-active containerd 2>/dev/null)"
 echo "enabled=$(systemctl is-enabled containerd 2>/dev/null)"
 if systemctl is-active -q containerd 2>/dev/null; then
@@ -146,6 +155,8 @@ func parseContainerdState(out string) containerdState {
 			s.runc = v
 		case "differs":
 			s.differ = append(s.differ, v)
+		case "stale":
+			s.stale = append(s.stale, v)
 		case "active":
 			s.active = v
 		case "enabled":
@@ -236,6 +247,9 @@ func (s containerdState) missing(version string) []string {
 	default:
 		why = append(why, strings.Join(s.differ, ", ")+" are not what gitsync writes")
 	}
+	if len(s.stale) > 0 {
+		why = append(why, strings.Join(s.stale, ", ")+" no longer in mirrors.registries")
+	}
 	if fresh {
 		return why
 	}
@@ -298,6 +312,11 @@ func applyContainerd(ctx context.Context, h *Host, releases *releaseFetcher) err
 			return err
 		}
 		restart = true
+	}
+	for _, f := range s.stale { // containerd reads hosts.toml at each pull: no restart
+		if _, err := h.sh(ctx, "rm -f "+quote(f)+" && rmdir --ignore-fail-on-non-empty "+quote(path.Dir(f))); err != nil {
+			return err
+		}
 	}
 	_, err = h.sh(ctx, containerdStartScript(restart))
 	return err
@@ -407,5 +426,6 @@ func planContainerd(h *Host) []string {
 	files := filePlans(containerdFiles(h.Cluster, image)...)
 	files[0] += ", with the sandbox image " + image + " (or the pause image of the node's kubeadm, when it is installed)"
 	plan = append(plan, files...)
+	plan = append(plan, "remove the "+registryHostsDir+"/*/hosts.toml gitsync wrote for registries no longer in mirrors.registries")
 	return append(plan, containerdStartScript(true))
 }

@@ -3,6 +3,8 @@ package bootstrap
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -21,11 +23,39 @@ const (
 // containerdFiles are the configuration, the systemd unit and crictl's configuration, for
 // the cluster's containerd and the sandbox (pause) image.
 func containerdFiles(c *Cluster, sandboxImage string) []File {
-	return []File{
+	files := []File{
 		{Path: containerdConfigPath, Mode: 0o644, Content: containerdConfig(c.Containerd.Version, sandboxImage)},
 		{Path: containerdUnitPath, Mode: 0o644, Content: containerdUnit},
 		{Path: crictlConfigPath, Mode: 0o644, Content: crictlConfig},
 	}
+	for _, registry := range slices.Sorted(maps.Keys(c.Mirrors.Registries)) {
+		files = append(files, File{Path: registryHostsFile(registry), Mode: 0o644, Content: registryHosts(registry, c.Mirrors.Registries[registry])})
+	}
+	return files
+}
+
+// registryHostsHeader starts every hosts.toml gitsync writes: the ones it finds with it and
+// no longer in the cluster file are removed.
+const registryHostsHeader = "# Written by gitsync bootstrap (mirrors.registries)"
+
+func registryHostsFile(registry string) string {
+	return registryHostsDir + "/" + registry + "/hosts.toml"
+}
+
+// registryHosts is containerd's hosts.toml for registry: pulls and name resolution go to
+// mirror first, then to the registry itself.
+func registryHosts(registry, mirror string) string {
+	server := "https://" + registry
+	if registry == "docker.io" {
+		server = "https://registry-1.docker.io" // Docker Hub's API is not at docker.io
+	}
+	return fmt.Sprintf(`%s: pulls of %s images
+# go to the mirror first, then to the registry.
+server = %s
+
+[host.%s]
+  capabilities = ["pull", "resolve"]
+`, registryHostsHeader, registry, tomlString(server), tomlString(mirror))
 }
 
 // containerdConfig is the whole /etc/containerd/config.toml: the CRI runtime runc with the

@@ -2,6 +2,10 @@ package bootstrap
 
 import (
 	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
 	"net/netip"
 	"regexp"
 	"runtime"
@@ -10,6 +14,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/gitsync-io/gitsync/pkg/bootstrap"
 	"github.com/gitsync-io/gitsync/test/nodes"
@@ -210,6 +218,45 @@ func TestContainerdStep(t *testing.T) {
 		}
 	})
 
+	t.Run("pulls of a registry's images come from its mirror; a mirror taken out of the file is removed", func(t *testing.T) {
+		mirror := serveRegistry(t, cluster.Gateway)
+		digest := pushImage(t, mirror+"/test/hello:1")
+		withMirror := newStepHost(t, cluster, node, bootstrap.ContainerdStep(), fmt.Sprintf(
+			"kubernetesVersion: v1.37.2\ncontainerd: {version: %q}\nmirrors: {containerd: %q, registries: {registry.example.org: \"http://%s\"}}\n",
+			m.Version, m.URL, mirror))
+		hosts := "/etc/containerd/certs.d/registry.example.org/hosts.toml"
+		events, err := withMirror.run(t, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) == 0 || events[0].Reason != hosts+" is not what gitsync writes" {
+			t.Errorf("events %+v, want the check to name the mirror's hosts.toml", events)
+		}
+		// registry.example.org does not even resolve on the node: only the mirror can serve
+		// the pull. ctr reads the hosts.toml files as the CRI plugin does (config_path).
+		out, err := node.Command(t.Context(), "ctr", "images", "pull", "--hosts-dir", "/etc/containerd/certs.d", "registry.example.org/test/hello:1").CombinedOutput()
+		if err != nil {
+			t.Fatalf("pull through the mirror: %v\n%s", err, out)
+		}
+		if got := node.Exec(t, "ctr", "images", "ls", "-q", "name==registry.example.org/test/hello:1"); !strings.Contains(node.Exec(t, "ctr", "images", "ls"), digest) || got == "" {
+			t.Errorf("the image pulled is not the one the mirror holds (%s):\n%s", digest, node.Exec(t, "ctr", "images", "ls"))
+		}
+		if events, err := withMirror.run(t, false); err != nil || !cmp.Equal(eventKinds(events), []bootstrap.EventKind{bootstrap.AlreadyDone}) {
+			t.Errorf("second run: %+v %v, want done", events, err)
+		}
+
+		events, err = host.run(t, false) // the cluster file without the mirror
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) == 0 || events[0].Reason != hosts+" no longer in mirrors.registries" {
+			t.Errorf("events %+v, want the check to name the mirror no longer in the file", events)
+		}
+		if out, err := node.Command(t.Context(), "test", "-e", "/etc/containerd/certs.d/registry.example.org").CombinedOutput(); err == nil {
+			t.Errorf("the mirror's directory is still there %s", out)
+		}
+	})
+
 	t.Run("containerd comes back after a reboot", func(t *testing.T) {
 		node.Restart(t)
 		// Once the boot is over (sshd may answer before containerd is up); "degraded" is fine.
@@ -234,4 +281,39 @@ func matchLine(text, re string) bool {
 func containerdHost(t *testing.T, cluster *nodes.Cluster, node *nodes.Node, version, mirror string) *stepHost {
 	return newStepHost(t, cluster, node, bootstrap.ContainerdStep(),
 		fmt.Sprintf("kubernetesVersion: v1.37.2\ncontainerd: {version: %q}\nmirrors: {containerd: %q}\n", version, mirror))
+}
+
+// serveRegistry runs an OCI registry (go-containerregistry's, in memory) on addr, where the
+// nodes reach it, and returns its host:port.
+func serveRegistry(t *testing.T, addr netip.Addr) string {
+	t.Helper()
+	l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
+}
+
+// pushImage pushes a small random image to ref, over plain HTTP, and returns its digest.
+func pushImage(t *testing.T, ref string) string {
+	t.Helper()
+	img, err := random.Image(1024, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img, remote.WithContext(t.Context())); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return digest.String()
 }
