@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -33,7 +34,14 @@ func Bootstrap(ctx context.Context, c *Cluster, dial Dialer, opts Options) (Resu
 	// One Step value for every node: nodes applying at once share its downloads. The
 	// packages come before containerd, whose sandbox image is the one kubeadm names.
 	steps := append(osSteps(), PackagesStep(), ContainerdStep())
-	if err := onEach(hosts, func(h *Host) error { return RunSteps(ctx, h, steps, opts) }); err != nil {
+	controlPlane := slices.Concat(steps, []Step{imagesStep()}) // the images kubeadm init and join pull
+	err = onEach(hosts, func(h *Host) error {
+		if h.Node.Role == ControlPlane {
+			return RunSteps(ctx, h, controlPlane, opts)
+		}
+		return RunSteps(ctx, h, steps, opts)
+	})
+	if err != nil {
 		return Result{}, err
 	}
 	first, others := splitFirst(hosts)

@@ -2,10 +2,6 @@ package bootstrap
 
 import (
 	"fmt"
-	"io"
-	"log"
-	"net"
-	"net/http"
 	"net/netip"
 	"regexp"
 	"runtime"
@@ -14,10 +10,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/gitsync-io/gitsync/pkg/bootstrap"
 	"github.com/gitsync-io/gitsync/test/nodes"
@@ -281,39 +273,4 @@ func matchLine(text, re string) bool {
 func containerdHost(t *testing.T, cluster *nodes.Cluster, node *nodes.Node, version, mirror string) *stepHost {
 	return newStepHost(t, cluster, node, bootstrap.ContainerdStep(),
 		fmt.Sprintf("kubernetesVersion: v1.37.2\ncontainerd: {version: %q}\nmirrors: {containerd: %q}\n", version, mirror))
-}
-
-// serveRegistry runs an OCI registry (go-containerregistry's, in memory) on addr, where the
-// nodes reach it, and returns its host:port.
-func serveRegistry(t *testing.T, addr netip.Addr) string {
-	t.Helper()
-	l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String()
-}
-
-// pushImage pushes a small random image to ref, over plain HTTP, and returns its digest.
-func pushImage(t *testing.T, ref string) string {
-	t.Helper()
-	img, err := random.Image(1024, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img, remote.WithContext(t.Context())); err != nil {
-		t.Fatal(err)
-	}
-	digest, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return digest.String()
 }

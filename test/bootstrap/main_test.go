@@ -95,11 +95,12 @@ func newFixture(t *testing.T, roles ...string) *fixture {
 	repo := aptrepo.Serve(t, f.nodes.Gateway, aptrepo.Repository{Minor: "v1.37",
 		Debs: aptrepo.KubernetesDebs(t, "1.37.2", "1.1"), Signer: aptrepo.NewKey(t, "test")})
 	containerd := serveMirror(t)
-	// No registry: kubeadm must never pull images from elsewhere, so on a host where its
-	// preflight gets as far as pulling, the pull fails at once.
-	registry := strings.TrimPrefix(closedPort(t, f.nodes.Gateway), "http://") + "/k8s"
-	f.extra = fmt.Sprintf("kubernetesVersion: v1.37.2\ncontainerd: {version: %s}\nmirrors: {kubernetes: %s, containerd: %s}\nimageRepository: %s\n",
-		containerd.Version, repo.URL, containerd.URL, registry)
+	// kubeadm's images from a registry on the gateway, over plain HTTP through the registry
+	// mirror for its own address: nothing is pulled from elsewhere.
+	registry := serveKubeadmImages(t, f.nodes.Gateway, "v1.37.2")
+	f.extra = fmt.Sprintf("kubernetesVersion: v1.37.2\ncontainerd: {version: %s}\nimageRepository: %s/k8s\n"+
+		"mirrors: {kubernetes: %s, containerd: %s, registries: {%q: \"http://%s\"}}\n",
+		containerd.Version, registry, repo.URL, containerd.URL, registry, registry)
 	dir := t.TempDir()
 	f.file, f.log = filepath.Join(dir, "cluster.yaml"), filepath.Join(dir, "bootstrap.log")
 	f.write()

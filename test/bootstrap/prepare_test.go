@@ -79,7 +79,7 @@ func TestPrepare(t *testing.T) {
 		if !strings.Contains(r.stdout, "    hostnamectl set-hostname 'cp-1'") {
 			t.Errorf("the dry run does not show the commands:\n%s", r.stdout)
 		}
-		for node, steps := range map[string][]string{"cp-1": {"kubeadm-config", "kubeadm-init"}, "worker-2": {"kubeadm-join"},
+		for node, steps := range map[string][]string{"cp-1": {"images", "kubeadm-config", "kubeadm-init"}, "worker-2": {"kubeadm-join"},
 			"cluster": {"kubeconfig", "repository", "calico", "nodes", "gitsync", "gitsync-leads"}} {
 			for _, step := range steps {
 				if got := lines(r.stdout, node, step); len(got) != 1 || !strings.Contains(got[0], "would run") {
@@ -134,6 +134,16 @@ func TestPrepare(t *testing.T) {
 		}
 		if got := lines(r.stdout, "cp-1", "kubeadm-config"); len(got) != 2 || !strings.Contains(got[1], "applied") {
 			t.Errorf("kubeadm-config on cp-1: %q", got)
+		}
+		// kubeadm pulled its images through the CRI, from the registry mirror.
+		if got := lines(r.stdout, "cp-1", "images"); len(got) != 2 || !strings.Contains(got[0], "applying: missing: ") || !strings.Contains(got[1], "applied") {
+			t.Errorf("images on cp-1: %q, want the missing images pulled", got)
+		}
+		if got := f.nodes.Nodes[0].Exec(t, "ctr", "-n", "k8s.io", "images", "ls", "-q"); strings.Count(got, "/k8s/") < 7 {
+			t.Errorf("cp-1 holds the images %q, want kubeadm's seven", got)
+		}
+		if got := lines(r.stdout, f.names[1], "images"); len(got) != 0 {
+			t.Errorf("a worker pulled the control-plane images: %q", got)
 		}
 		if got := lines(r.stdout, f.names[1], "kubeadm-config"); len(got) != 0 {
 			t.Errorf("kubeadm-config ran on a worker: %q", got)
@@ -197,8 +207,10 @@ func TestPrepare(t *testing.T) {
 		applied := trees()
 		r := f.bootstrap()
 		initFails(t, r)
-		if got := lines(r.stdout, "cp-1", "kubeadm-config"); len(got) != 1 || !strings.Contains(got[0], " done") {
-			t.Errorf("kubeadm-config on the second run: %q, want done", got)
+		for _, step := range []string{"images", "kubeadm-config"} {
+			if got := lines(r.stdout, "cp-1", step); len(got) != 1 || !strings.Contains(got[0], " done") {
+				t.Errorf("%s on the second run: %q, want done", step, got)
+			}
 		}
 		for _, node := range f.names {
 			for _, step := range nodeSteps {
