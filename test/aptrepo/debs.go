@@ -15,8 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/gitsync-io/gitsync/test/internal/filelock"
 	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
@@ -197,7 +196,7 @@ func buildOnce(ctx context.Context, dir, bin string, debs []Deb) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
-	unlock, err := lockFile(dir + ".lock")
+	unlock, err := filelock.Lock(dir + ".lock")
 	if err != nil {
 		return err
 	}
@@ -276,19 +275,6 @@ func copyFile(from, to string) error {
 	}
 	_, err = io.Copy(out, in)
 	return errors.Join(err, out.Close())
-}
-
-// lockFile takes an exclusive lock on path, waiting for other test processes.
-func lockFile(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
 }
 
 func exists(path string) bool {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/gitsync-io/gitsync/test/internal/filelock"
 )
 
 const (
@@ -68,7 +68,7 @@ func rootfs(ctx context.Context) (dir string, built time.Duration, err error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", 0, err
 	}
-	unlock, err := lockFile(dir + ".lock")
+	unlock, err := filelock.Lock(dir + ".lock")
 	if err != nil {
 		return "", 0, err
 	}
@@ -174,19 +174,6 @@ func prepareRootfs(ctx context.Context, root string) error {
 	}
 	// D-Bus reads the machine ID from here too.
 	return os.Symlink("/etc/machine-id", filepath.Join(root, "var/lib/dbus/machine-id"))
-}
-
-// lockFile takes an exclusive lock on path, waiting for other processes.
-func lockFile(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
 }
 
 func exists(path string) bool {
