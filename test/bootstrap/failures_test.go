@@ -15,8 +15,8 @@ func TestHostKeys(t *testing.T) {
 		f.known = t.TempDir() + "/known_hosts"
 		f.write()
 		r := f.bootstrap()
-		if r.code == 0 || !strings.Contains(r.stderr, "node cp-1: connect:") || !strings.Contains(r.stderr, "SHA256:") ||
-			!strings.Contains(r.stderr, "--ssh-accept-new") {
+		if r.Code == 0 || !strings.Contains(r.Stderr, "node cp-1: connect:") || !strings.Contains(r.Stderr, "SHA256:") ||
+			!strings.Contains(r.Stderr, "--ssh-accept-new") {
 			t.Errorf("want a refusal naming the node, the key's fingerprint and --ssh-accept-new:\n%s", r)
 		}
 		if strings.TrimSpace(node.Exec(t, "hostname")) != node.Name {
@@ -26,10 +26,10 @@ func TestHostKeys(t *testing.T) {
 	t.Run("--ssh-accept-new records the key and goes on", func(t *testing.T) {
 		r := f.bootstrap("--ssh-accept-new", "--dry-run")
 		data, err := os.ReadFile(f.known)
-		if err != nil || !strings.Contains(string(data), node.Address.String()) || len(lines(r.stdout, "cp-1", "hostname")) != 1 {
+		if err != nil || !strings.Contains(string(data), node.Address.String()) || len(lines(r.Stdout, "cp-1", "hostname")) != 1 {
 			t.Errorf("known_hosts %q (%v) after:\n%s", data, err, r)
 		}
-		if r := f.bootstrap("--dry-run"); len(lines(r.stdout, "cp-1", "hostname")) != 1 {
+		if r := f.bootstrap("--dry-run"); len(lines(r.Stdout, "cp-1", "hostname")) != 1 {
 			t.Errorf("the recorded key is not trusted on the next run:\n%s", r)
 		}
 	})
@@ -44,7 +44,7 @@ func TestHostKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := f.bootstrap("--ssh-accept-new")
-		if r.code == 0 || !strings.Contains(r.stderr, "node cp-1: connect:") || !strings.Contains(strings.ToLower(r.stderr), "man-in-the-middle") {
+		if r.Code == 0 || !strings.Contains(r.Stderr, "node cp-1: connect:") || !strings.Contains(strings.ToLower(r.Stderr), "man-in-the-middle") {
 			t.Errorf("want a refusal warning of a possible man-in-the-middle:\n%s", r)
 		}
 		if got := readFile(t, f.known); got != strings.Join(forged, "\n")+"\n" {
@@ -58,7 +58,7 @@ func TestUnreachableNode(t *testing.T) {
 	f := newFixture(t, "control-plane", "worker")
 	f.nodes.Nodes[1].Stop(t)
 	r := f.bootstrap("--dry-run")
-	if r.code == 0 || !strings.Contains(r.stderr, "node worker-2: connect:") || strings.Contains(r.stderr, "node cp-1:") {
+	if r.Code == 0 || !strings.Contains(r.Stderr, "node worker-2: connect:") || strings.Contains(r.Stderr, "node cp-1:") {
 		t.Errorf("want one error naming worker-2, the node that is down:\n%s", r)
 	}
 }
@@ -70,27 +70,27 @@ func TestFailureThenResume(t *testing.T) {
 	node := f.nodes.Nodes[0]
 	node.Exec(t, "sh", "-c", "rm -rf /etc/sysctl.d && echo 'not a directory' > /etc/sysctl.d")
 	r := f.bootstrap()
-	if r.code == 0 {
+	if r.Code == 0 {
 		t.Fatalf("the run succeeded:\n%s", r)
 	}
-	msg := r.stderr
+	msg := r.Stderr
 	for _, want := range []string{"node cp-1: step kernel:", "install", "/etc/sysctl.d/99-kubernetes.conf", "Not a directory"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the error does not say %q:\n%s", want, r)
 		}
 	}
-	if got := lines(r.stdout, "cp-1", "hostname"); len(got) != 2 || !strings.Contains(got[1], "applied") {
+	if got := lines(r.Stdout, "cp-1", "hostname"); len(got) != 2 || !strings.Contains(got[1], "applied") {
 		t.Errorf("the steps before the failure: %q", got)
 	}
 
 	node.Exec(t, "sh", "-c", "rm /etc/sysctl.d && mkdir /etc/sysctl.d")
 	r = f.bootstrap()
 	for _, step := range []string{"hostname", "hosts", "swap"} {
-		if got := lines(r.stdout, "cp-1", step); len(got) != 1 || !strings.Contains(got[0], " done") {
+		if got := lines(r.Stdout, "cp-1", step); len(got) != 1 || !strings.Contains(got[0], " done") {
 			t.Errorf("%s on the re-run: %q, want done", step, got)
 		}
 	}
-	if got := lines(r.stdout, "cp-1", "kernel"); len(got) != 2 || !strings.Contains(got[1], "applied") {
+	if got := lines(r.Stdout, "cp-1", "kernel"); len(got) != 2 || !strings.Contains(got[1], "applied") {
 		t.Errorf("kernel on the re-run: %q, want applied\n%s", got, r)
 	}
 }
@@ -104,16 +104,16 @@ func TestSudo(t *testing.T) {
 
 	t.Run("without the password the error says how to give it", func(t *testing.T) {
 		r := f.bootstrap("--dry-run")
-		if r.code == 0 || !strings.Contains(r.stderr, "node cp-1:") || !strings.Contains(r.stderr, "password") {
+		if r.Code == 0 || !strings.Contains(r.Stderr, "node cp-1:") || !strings.Contains(r.Stderr, "password") {
 			t.Errorf("want an error naming the node and the missing sudo password:\n%s", r)
 		}
 	})
 	t.Run("--ask-become-pass reads it, and it appears nowhere", func(t *testing.T) {
 		r := gitsync(t, "op-pass\n", "bootstrap", "--config", f.file, "--log", f.log, "--ask-become-pass")
-		if got := lines(r.stdout, "cp-1", "kernel"); len(got) != 2 || !strings.Contains(got[1], "applied") {
+		if got := lines(r.Stdout, "cp-1", "kernel"); len(got) != 2 || !strings.Contains(got[1], "applied") {
 			t.Errorf("kernel: %q\n%s", got, r)
 		}
-		if log := readFile(t, f.log); strings.Contains(log, "op-pass") || strings.Contains(r.stdout+r.stderr, "op-pass") {
+		if log := readFile(t, f.log); strings.Contains(log, "op-pass") || strings.Contains(r.Stdout+r.Stderr, "op-pass") {
 			t.Error("the sudo password appears in the log or the output")
 		}
 		if conf := f.nodes.Nodes[0].ReadFile(t, "/etc/sysctl.d/99-kubernetes.conf"); strings.Contains(string(conf), "op-pass") {
@@ -128,10 +128,10 @@ func TestBadClusterFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := gitsync(t, "", "bootstrap", "--config", file)
-	if r.code == 0 || !strings.Contains(r.stderr, file+": ") || !strings.Contains(r.stderr, `nodes[0].role: "master", want control-plane or worker`) {
+	if r.Code == 0 || !strings.Contains(r.Stderr, file+": ") || !strings.Contains(r.Stderr, `nodes[0].role: "master", want control-plane or worker`) {
 		t.Errorf("want the file and the field named:\n%s", r)
 	}
-	if strings.Contains(r.stderr, "connect") {
+	if strings.Contains(r.Stderr, "connect") {
 		t.Error("it connected although the cluster file is bad")
 	}
 }

@@ -45,22 +45,22 @@ func TestJoin(t *testing.T) {
 
 	t.Run("the certificates are uploaded under gitsync's key and the next control plane joins with the CA hash", func(t *testing.T) {
 		r := f.bootstrap()
-		if got := lines(r.stdout, "cp-1", "kubeadm-init"); len(got) != 1 || !strings.Contains(got[0], "done: the API server answers") {
+		if got := lines(r.Stdout, "cp-1", "kubeadm-init"); len(got) != 1 || !strings.Contains(got[0], "done: the API server answers") {
 			t.Errorf("kubeadm-init: %q, want done\n%s", got, r)
 		}
-		if got := lines(r.stdout, "cp-1", "join-secrets"); len(got) != 2 || !strings.Contains(got[0], "applying: the control-plane certificates are not uploaded") ||
+		if got := lines(r.Stdout, "cp-1", "join-secrets"); len(got) != 2 || !strings.Contains(got[0], "applying: the control-plane certificates are not uploaded") ||
 			!strings.Contains(got[1], "applied") {
 			t.Errorf("join-secrets: %q, want the certificates uploaded\n%s", got, r)
 		}
 		kubectl(t, cp, "-n", "kube-system", "get", "secret", "kubeadm-certs")
-		got := lines(r.stdout, "cp-2", "kubeadm-join")
-		if len(got) != 2 || !strings.Contains(got[1], "failed: ") || !strings.Contains(r.stdout, "sh -c 'kubeadm join --config /etc/kubernetes/gitsync/join.yaml' exited with status 1") {
+		got := lines(r.Stdout, "cp-2", "kubeadm-join")
+		if len(got) != 2 || !strings.Contains(got[1], "failed: ") || !strings.Contains(r.Stdout, "sh -c 'kubeadm join --config /etc/kubernetes/gitsync/join.yaml' exited with status 1") {
 			t.Fatalf("kubeadm-join on cp-2: %q, want it run and stopped by kubeadm\n%s", got, r)
 		}
-		if !hostCgroupV2(t) && !strings.Contains(r.stdout, "[ERROR SystemVerification]: cgroups v1") {
+		if !hostCgroupV2(t) && !strings.Contains(r.Stdout, "[ERROR SystemVerification]: cgroups v1") {
 			t.Errorf("on this cgroup v1 host, want kubeadm join's preflight to refuse cgroup v1:\n%s", r)
 		}
-		if got := lines(r.stdout, "worker-3", "kubeadm-join"); len(got) != 0 {
+		if got := lines(r.Stdout, "worker-3", "kubeadm-join"); len(got) != 0 {
 			t.Errorf("a worker joined before every control plane had: %q", got)
 		}
 
@@ -90,7 +90,7 @@ func TestJoin(t *testing.T) {
 		if mode := strings.TrimSpace(cp2.Exec(t, "stat", "-c", "%a", "/etc/kubernetes/gitsync/join.yaml")); mode != "600" {
 			t.Errorf("join.yaml has mode %s, want 600", mode)
 		}
-		if log := readFile(t, f.log); strings.Contains(log, token) || strings.Contains(log, key) || strings.Contains(r.stdout+r.stderr, token) {
+		if log := readFile(t, f.log); strings.Contains(log, token) || strings.Contains(log, key) || strings.Contains(r.Stdout+r.Stderr, token) {
 			t.Error("the token or the certificate key is in the log or the output")
 		}
 	})
@@ -98,7 +98,7 @@ func TestJoin(t *testing.T) {
 	t.Run("an expired bootstrap token is made again, with the same value", func(t *testing.T) {
 		kubectl(t, cp, "-n", "kube-system", "delete", "secret", tokenSecret)
 		r := f.bootstrap()
-		if got := lines(r.stdout, "cp-1", "join-secrets"); len(got) != 2 || !strings.Contains(got[0], "applying: the bootstrap token has expired or was deleted") ||
+		if got := lines(r.Stdout, "cp-1", "join-secrets"); len(got) != 2 || !strings.Contains(got[0], "applying: the bootstrap token has expired or was deleted") ||
 			!strings.Contains(got[1], "applied") {
 			t.Errorf("join-secrets: %q, want the token made again\n%s", got, r)
 		}
@@ -112,11 +112,11 @@ func TestJoin(t *testing.T) {
 	t.Run("a dry run on the running control plane says what it would join and changes nothing", func(t *testing.T) {
 		before := nodes.FileTree(t, f.nodes.Nodes[2], "/etc")
 		r := f.bootstrap("--dry-run")
-		if got := lines(r.stdout, "cp-1", "join-secrets"); len(got) != 1 || !strings.Contains(got[0], " done") {
+		if got := lines(r.Stdout, "cp-1", "join-secrets"); len(got) != 1 || !strings.Contains(got[0], " done") {
 			t.Errorf("join-secrets: %q, want done", got)
 		}
 		for _, node := range []string{"cp-2", "worker-3"} {
-			if got := lines(r.stdout, node, "kubeadm-join"); len(got) != 1 || !strings.Contains(got[0], "would run: not in the cluster") {
+			if got := lines(r.Stdout, node, "kubeadm-join"); len(got) != 1 || !strings.Contains(got[0], "would run: not in the cluster") {
 				t.Errorf("%s kubeadm-join: %q, want would run\n%s", node, got, r)
 			}
 		}
@@ -133,7 +133,7 @@ func TestJoin(t *testing.T) {
 		}
 		r := f.reset(t.TempDir(), "--node", "worker-3", "--dry-run")
 		for _, step := range []string{"drain", "delete-node"} { // reset is done: worker-3 never joined
-			if got := lines(r.stdout, "worker-3", step); len(got) != 1 || !strings.Contains(got[0], "would run") {
+			if got := lines(r.Stdout, "worker-3", step); len(got) != 1 || !strings.Contains(got[0], "would run") {
 				t.Errorf("dry run, %s: %q, want would run\n%s", step, got, r)
 			}
 		}
@@ -142,12 +142,12 @@ func TestJoin(t *testing.T) {
 		}
 
 		r = f.reset(t.TempDir(), "--node", "worker-3")
-		if r.code != 0 {
+		if r.Code != 0 {
 			t.Fatalf("reset --node worker-3:\n%s", r)
 		}
 		want := map[string]string{"drain": "applied", "reset": "", "delete-node": "applied"}
 		var order []string
-		for _, l := range strings.Split(r.stdout, "\n") {
+		for _, l := range strings.Split(r.Stdout, "\n") {
 			if fs := strings.Fields(l); len(fs) >= 3 && fs[0] == "worker-3" {
 				order = append(order, fs[1])
 			}
@@ -156,14 +156,14 @@ func TestJoin(t *testing.T) {
 			t.Errorf("steps ran in the order %q, want drain, reset, delete-node\n%s", got, r)
 		}
 		for step, kind := range want {
-			if got := lines(r.stdout, "worker-3", step); kind != "" && !strings.Contains(got[len(got)-1], kind) {
+			if got := lines(r.Stdout, "worker-3", step); kind != "" && !strings.Contains(got[len(got)-1], kind) {
 				t.Errorf("%s: %q, want %s", step, got, kind)
 			}
 		}
 		if got := kubectl(t, cp, "get", "node", "worker-3", "--ignore-not-found", "-o", "name"); got != "" {
 			t.Errorf("Node worker-3 is still in the cluster: %q", got)
 		}
-		if lines(r.stdout, "cp-1", "reset") != nil || lines(r.stdout, "cp-2", "reset") != nil {
+		if lines(r.Stdout, "cp-1", "reset") != nil || lines(r.Stdout, "cp-2", "reset") != nil {
 			t.Errorf("a reset of worker-3 touched the control planes:\n%s", r)
 		}
 	})
@@ -282,7 +282,7 @@ func TestHandOverToTheCluster(t *testing.T) {
 	r := handOver()
 	t.Logf("the run:\n%s", r)
 	server := "https://" + cp.Address.String() + ":6443"
-	if got := lines(r.stdout, "cluster", "kubeconfig"); len(got) != 1 || !strings.Contains(got[0], "applied: test.kubeconfig (mode 600), server "+server) {
+	if got := lines(r.Stdout, "cluster", "kubeconfig"); len(got) != 1 || !strings.Contains(got[0], "applied: test.kubeconfig (mode 600), server "+server) {
 		t.Errorf("kubeconfig: %q\n%s", got, r)
 	}
 	if fi, err := os.Stat(kubeconfig); err != nil || fi.Mode().Perm() != 0o600 {
@@ -299,12 +299,12 @@ func TestHandOverToTheCluster(t *testing.T) {
 	if _, err := cs.CoreV1().Namespaces().Get(t.Context(), "gitsync-system", metav1.GetOptions{}); err != nil {
 		t.Errorf("with the kubeconfig written here, namespace gitsync-system: %v", err)
 	}
-	if got := lines(r.stdout, "cluster", "repository"); len(got) != 2 || !strings.Contains(got[1], "done: overlays/cluster at ") {
+	if got := lines(r.Stdout, "cluster", "repository"); len(got) != 2 || !strings.Contains(got[1], "done: overlays/cluster at ") {
 		t.Errorf("repository: %q, want the install's configuration found syncing the repository", got)
 	}
-	got := lines(r.stdout, "cluster", "calico")
-	if r.code == 0 || len(got) != 2 || !strings.Contains(r.stderr, "step calico: sync calico (manifests/calico at main)") ||
-		!strings.Contains(r.stderr, "TigeraStatus.operator.tigera.io calico: NotFound: not seen yet") {
+	got := lines(r.Stdout, "cluster", "calico")
+	if r.Code == 0 || len(got) != 2 || !strings.Contains(r.Stderr, "step calico: sync calico (manifests/calico at main)") ||
+		!strings.Contains(r.Stderr, "TigeraStatus.operator.tigera.io calico: NotFound: not seen yet") {
 		t.Errorf("calico: %q, want it applied and then waiting for the operator's status\n%s", got, r)
 	}
 	if out := kubectl(t, cp, "get", "deployment", "-n", "tigera-operator", "tigera-operator", "-o", "name"); strings.TrimSpace(out) != "deployment.apps/tigera-operator" {
@@ -312,7 +312,7 @@ func TestHandOverToTheCluster(t *testing.T) {
 	}
 
 	r = handOver()
-	if got := lines(r.stdout, "cluster", "kubeconfig"); len(got) != 1 || !strings.Contains(got[0], " done: ") {
+	if got := lines(r.Stdout, "cluster", "kubeconfig"); len(got) != 1 || !strings.Contains(got[0], " done: ") {
 		t.Errorf("kubeconfig on the second run: %q, want done", got)
 	}
 }

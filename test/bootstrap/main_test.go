@@ -1,13 +1,9 @@
 package bootstrap
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -19,19 +15,13 @@ import (
 // binary builds gitsync once per run (see gitsyncbin).
 func binary() (string, error) { return gitsyncbin.Build("test-bootstrap") }
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func (r result) String() string {
-	return "exit " + strconv.Itoa(r.code) + "\nstdout:\n" + r.stdout + "stderr:\n" + r.stderr
-}
+// result is one gitsync invocation.
+type result = gitsyncbin.Result
 
 // gitsync runs the binary with args, stdin and a clean environment, in a directory of its own.
 func gitsync(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	return gitsyncIn(t, t.TempDir(), stdin, args...)
+	return gitsyncIn(t, "", stdin, args...)
 }
 
 // gitsyncIn is gitsync run in dir.
@@ -41,22 +31,7 @@ func gitsyncIn(t *testing.T, dir, stdin string, args ...string) result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), bin, args...)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
-	cmd.Dir = dir
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	case err != nil:
-		t.Fatal(err)
-	}
-	return r
+	return gitsyncbin.Run(t, bin, gitsyncbin.Options{Dir: dir, Stdin: stdin}, args...)
 }
 
 // fixture is a set of test nodes and a cluster file describing them.

@@ -28,13 +28,13 @@ var nodeSteps = []string{"hostname", "hosts", "time", "swap", "kernel", "package
 // the CRI, the hostname) pass on a node gitsync prepared.
 func initFails(t *testing.T, r result) {
 	t.Helper()
-	got := lines(r.stdout, "cp-1", "kubeadm-init")
-	if r.code == 0 || len(got) == 0 || !strings.Contains(got[len(got)-1], "failed: ") ||
-		!regexp.MustCompile(`sh -c 'kubeadm init --config /etc/kubernetes/gitsync/kubeadm.yaml --skip-token-print --skip-certificate-key-print( --upload-certs)?' exited with status 1`).MatchString(r.stdout) ||
-		!strings.Contains(r.stdout, "error execution phase preflight") {
+	got := lines(r.Stdout, "cp-1", "kubeadm-init")
+	if r.Code == 0 || len(got) == 0 || !strings.Contains(got[len(got)-1], "failed: ") ||
+		!regexp.MustCompile(`sh -c 'kubeadm init --config /etc/kubernetes/gitsync/kubeadm.yaml --skip-token-print --skip-certificate-key-print( --upload-certs)?' exited with status 1`).MatchString(r.Stdout) ||
+		!strings.Contains(r.Stdout, "error execution phase preflight") {
 		t.Fatalf("want kubeadm init to run on cp-1 and fail in its preflight, named with the command and its stderr:\n%s", r)
 	}
-	if !hostCgroupV2(t) && !strings.Contains(r.stdout, "[ERROR SystemVerification]: cgroups v1") {
+	if !hostCgroupV2(t) && !strings.Contains(r.Stdout, "[ERROR SystemVerification]: cgroups v1") {
 		t.Errorf("on this cgroup v1 host, want kubeadm's preflight to refuse cgroup v1:\n%s", r)
 	}
 }
@@ -64,33 +64,33 @@ func TestPrepare(t *testing.T) {
 	t.Run("a dry run connects, says what would run, and changes nothing", func(t *testing.T) {
 		r := f.bootstrap("--dry-run")
 		for _, node := range f.names {
-			if got := lines(r.stdout, node, "facts"); len(got) == 0 || !strings.Contains(got[len(got)-1], "done: debian 12 amd64") {
+			if got := lines(r.Stdout, node, "facts"); len(got) == 0 || !strings.Contains(got[len(got)-1], "done: debian 12 amd64") {
 				t.Errorf("%s facts: %q", node, got)
 			}
 			for _, step := range []string{"hostname", "hosts", "kernel", "packages", "containerd"} {
-				if got := lines(r.stdout, node, step); len(got) != 1 || !strings.Contains(got[0], "would run") {
+				if got := lines(r.Stdout, node, step); len(got) != 1 || !strings.Contains(got[0], "would run") {
 					t.Errorf("%s %s: %q, want one line saying it would run\n%s", node, step, got, r)
 				}
 			}
-			if got := lines(r.stdout, node, "time"); len(got) != 1 || !strings.Contains(got[0], "done: a systemd-nspawn container keeps its host's clock") {
+			if got := lines(r.Stdout, node, "time"); len(got) != 1 || !strings.Contains(got[0], "done: a systemd-nspawn container keeps its host's clock") {
 				t.Errorf("%s time: %q", node, got)
 			}
 		}
-		if !strings.Contains(r.stdout, "    hostnamectl set-hostname 'cp-1'") {
-			t.Errorf("the dry run does not show the commands:\n%s", r.stdout)
+		if !strings.Contains(r.Stdout, "    hostnamectl set-hostname 'cp-1'") {
+			t.Errorf("the dry run does not show the commands:\n%s", r.Stdout)
 		}
 		for node, steps := range map[string][]string{"cp-1": {"images", "kubeadm-config", "kubeadm-init"}, "worker-2": {"kubeadm-join"},
 			"cluster": {"kubeconfig", "repository", "calico", "nodes", "gitsync", "gitsync-leads"}} {
 			for _, step := range steps {
-				if got := lines(r.stdout, node, step); len(got) != 1 || !strings.Contains(got[0], "would run") {
+				if got := lines(r.Stdout, node, step); len(got) != 1 || !strings.Contains(got[0], "would run") {
 					t.Errorf("%s %s: %q, want one line saying it would run", node, step, got)
 				}
 			}
 		}
 		for _, cmd := range []string{"    kubeadm init --config /etc/kubernetes/gitsync/kubeadm.yaml", "    kubeadm join --config /etc/kubernetes/gitsync/join.yaml",
 			"    gitsync sync --repo https://git.example.org/ops/cluster.git --ref main --path manifests/calico --name calico -n gitsync-system"} {
-			if !strings.Contains(r.stdout, cmd) {
-				t.Errorf("the dry run does not show %q:\n%s", cmd, r.stdout)
+			if !strings.Contains(r.Stdout, cmd) {
+				t.Errorf("the dry run does not show %q:\n%s", cmd, r.Stdout)
 			}
 		}
 		if diff := cmp.Diff(before, trees()); diff != "" {
@@ -103,7 +103,7 @@ func TestPrepare(t *testing.T) {
 		initFails(t, r)
 		for i, node := range f.names {
 			for _, step := range []string{"hostname", "hosts", "kernel", "packages", "containerd"} {
-				if got := lines(r.stdout, node, step); len(got) != 2 || !strings.Contains(got[1], "applied") {
+				if got := lines(r.Stdout, node, step); len(got) != 2 || !strings.Contains(got[1], "applied") {
 					t.Errorf("%s %s: %q, want applying then applied\n%s", node, step, got, r)
 				}
 			}
@@ -132,20 +132,20 @@ func TestPrepare(t *testing.T) {
 				t.Errorf("%s containerd is %s", node, got)
 			}
 		}
-		if got := lines(r.stdout, "cp-1", "kubeadm-config"); len(got) != 2 || !strings.Contains(got[1], "applied") {
+		if got := lines(r.Stdout, "cp-1", "kubeadm-config"); len(got) != 2 || !strings.Contains(got[1], "applied") {
 			t.Errorf("kubeadm-config on cp-1: %q", got)
 		}
 		// kubeadm pulled its images through the CRI, from the registry mirror.
-		if got := lines(r.stdout, "cp-1", "images"); len(got) != 2 || !strings.Contains(got[0], "applying: missing: ") || !strings.Contains(got[1], "applied") {
+		if got := lines(r.Stdout, "cp-1", "images"); len(got) != 2 || !strings.Contains(got[0], "applying: missing: ") || !strings.Contains(got[1], "applied") {
 			t.Errorf("images on cp-1: %q, want the missing images pulled", got)
 		}
 		if got := f.nodes.Nodes[0].Exec(t, "ctr", "-n", "k8s.io", "images", "ls", "-q"); strings.Count(got, "/k8s/") < 7 {
 			t.Errorf("cp-1 holds the images %q, want kubeadm's seven", got)
 		}
-		if got := lines(r.stdout, f.names[1], "images"); len(got) != 0 {
+		if got := lines(r.Stdout, f.names[1], "images"); len(got) != 0 {
 			t.Errorf("a worker pulled the control-plane images: %q", got)
 		}
-		if got := lines(r.stdout, f.names[1], "kubeadm-config"); len(got) != 0 {
+		if got := lines(r.Stdout, f.names[1], "kubeadm-config"); len(got) != 0 {
 			t.Errorf("kubeadm-config ran on a worker: %q", got)
 		}
 		cp := f.nodes.Nodes[0]
@@ -154,7 +154,7 @@ func TestPrepare(t *testing.T) {
 		if mode := strings.TrimSpace(cp.Exec(t, "stat", "-c", "%a", "/etc/kubernetes/gitsync/kubeadm.yaml", "/etc/kubernetes/gitsync/secrets")); mode != "600\n600" {
 			t.Errorf("kubeadm.yaml and secrets have modes %q, want 600", mode)
 		}
-		if log := readFile(t, f.log); len(token) != 23 || strings.Contains(log, token) || strings.Contains(r.stdout+r.stderr, token) {
+		if log := readFile(t, f.log); len(token) != 23 || strings.Contains(log, token) || strings.Contains(r.Stdout+r.Stderr, token) {
 			t.Errorf("the bootstrap token %q is in the log or the output, or malformed", token)
 		}
 		if out := cp.Exec(t, "kubeadm", "config", "validate", "--config", "/etc/kubernetes/gitsync/kubeadm.yaml"); !strings.Contains(out, "ok") {
@@ -208,13 +208,13 @@ func TestPrepare(t *testing.T) {
 		r := f.bootstrap()
 		initFails(t, r)
 		for _, step := range []string{"images", "kubeadm-config"} {
-			if got := lines(r.stdout, "cp-1", step); len(got) != 1 || !strings.Contains(got[0], " done") {
+			if got := lines(r.Stdout, "cp-1", step); len(got) != 1 || !strings.Contains(got[0], " done") {
 				t.Errorf("%s on the second run: %q, want done", step, got)
 			}
 		}
 		for _, node := range f.names {
 			for _, step := range nodeSteps {
-				if got := lines(r.stdout, node, step); len(got) != 1 || !strings.Contains(got[0], " done") {
+				if got := lines(r.Stdout, node, step); len(got) != 1 || !strings.Contains(got[0], " done") {
 					t.Errorf("%s %s: %q, want done\n%s", node, step, got, r)
 				}
 			}
@@ -229,16 +229,16 @@ func TestPrepare(t *testing.T) {
 		cp.Exec(t, "kubeadm", "init", "phase", "certs", "ca", "--config", "/etc/kubernetes/gitsync/kubeadm.yaml")
 		t.Cleanup(func() { _ = cp.Command(context.Background(), "rm", "-rf", "/etc/kubernetes/pki").Run() })
 		r := f.bootstrap()
-		got := lines(r.stdout, "cp-1", "kubeadm-init")
-		if r.code == 0 || len(got) != 1 || !strings.Contains(got[0], "failed: check: an earlier kubeadm init stopped half-way") ||
+		got := lines(r.Stdout, "cp-1", "kubeadm-init")
+		if r.Code == 0 || len(got) != 1 || !strings.Contains(got[0], "failed: check: an earlier kubeadm init stopped half-way") ||
 			!strings.Contains(got[0], "run `gitsync bootstrap reset --config <cluster file> --node cp-1`, then bootstrap again") {
 			t.Errorf("kubeadm-init: %q, want a refusal naming the reset\n%s", got, r)
 		}
-		if r := f.reset(t.TempDir(), "--node", "cp-1"); r.code != 0 {
+		if r := f.reset(t.TempDir(), "--node", "cp-1"); r.Code != 0 {
 			t.Fatalf("the reset the error names:\n%s", r)
 		}
 		r = f.bootstrap()
-		if got := lines(r.stdout, "cp-1", "kubeadm-config"); len(got) != 2 || !strings.Contains(got[1], "applied") {
+		if got := lines(r.Stdout, "cp-1", "kubeadm-config"); len(got) != 2 || !strings.Contains(got[1], "applied") {
 			t.Errorf("kubeadm-config after the reset: %q, want it written again", got)
 		}
 		initFails(t, r) // kubeadm init ran afresh

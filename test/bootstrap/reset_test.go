@@ -25,7 +25,7 @@ func TestReset(t *testing.T) {
 	f := newFixture(t, "control-plane", "worker")
 	r := f.bootstrap() // stops at a later step on these cgroup v1 machines
 	for _, node := range f.names {
-		if got := lines(r.stdout, node, "packages"); len(got) == 0 || !strings.Contains(got[len(got)-1], "applied") {
+		if got := lines(r.Stdout, node, "packages"); len(got) == 0 || !strings.Contains(got[len(got)-1], "applied") {
 			t.Fatalf("%s packages: %q, want them installed before the reset\n%s", node, got, r)
 		}
 	}
@@ -48,10 +48,10 @@ func TestReset(t *testing.T) {
 	t.Run("an unknown node is refused, named, before anything connects", func(t *testing.T) {
 		log := filepath.Join(t.TempDir(), "reset.log")
 		r := f.reset(dir, "--node", "worker-2", "--node", "worker-9", "--log", log)
-		if r.code == 0 || !strings.Contains(r.stderr, "--node: no node named worker-9 in the cluster file, whose nodes are cp-1, worker-2") {
+		if r.Code == 0 || !strings.Contains(r.Stderr, "--node: no node named worker-9 in the cluster file, whose nodes are cp-1, worker-2") {
 			t.Errorf("want an error naming worker-9 and the cluster file's nodes:\n%s", r)
 		}
-		if _, err := os.Stat(log); !errors.Is(err, os.ErrNotExist) || r.stdout != "" || strings.Contains(r.stderr, "connect") {
+		if _, err := os.Stat(log); !errors.Is(err, os.ErrNotExist) || r.Stdout != "" || strings.Contains(r.Stderr, "connect") {
 			t.Errorf("it went on to connect (log %s: %v):\n%s", log, err, r)
 		}
 	})
@@ -59,18 +59,18 @@ func TestReset(t *testing.T) {
 	t.Run("a dry run says what would run on every node and changes nothing", func(t *testing.T) {
 		before := map[string]map[string]string{"cp": state(t, cp), "worker": state(t, worker)}
 		r := f.reset(dir, "--dry-run")
-		if r.code != 0 {
+		if r.Code != 0 {
 			t.Errorf("the dry run failed:\n%s", r)
 		}
 		for _, node := range f.names {
-			if got := lines(r.stdout, node, "reset"); len(got) != 1 || !strings.Contains(got[0], "would run: left: ") {
+			if got := lines(r.Stdout, node, "reset"); len(got) != 1 || !strings.Contains(got[0], "would run: left: ") {
 				t.Errorf("%s reset: %q, want one line saying it would run and what is left\n%s", node, got, r)
 			}
 		}
 		for _, want := range []string{"    if command -v kubeadm >/dev/null; then kubeadm reset --force --cri-socket unix:///var/run/containerd/containerd.sock; fi",
 			"-restore -c", "ip link delete $link", "would remove the administrator's kubeconfig test.kubeconfig"} {
-			if !strings.Contains(r.stdout, want) {
-				t.Errorf("the dry run does not say %q:\n%s", want, r.stdout)
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("the dry run does not say %q:\n%s", want, r.Stdout)
 			}
 		}
 		after := map[string]map[string]string{"cp": state(t, cp), "worker": state(t, worker)}
@@ -85,10 +85,10 @@ func TestReset(t *testing.T) {
 	t.Run("--node resets only the node named", func(t *testing.T) {
 		before := state(t, cp)
 		r := f.reset(dir, "--node", "worker-2")
-		if got := lines(r.stdout, "worker-2", "reset"); r.code != 0 || len(got) != 2 || !strings.Contains(got[0], "applying") || !strings.Contains(got[1], "applied") {
+		if got := lines(r.Stdout, "worker-2", "reset"); r.Code != 0 || len(got) != 2 || !strings.Contains(got[0], "applying") || !strings.Contains(got[1], "applied") {
 			t.Errorf("worker-2 reset: %q, want applying then applied\n%s", got, r)
 		}
-		if got := lines(r.stdout, "cp-1", "reset"); len(got) != 0 {
+		if got := lines(r.Stdout, "cp-1", "reset"); len(got) != 0 {
 			t.Errorf("cp-1 was reset: %q", got)
 		}
 		if got := leftovers(t, worker); len(got) != 0 {
@@ -97,8 +97,8 @@ func TestReset(t *testing.T) {
 		if diff := cmp.Diff(before, state(t, cp)); diff != "" {
 			t.Errorf("cp-1 changed (-before +after):\n%s", diff)
 		}
-		if _, err := os.Stat(kubeconfig); err != nil || strings.Contains(r.stdout, "administrator's kubeconfig") {
-			t.Errorf("a reset of one node touched the local kubeconfig (%v):\n%s", err, r.stdout)
+		if _, err := os.Stat(kubeconfig); err != nil || strings.Contains(r.Stdout, "administrator's kubeconfig") {
+			t.Errorf("a reset of one node touched the local kubeconfig (%v):\n%s", err, r.Stdout)
 		}
 	})
 
@@ -106,17 +106,17 @@ func TestReset(t *testing.T) {
 	t.Run("a reset leaves nothing of the cluster, resets workers first, keeps the rest and removes the local kubeconfig", func(t *testing.T) {
 		containerdConfig := nodes.FileTree(t, cp, "/etc/containerd")
 		r := f.reset(dir)
-		if r.code != 0 {
+		if r.Code != 0 {
 			t.Errorf("the reset failed:\n%s", r)
 		}
 		for _, node := range f.names {
-			if got := lines(r.stdout, node, "reset"); len(got) != 2 || !strings.Contains(got[0], "applying") || !strings.Contains(got[1], "applied") {
+			if got := lines(r.Stdout, node, "reset"); len(got) != 2 || !strings.Contains(got[0], "applying") || !strings.Contains(got[1], "applied") {
 				t.Errorf("%s reset: %q, want applying then applied\n%s", node, got, r)
 			}
 		}
-		if w, c := lines(r.stdout, "worker-2", "reset"), lines(r.stdout, "cp-1", "reset"); len(w) == 2 && len(c) == 2 &&
-			strings.Index(r.stdout, w[1]) > strings.Index(r.stdout, c[0]) {
-			t.Errorf("cp-1 was reset before worker-2 was done:\n%s", r.stdout)
+		if w, c := lines(r.Stdout, "worker-2", "reset"), lines(r.Stdout, "cp-1", "reset"); len(w) == 2 && len(c) == 2 &&
+			strings.Index(r.Stdout, w[1]) > strings.Index(r.Stdout, c[0]) {
+			t.Errorf("cp-1 was reset before worker-2 was done:\n%s", r.Stdout)
 		}
 		for _, n := range f.nodes.Nodes {
 			if got := leftovers(t, n); len(got) != 0 {
@@ -140,19 +140,19 @@ func TestReset(t *testing.T) {
 		if log := readFile(t, f.log); !strings.Contains(log, "["+f.user+"@"+cp.SSHAddr+"]   out| [reset] Deleting contents of directories: [/etc/kubernetes/manifests /var/lib/kubelet /etc/kubernetes/pki]") {
 			t.Errorf("kubeadm reset did not run on cp-1; the log:\n%s", log)
 		}
-		if _, err := os.Stat(kubeconfig); !errors.Is(err, os.ErrNotExist) || !strings.Contains(r.stdout, "removed the administrator's kubeconfig test.kubeconfig") {
-			t.Errorf("the local kubeconfig (%v):\n%s", err, r.stdout)
+		if _, err := os.Stat(kubeconfig); !errors.Is(err, os.ErrNotExist) || !strings.Contains(r.Stdout, "removed the administrator's kubeconfig test.kubeconfig") {
+			t.Errorf("the local kubeconfig (%v):\n%s", err, r.Stdout)
 		}
 	})
 
 	t.Run("a second reset finds every node done and changes nothing", func(t *testing.T) {
 		before := map[string]map[string]string{"cp": state(t, cp), "worker": state(t, worker)}
 		r := f.reset(dir)
-		if r.code != 0 || !strings.Contains(r.stdout, "no administrator's kubeconfig test.kubeconfig to remove") {
+		if r.Code != 0 || !strings.Contains(r.Stdout, "no administrator's kubeconfig test.kubeconfig to remove") {
 			t.Errorf("the second reset:\n%s", r)
 		}
 		for _, node := range f.names {
-			if got := lines(r.stdout, node, "reset"); len(got) != 1 || !strings.HasSuffix(got[0], " done") {
+			if got := lines(r.Stdout, node, "reset"); len(got) != 1 || !strings.HasSuffix(got[0], " done") {
 				t.Errorf("%s reset: %q, want done", node, got)
 			}
 		}

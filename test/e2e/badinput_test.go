@@ -69,7 +69,7 @@ func TestBadInputKeepsTheLastGoodState(t *testing.T) {
 			f, good := syncedFixture(t)
 			f.repo.Commit(t, tc.name, tc.files)
 			r := f.sync()
-			if r.code == 0 {
+			if r.Code == 0 {
 				t.Fatalf("sync succeeded:\n%s", r)
 			}
 			oneLine(t, r, tc.want...)
@@ -81,7 +81,7 @@ func TestBadInputKeepsTheLastGoodState(t *testing.T) {
 		f, good := syncedFixture(t)
 		f.repo.Symlink(t, "app/passwd.yaml", "/etc/passwd")
 		r := f.sync()
-		if r.code == 0 {
+		if r.Code == 0 {
 			t.Fatalf("sync succeeded:\n%s", r)
 		}
 		oneLine(t, r, "app/passwd.yaml")
@@ -93,7 +93,7 @@ func TestBadInputKeepsTheLastGoodState(t *testing.T) {
 		f.repo.Commit(t, "first", map[string]string{"app/a.yaml": configMap("a", "one")})
 		r := gitsync(t, []string{"GITSYNC_PASSWORD=" + gitPassword}, "sync", "--repo", f.repoURL(), "--path", "app",
 			"--username", gitUser, "--kubeconfig", f.api.Kubeconfig, "--cache-dir", f.cache, "--name", "no-ns-"+f.ns[len(f.ns)-5:])
-		if r.code == 0 {
+		if r.Code == 0 {
 			t.Fatalf("sync succeeded:\n%s", r)
 		}
 		oneLine(t, r, "ConfigMap a", "namespace")
@@ -102,7 +102,7 @@ func TestBadInputKeepsTheLastGoodState(t *testing.T) {
 	t.Run("refuses a ref that does not exist", func(t *testing.T) {
 		f, good := syncedFixture(t)
 		r := f.sync("--ref", "no-such-branch")
-		if r.code == 0 {
+		if r.Code == 0 {
 			t.Fatalf("sync succeeded:\n%s", r)
 		}
 		oneLine(t, r, "no-such-branch")
@@ -114,11 +114,11 @@ func TestBadInputKeepsTheLastGoodState(t *testing.T) {
 		args := []string{"sync", "--repo", f.repoURL(), "--path", "app", "--name", "e2e", "--username", gitUser,
 			"--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns, "--cache-dir", f.cache}
 		r := gitsync(t, []string{"GITSYNC_PASSWORD=wrong-Pa55word"}, args...)
-		if r.code == 0 {
+		if r.Code == 0 {
 			t.Fatalf("sync succeeded:\n%s", r)
 		}
 		oneLine(t, r, f.repoURL())
-		if strings.Contains(r.stdout+r.stderr, "wrong-Pa55word") {
+		if strings.Contains(r.Stdout+r.Stderr, "wrong-Pa55word") {
 			t.Errorf("the password appears in the output:\n%s", r)
 		}
 		f.expectLastGoodState(good)
@@ -134,7 +134,7 @@ func TestBadInputKeepsTheLastGoodState(t *testing.T) {
 		l.Close()
 		r := gitsync(t, nil, "sync", "--repo", closed, "--path", "app", "--name", "e2e",
 			"--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns, "--cache-dir", f.cache)
-		if r.code == 0 {
+		if r.Code == 0 {
 			t.Fatalf("sync succeeded:\n%s", r)
 		}
 		oneLine(t, r, l.Addr().String())

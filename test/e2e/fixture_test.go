@@ -81,7 +81,7 @@ func (f *fixture) run(command string, extra ...string) result {
 func (f *fixture) mustSync(extra ...string) result {
 	f.t.Helper()
 	r := f.sync(extra...)
-	if r.code != 0 {
+	if r.Code != 0 {
 		f.t.Fatalf("gitsync sync failed:\n%s", r)
 	}
 	return r
@@ -128,12 +128,12 @@ func (f *fixture) status() map[string]any {
 func (f *fixture) statusOrNil() map[string]any {
 	f.t.Helper()
 	r := gitsync(f.t, nil, "status", "--name", "e2e", "--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns, "-o", "json")
-	if r.code != 0 {
+	if r.Code != 0 {
 		return nil
 	}
 	var st map[string]any
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-		f.t.Fatalf("status is not JSON: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
+		f.t.Fatalf("status is not JSON: %v\n%s", err, r.Stdout)
 	}
 	return st
 }
@@ -144,7 +144,7 @@ func counts(t *testing.T, r result) map[string]int {
 	var out struct {
 		Counts map[string]int `json:"counts"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, r)
 	}
 	maps.DeleteFunc(out.Counts, func(_ string, n int) bool { return n == 0 })

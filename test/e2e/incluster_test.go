@@ -90,11 +90,11 @@ func freeAddr(t *testing.T) string {
 func (f *fixture) statusOf(name string) map[string]any {
 	f.t.Helper()
 	r := gitsync(f.t, nil, "status", "--name", name, "--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns, "-o", "json")
-	if r.code != 0 {
+	if r.Code != 0 {
 		return nil
 	}
 	st := map[string]any{}
-	_ = jsonUnmarshal(r.stdout, &st)
+	_ = jsonUnmarshal(r.Stdout, &st)
 	return st
 }
 
@@ -219,7 +219,7 @@ func TestSuspendResumeAndSyncNow(t *testing.T) {
 	p.eventually("first revision applied", 30*time.Second, func() bool { return f.statusOf("e2e")["lastAppliedRevision"] == f.repo.Head(t) })
 	cli := func(args ...string) {
 		t.Helper()
-		if r := gitsync(t, nil, append(args, "--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns)...); r.code != 0 {
+		if r := gitsync(t, nil, append(args, "--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns)...); r.Code != 0 {
 			t.Fatalf("gitsync %v:\n%s", args, r)
 		}
 	}

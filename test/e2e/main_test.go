@@ -1,11 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"errors"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -19,42 +14,22 @@ func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Workloads: true}) 
 func binary() (string, error) { return gitsyncbin.Build("e2e") }
 
 // result is one gitsync invocation.
-type result struct {
-	code           int
-	stdout, stderr string
-}
+type result = gitsyncbin.Result
 
-func (r result) String() string {
-	return "exit " + strconv.Itoa(r.code) + "\nstdout:\n" + r.stdout + "stderr:\n" + r.stderr
-}
-
-// gitsync runs the binary with args and a clean environment.
+// gitsync runs the binary with args and a clean environment, plus env.
 func gitsync(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), bin, args...)
-	cmd.Env = append([]string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("run gitsync: %v", err)
-	}
-	return r
+	return gitsyncbin.Run(t, bin, gitsyncbin.Options{Env: env}, args...)
 }
 
 // errorLines returns the lines of stderr that report errors.
 func errorLines(r result) []string {
 	var out []string
-	for line := range strings.SplitSeq(strings.TrimSpace(r.stderr), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(r.Stderr), "\n") {
 		if strings.HasPrefix(line, "error:") {
 			out = append(out, line)
 		}

@@ -20,7 +20,7 @@ func TestApiserverOutageMidSync(t *testing.T) {
 
 	f.api.FailAfter(12) // a few requests in, the apiserver goes away
 	r := f.sync()
-	if r.code == 0 {
+	if r.Code == 0 {
 		t.Fatalf("sync succeeded through the outage:\n%s", r)
 	}
 	f.api.Recover()

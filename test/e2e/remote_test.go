@@ -59,7 +59,7 @@ func TestRemoteResources(t *testing.T) {
 		t.Run("refuses "+tc.name+" and prunes nothing", func(t *testing.T) {
 			f.repo.Commit(t, tc.name, kustomization(tc.url, "a.yaml", "deployment.yaml", "service.yaml")) // b.yaml left git
 			r := f.sync(tc.mirror)
-			if r.code == 0 {
+			if r.Code == 0 {
 				t.Fatalf("sync succeeded:\n%s", r)
 			}
 			oneLine(t, r, tc.want...)
@@ -92,7 +92,7 @@ func TestRemoteBases(t *testing.T) {
 		"app/a.yaml":             configMap("a", "one"),
 	})
 	r := f.sync(mirror)
-	if r.code == 0 {
+	if r.Code == 0 {
 		t.Fatalf("sync succeeded without --allow-remote-bases:\n%s", r)
 	}
 	oneLine(t, r, "app/kustomization.yaml", "--allow-remote-bases")

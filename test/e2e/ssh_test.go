@@ -22,7 +22,7 @@ func TestSyncOverSSH(t *testing.T) {
 	}
 
 	t.Run("syncs from a host in known_hosts", func(t *testing.T) {
-		if r := sync(srv.KnownHostsFile(t)); r.code != 0 {
+		if r := sync(srv.KnownHostsFile(t)); r.Code != 0 {
 			t.Fatalf("sync failed:\n%s", r)
 		}
 		if f.get(configMaps, "a") == nil {
@@ -33,7 +33,7 @@ func TestSyncOverSSH(t *testing.T) {
 	t.Run("refuses a host that is not in known_hosts", func(t *testing.T) {
 		empty := filepath.Join(t.TempDir(), "known_hosts")
 		r := sync(empty)
-		if r.code == 0 {
+		if r.Code == 0 {
 			t.Fatalf("sync succeeded with an unknown host:\n%s", r)
 		}
 		oneLine(t, r, "host key unknown", "known_hosts")
@@ -41,13 +41,13 @@ func TestSyncOverSSH(t *testing.T) {
 
 	t.Run("records an unknown host with --ssh-accept-new, then verifies it", func(t *testing.T) {
 		known := filepath.Join(t.TempDir(), "known_hosts")
-		if r := sync(known, "--ssh-accept-new"); r.code != 0 {
+		if r := sync(known, "--ssh-accept-new"); r.Code != 0 {
 			t.Fatalf("sync with --ssh-accept-new failed:\n%s", r)
 		}
 		if data, err := os.ReadFile(known); err != nil || len(data) == 0 {
 			t.Fatalf("known_hosts was not written: %v", err)
 		}
-		if r := sync(known); r.code != 0 {
+		if r := sync(known); r.Code != 0 {
 			t.Fatalf("sync against the recorded key failed:\n%s", r)
 		}
 	})
@@ -56,7 +56,7 @@ func TestSyncOverSSH(t *testing.T) {
 		known := srv.KnownHostsFile(t)
 		srv.RotateHostKeys(t)
 		r := sync(known, "--ssh-accept-new")
-		if r.code == 0 {
+		if r.Code == 0 {
 			t.Fatalf("sync succeeded although the host key changed:\n%s", r)
 		}
 		oneLine(t, r, "changed")

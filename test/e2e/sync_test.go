@@ -142,20 +142,20 @@ func TestDiffAndDryRunChangeNothing(t *testing.T) {
 	})
 
 	r := f.run("diff")
-	if r.code != 1 {
+	if r.Code != 1 {
 		t.Fatalf("diff with changes: want exit 1\n%s", r)
 	}
 	for _, want := range []string{"-  value: one", "+  value: new", "deleted ConfigMap " + f.ns + "/b", "created Deployment.apps " + f.ns + "/web2"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("diff output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("diff output lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	r = f.sync("--dry-run")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("dry run failed:\n%s", r)
 	}
-	if !strings.Contains(r.stdout, "dry run") {
-		t.Errorf("dry run output does not say so:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "dry run") {
+		t.Errorf("dry run output does not say so:\n%s", r.Stdout)
 	}
 	if v := data(f.get(configMaps, "a")); v != "one" || f.get(configMaps, "b") == nil || f.get(deployments, "web2") != nil {
 		t.Errorf("diff or dry run changed the cluster: a=%q, b exists=%v, web2 exists=%v", v, f.get(configMaps, "b") != nil, f.get(deployments, "web2") != nil)
@@ -165,7 +165,7 @@ func TestDiffAndDryRunChangeNothing(t *testing.T) {
 	}
 
 	f.mustSync()
-	if r := f.run("diff"); r.code != 0 {
+	if r := f.run("diff"); r.Code != 0 {
 		t.Errorf("diff after the sync: want exit 0 (no differences)\n%s", r)
 	}
 }

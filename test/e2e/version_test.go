@@ -7,7 +7,7 @@ import (
 
 func TestVersionNamesTheKubernetesClient(t *testing.T) {
 	r := gitsync(t, nil, "version")
-	if r.code != 0 || !strings.Contains(r.stdout, "kubernetes client v0.37.2") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "kubernetes client v0.37.2") {
 		t.Errorf("gitsync version:\n%s", r)
 	}
 }
