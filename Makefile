@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/gitsync-io/gitsync/internal/cli.version=$(VERSION) -X g
 CLUSTER_DIR := .cache/cluster
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build image tools test bench cluster-up cluster-down demo lint clean
+.PHONY: all build image deps-demo deps-test tools tools-all test bench cluster-up cluster-down demo lint clean
 
 all: build
 
@@ -20,13 +20,22 @@ build: ## the gitsync binary, in bin/
 image: ## container image without Docker: bin/gitsync-image.tar (docker load -i / podman load -i)
 	$(GO) run ./hack/image --out bin/gitsync-image.tar --version $(VERSION) --commit $(COMMIT)
 
-tools: ## control-plane binaries built from source, cached by version (cold ≈10 min, then seconds)
-	@bash tools/build.sh
+deps-demo: ## the Debian packages make demo needs (installed as root or with sudo, else the line to run)
+	@bash hack/deps.sh demo
 
-test: tools ## every test, against the real local control plane and real git servers
+deps-test: ## the Debian packages make test needs
+	@bash hack/deps.sh test
+
+tools: deps-demo ## what make demo runs, built from source and cached by version: etcd, the control plane, kubectl, kwok
+	@bash tools/build.sh controlplane
+
+tools-all: deps-test ## also what the bootstrap tests install on nodes: kubelet, kubeadm, containerd, runc
+	@bash tools/build.sh all
+
+test: tools-all ## every test, against the real local control plane and real git servers
 	$(GO) test -count=1 -timeout 20m ./...
 
-bench: tools ## benchmarks, with peers side by side; prints the tables used in the README
+bench: tools-all ## benchmarks, with peers side by side; prints the tables used in the README
 	$(GO) test -count=1 -p 1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 
 cluster-up: tools ## a local control plane in the background; kubeconfig in .cache/cluster/kubeconfig

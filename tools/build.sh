@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Builds the local control plane's binaries from source and caches them by version.
+# Builds the binaries gitsync's demo and tests run, from source, cached by version.
 #
-#   tools/build.sh            build if missing, then point .cache/bin at the cached set
-#                             (and .cache/containerd at containerd and runc, for the bootstrap tests)
+#   tools/build.sh controlplane   what `make demo` runs: etcd, kube-apiserver,
+#                                 kube-controller-manager, kube-scheduler, kubectl, kwok -> .cache/bin
+#   tools/build.sh node           what the bootstrap tests install on test nodes: kubelet and
+#                                 kubeadm -> .cache/node, containerd and runc -> .cache/containerd
+#   tools/build.sh all            both
 #
-# The cache lives outside the checkout ($GITSYNC_TOOLS_CACHE, default
-# ~/.cache/gitsync/tools) so fresh clones on the same machine reuse it. Its key
-# names the pinned versions plus a digest of the tool modules, so a version bump
-# builds a new set and an unchanged one is never rebuilt. .cache/bin is a
-# git-ignored symlink to the current set; the Go test package reads it.
+# Each set is cached outside the checkout ($GITSYNC_TOOLS_CACHE, default
+# ~/.cache/gitsync/tools) so fresh clones on the same machine reuse it. A set's
+# key names its pinned versions plus a digest of its module files and of its own
+# build function below, so a version bump or a changed recipe builds that set
+# anew and nothing else is ever rebuilt. The .cache/ links are git-ignored; the
+# Go test packages read them.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,93 +20,123 @@ tools=$root/tools
 cache=${GITSYNC_TOOLS_CACHE:-$HOME/.cache/gitsync/tools}
 export GOFLAGS=-buildvcs=false
 
-modver() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
-k8s=$(modver "$tools/controlplane" k8s.io/kubernetes)
-etcd=$(modver "$tools/controlplane" go.etcd.io/etcd/server/v3)
-kwok=$(modver "$tools/kwok" sigs.k8s.io/kwok)
-digest=$(cd "$tools" && find controlplane kwok build.sh -type f \( -name '*.go' -o -name 'go.*' -o -name '*.sh' \) |
-  LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
-key="k8s-$k8s.etcd-$etcd.kwok-$kwok.$digest"
-out=$cache/$key
+modver() { (cd "$tools/$1" && go list -m -f '{{.Version}}' "$2"); }
 
-if [ -x "$out/kube-apiserver" ]; then
-  echo "tools: cached $out"
-else
-  echo "tools: building $key (cold: about 10 minutes on 2 cores)"
-  tmp=$(mktemp -d "$cache.tmp.XXXXXX" 2>/dev/null || { mkdir -p "$cache" && mktemp -d "$cache/.tmp.XXXXXX"; })
-  trap 'rm -rf "$tmp"' EXIT
+# digest FUNCTION MODULE_DIR...: the recipe (the set's function and the helpers
+# every set uses) and the module files a set is built from.
+digest() {
+  local fn=$1
+  shift
+  { declare -f "$fn" gobuild k8s_ldflags; (cd "$tools" && find "$@" -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) |
+    LC_ALL=C sort | xargs sha256sum); } | sha256sum | cut -c1-12
+}
+
+# cached KEY LINK FUNCTION: builds FUNCTION into a temporary directory unless
+# KEY is cached, moves it into place, and points .cache/LINK at it.
+cached() {
+  local key=$1 link=$2 fn=$3 out=$cache/$1 start=$SECONDS
+  if [ -f "$out/.complete" ]; then
+    echo "tools: cached $out"
+  else
+    echo "tools: building $key"
+    mkdir -p "$cache"
+    tmp=$(mktemp -d "$cache/.tmp.XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT
+    "$fn" "$tmp"
+    touch "$tmp/.complete"
+    rm -rf "$out"
+    mv "$tmp" "$out"
+    trap - EXIT
+    echo "tools: built $key in $((SECONDS - start))s"
+  fi
+  mkdir -p "$root/.cache"
+  ln -sfn "$out" "$root/.cache/$link"
+}
+
+# gobuild OUT_DIR MODULE_DIR PACKAGE [go build flags...]: one binary, timed.
+gobuild() {
+  local out=$1 dir=$2 pkg=$3 start=$SECONDS
+  shift 3
+  (cd "$tools/$dir" && go build -trimpath "$@" -o "$out" "$pkg")
+  echo "tools: built $(basename "$out") in $((SECONDS - start))s"
+}
+
+# Without a stamped version /version reports v0.0.0-master and clients that
+# parse the server version (kubectl version, discovery, kubeadm) fail.
+k8s_ldflags() {
+  local k8s=$1 minor
   minor=$(echo "$k8s" | cut -d. -f2)
-  # Without a stamped version /version reports v0.0.0-master and clients that
-  # parse the server version (kubectl version, discovery) fail.
-  ldflags="-s -w"
-  ldflags+=" -X k8s.io/component-base/version.gitVersion=$k8s"
-  ldflags+=" -X k8s.io/component-base/version.gitMajor=1"
-  ldflags+=" -X k8s.io/component-base/version.gitMinor=$minor"
-  ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
-  ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$k8s"
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl kubeadm kubelet etcd; do
-    start=$SECONDS
-    # The node binaries are static, as upstream's are: the bootstrap tests package them
-    # (test/aptrepo) for Debian test nodes, whatever C library this machine has.
-    cgo=; case $b in kubelet | kubeadm | kubectl) cgo=CGO_ENABLED=0 ;; esac
-    (cd "$tools/controlplane" && env $cgo go build -trimpath -ldflags "$ldflags" -o "$tmp/$b" "./$b")
-    echo "tools: built $b in $((SECONDS - start))s"
+  echo "-s -w -X k8s.io/component-base/version.gitVersion=$k8s -X k8s.io/component-base/version.gitMajor=1" \
+    "-X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean" \
+    "-X k8s.io/client-go/pkg/version.gitVersion=$k8s"
+}
+
+# Static, as upstream builds them (CGO_ENABLED=0): no C toolchain needed, and the
+# node binaries run on whatever C library a test node has.
+build_controlplane() {
+  local out=$1 ldflags b
+  ldflags=$(k8s_ldflags "$k8s")
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    CGO_ENABLED=0 gobuild "$out/$b" controlplane "./$b" -ldflags "$ldflags"
   done
-  start=$SECONDS
-  (cd "$tools/kwok" && go build -trimpath -ldflags "-s -w" -o "$tmp/kwok" sigs.k8s.io/kwok/cmd/kwok)
-  echo "tools: built kwok in $((SECONDS - start))s"
-  mkdir -p "$cache"
-  rm -rf "$out"
-  mv "$tmp" "$out"
-  trap - EXIT
-fi
+  CGO_ENABLED=0 gobuild "$out/kwok" kwok sigs.k8s.io/kwok/cmd/kwok -ldflags "-s -w"
+}
 
-mkdir -p "$root/.cache"
-ln -sfn "$out" "$root/.cache/bin"
+build_node() {
+  local out=$1 ldflags b
+  ldflags=$(k8s_ldflags "$k8s")
+  for b in kubelet kubeadm; do
+    CGO_ENABLED=0 gobuild "$out/$b" controlplane "./$b" -ldflags "$ldflags"
+  done
+}
 
-# containerd and runc for the bootstrap tests, laid out as a release mirror
-# (mirrors.containerd in a cluster file), under a key of their own:
+# containerd and runc laid out as a release mirror (mirrors.containerd in a cluster file):
 #   v$V/containerd-$V-linux-$ARCH.tar.gz{,.sha256sum}   bin/containerd, bin/containerd-shim-runc-v2, bin/ctr
 #   runc/v$R/runc.$ARCH, runc/v$R/runc.sha256sum
-# .cache/containerd points at it.
-ctd=$(modver "$tools/containerd" github.com/containerd/containerd/v2)
-runc=$(modver "$tools/containerd/runc" github.com/opencontainers/runc)
-arch=$(go env GOARCH)
-digest=$(cd "$tools" && find containerd build.sh -type f \( -name '*.go' -o -name 'go.*' -o -name '*.sh' \) |
-  LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
-key="containerd-$ctd.runc-$runc.$arch.$digest"
-out=$cache/$key
-if [ -f "$out/runc/$runc/runc.sha256sum" ]; then
-  echo "tools: cached $out"
-else
-  echo "tools: building $key (cold: about 5 minutes on 2 cores)"
-  tmp=$(mktemp -d "$cache.tmp.XXXXXX" 2>/dev/null || { mkdir -p "$cache" && mktemp -d "$cache/.tmp.XXXXXX"; })
-  trap 'rm -rf "$tmp"' EXIT
-  name=containerd-${ctd#v}-linux-$arch
-  mkdir -p "$tmp/$name/bin" "$tmp/$ctd" "$tmp/runc/$runc"
-  pkg=github.com/containerd/containerd/v2
+build_containerd() {
+  local out=$1 name=containerd-${ctd#v}-linux-$arch pkg=github.com/containerd/containerd/v2 b tags
+  mkdir -p "$out/$name/bin" "$out/$ctd" "$out/runc/$runc"
   # As upstream's Makefile, minus cgo: static, and the btrfs snapshotter (cgo) is left out.
-  ldflags="-s -w -X $pkg/version.Version=$ctd -X $pkg/version.Package=$pkg"
   for b in containerd containerd-shim-runc-v2 ctr; do
-    start=$SECONDS
     tags=urfave_cli_no_docs
     [ "$b" = containerd-shim-runc-v2 ] && tags+=" no_grpc"
-    (cd "$tools/containerd" && CGO_ENABLED=0 go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$tmp/$name/bin/$b" "$pkg/cmd/$b")
-    echo "tools: built $b in $((SECONDS - start))s"
+    CGO_ENABLED=0 gobuild "$out/$name/bin/$b" containerd "$pkg/cmd/$b" -tags "$tags" \
+      -ldflags "-s -w -X $pkg/version.Version=$ctd -X $pkg/version.Package=$pkg"
   done
-  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -czf "$tmp/$ctd/$name.tar.gz" -C "$tmp/$name" bin
-  (cd "$tmp/$ctd" && sha256sum "$name.tar.gz" >"$name.tar.gz.sha256sum")
-  rm -rf "${tmp:?}/$name"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -czf "$out/$ctd/$name.tar.gz" -C "$out/$name" bin
+  (cd "$out/$ctd" && sha256sum "$name.tar.gz" >"$name.tar.gz.sha256sum")
+  rm -rf "${out:?}/$name"
   # As upstream's `make static`: cgo (nsenter), libseccomp linked in, static PIE; pure-Go
   # pathrs-lite instead of the Rust libpathrs.
-  start=$SECONDS
-  (cd "$tools/containerd/runc" && CGO_ENABLED=1 go build -trimpath -buildmode=pie -tags "seccomp urfave_cli_no_docs netgo osusergo" \
-    -ldflags "-s -w -linkmode external -extldflags -static-pie" -o "$tmp/runc/$runc/runc.$arch" github.com/opencontainers/runc)
-  echo "tools: built runc in $((SECONDS - start))s"
-  (cd "$tmp/runc/$runc" && sha256sum "runc.$arch" >runc.sha256sum)
-  mkdir -p "$cache"
-  rm -rf "$out"
-  mv "$tmp" "$out"
-  trap - EXIT
-fi
-ln -sfn "$out" "$root/.cache/containerd"
+  CGO_ENABLED=1 gobuild "$out/runc/$runc/runc.$arch" containerd/runc github.com/opencontainers/runc \
+    -buildmode=pie -tags "seccomp urfave_cli_no_docs netgo osusergo" \
+    -ldflags "-s -w -linkmode external -extldflags -static-pie"
+  (cd "$out/runc/$runc" && sha256sum "runc.$arch" >runc.sha256sum)
+}
+
+k8s=$(modver controlplane k8s.io/kubernetes)
+
+controlplane() {
+  local etcd kwok
+  etcd=$(modver controlplane go.etcd.io/etcd/server/v3)
+  kwok=$(modver kwok sigs.k8s.io/kwok)
+  cached "controlplane-$k8s.etcd-$etcd.kwok-$kwok.$(digest build_controlplane controlplane kwok)" bin build_controlplane
+}
+
+node() {
+  ctd=$(modver containerd github.com/containerd/containerd/v2)
+  runc=$(modver containerd/runc github.com/opencontainers/runc)
+  arch=$(go env GOARCH)
+  cached "node-$k8s.$(digest build_node controlplane)" node build_node
+  cached "containerd-$ctd.runc-$runc.$arch.$(digest build_containerd containerd)" containerd build_containerd
+}
+
+case ${1:-} in
+controlplane) controlplane ;;
+node) node ;;
+all) controlplane && node ;;
+*)
+  echo "usage: tools/build.sh controlplane|node|all" >&2
+  exit 2
+  ;;
+esac
