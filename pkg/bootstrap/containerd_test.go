@@ -51,7 +51,7 @@ func TestContainerdReleases(t *testing.T) {
 }
 
 // TestContainerdConfigs renders config.toml for a release of each configuration version to a
-// golden file, and has containerd (built by `make tools`) read each.
+// golden file, and has containerd (built by `make tools-all`) read each.
 func TestContainerdConfigs(t *testing.T) {
 	containerd := containerdBinary(t)
 	for _, tc := range []struct{ version, golden string }{
@@ -208,12 +208,12 @@ func TestCheckTarball(t *testing.T) {
 	}
 }
 
-// containerdBinary extracts containerd from the release tarball `make tools` builds.
+// containerdBinary extracts containerd from the release tarball `make tools-all` builds.
 func containerdBinary(t *testing.T) string {
 	t.Helper()
 	tarballs, _ := filepath.Glob(filepath.Join("..", "..", ".cache", "containerd", "v*", "containerd-*-linux-"+runtime.GOARCH+".tar.gz"))
 	if len(tarballs) != 1 {
-		t.Fatalf("want one containerd release under .cache/containerd, found %q: run `make tools` in the gitsync checkout", tarballs)
+		t.Fatalf("want one containerd release under .cache/containerd, found %q: run `make tools-all` in the gitsync checkout", tarballs)
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("tar", "-C", dir, "-xzf", tarballs[0], "bin/containerd").CombinedOutput(); err != nil {

@@ -56,7 +56,7 @@ var secrets = Secrets{
 }
 
 // TestKubeadmConfigs renders every kind of kubeadm configuration to a golden file and has the
-// real kubeadm (built from k8s.io/kubernetes by `make tools`) validate each.
+// real kubeadm (built from k8s.io/kubernetes by `make tools-all`) validate each.
 func TestKubeadmConfigs(t *testing.T) {
 	kubeadm := kubeadmBinary(t)
 	single, err := ParseCluster([]byte(minimal))
@@ -199,9 +199,9 @@ func TestCACertHash(t *testing.T) {
 
 func kubeadmBinary(t *testing.T) string {
 	t.Helper()
-	dir, err := testenv.BinDir()
+	kubeadm, err := testenv.Binary("kubeadm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Join(dir, "kubeadm")
+	return kubeadm
 }

@@ -101,7 +101,7 @@ fi
 
 // KubernetesDebs returns kubelet, kubeadm and kubectl packaged at
 // version-revision (1.37.2 and 1.1, say) for this machine's architecture,
-// from the binaries `make tools` built. They are cached under the user's
+// from the binaries `make tools-all` built. They are cached under the user's
 // cache directory, in gitsync/debs/, keyed by the binaries' digests, the
 // version and the recipe: a warm run only hashes the binaries.
 func KubernetesDebs(t testing.TB, version, revision string) []Deb {
@@ -117,12 +117,16 @@ func KubernetesDebs(t testing.TB, version, revision string) []Deb {
 }
 
 func kubernetesDebs(ctx context.Context, version, revision string) ([]Deb, time.Duration, error) {
-	bin, err := testenv.BinDir()
-	if err != nil {
-		return nil, 0, err
+	bins := map[string]string{}
+	for _, s := range debSpecs() {
+		path, err := testenv.Binary(s.name)
+		if err != nil {
+			return nil, 0, err
+		}
+		bins[s.name] = path
 	}
 	arch := runtime.GOARCH // Go and dpkg agree on amd64 and arm64, the architectures pkgs.k8s.io builds
-	key, err := cacheKey(bin, version, revision, arch)
+	key, err := cacheKey(bins, version, revision, arch)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -134,29 +138,25 @@ func kubernetesDebs(ctx context.Context, version, revision string) ([]Deb, time.
 	var debs []Deb
 	for _, s := range debSpecs() {
 		d := Deb{Package: s.name, Version: version + "-" + revision, Architecture: arch}
-		d.Path, d.Control = filepath.Join(dir, d.FileName()), s.control(d, bin)
+		d.Path, d.Control = filepath.Join(dir, d.FileName()), s.control(d, bins[s.name])
 		debs = append(debs, d)
 	}
 	if exists(dir) {
 		return debs, 0, nil
 	}
 	began := time.Now()
-	if err := buildOnce(ctx, dir, bin, debs); err != nil {
+	if err := buildOnce(ctx, dir, bins, debs); err != nil {
 		return nil, 0, fmt.Errorf("build the packages in %s: %w", dir, err)
 	}
 	return debs, time.Since(began), nil
 }
 
 // cacheKey digests what goes into the packages.
-func cacheKey(bin, version, revision, arch string) (string, error) {
+func cacheKey(bins map[string]string, version, revision, arch string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", recipe, version, revision, arch)
 	for _, s := range debSpecs() {
-		path := filepath.Join(bin, s.name)
-		f, err := os.Open(path)
-		if errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("%s is missing: run %q in the gitsync checkout to build it", path, "make tools")
-		}
+		f, err := os.Open(bins[s.name])
 		if err != nil {
 			return "", err
 		}
@@ -170,9 +170,9 @@ func cacheKey(bin, version, revision, arch string) (string, error) {
 }
 
 // control is the package's control file. Installed-Size is in KiB.
-func (s spec) control(d Deb, bin string) string {
+func (s spec) control(d Deb, binary string) string {
 	size := int64(0)
-	if fi, err := os.Stat(filepath.Join(bin, s.name)); err == nil {
+	if fi, err := os.Stat(binary); err == nil {
 		size = fi.Size()
 	}
 	for _, content := range s.files {
@@ -192,7 +192,7 @@ func (s spec) control(d Deb, bin string) string {
 
 // buildOnce builds the packages into a temporary sibling of dir and renames
 // it, under a lock, so dir exists only complete and is built once.
-func buildOnce(ctx context.Context, dir, bin string, debs []Deb) error {
+func buildOnce(ctx context.Context, dir string, bins map[string]string, debs []Deb) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func buildOnce(ctx context.Context, dir, bin string, debs []Deb) error {
 	defer os.RemoveAll(tmp)
 	specs := debSpecs()
 	for i, d := range debs {
-		if err := buildDeb(ctx, tmp, bin, specs[i], d); err != nil {
+		if err := buildDeb(ctx, tmp, bins[specs[i].name], specs[i], d); err != nil {
 			return fmt.Errorf("%s: %w", d.Package, err)
 		}
 	}
@@ -219,7 +219,7 @@ func buildOnce(ctx context.Context, dir, bin string, debs []Deb) error {
 }
 
 // buildDeb stages the package's tree and runs dpkg-deb on it.
-func buildDeb(ctx context.Context, dir, bin string, s spec, d Deb) error {
+func buildDeb(ctx context.Context, dir, binary string, s spec, d Deb) error {
 	stage := filepath.Join(dir, "stage-"+s.name)
 	defer os.RemoveAll(stage)
 	files := map[string]string{"DEBIAN/control": d.Control}
@@ -236,7 +236,7 @@ func buildDeb(ctx context.Context, dir, bin string, s spec, d Deb) error {
 			return err
 		}
 	}
-	if err := copyFile(filepath.Join(bin, s.name), filepath.Join(stage, "usr/bin", s.name)); err != nil {
+	if err := copyFile(binary, filepath.Join(stage, "usr/bin", s.name)); err != nil {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, "dpkg-deb", "--root-owner-group", "-Zgzip", "-z1", "--build", stage, filepath.Join(dir, d.FileName()))

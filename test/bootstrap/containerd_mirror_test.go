@@ -32,7 +32,7 @@ func serveMirror(t *testing.T) *mirror {
 	dir := filepath.Join(root, ".cache", "containerd")
 	tarballs, _ := filepath.Glob(filepath.Join(dir, "v*", "containerd-*-linux-"+runtime.GOARCH+".tar.gz"))
 	if len(tarballs) != 1 {
-		t.Fatalf("want one containerd release in %s, found %q: run `make tools` in the gitsync checkout to build it", dir, tarballs)
+		t.Fatalf("want one containerd release in %s, found %q: run `make tools-all` in the gitsync checkout to build it", dir, tarballs)
 	}
 	m := &mirror{Version: strings.TrimPrefix(filepath.Base(filepath.Dir(tarballs[0])), "v"), dir: dir}
 	files := http.FileServer(http.Dir(dir))

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -164,11 +163,11 @@ func pushImage(t *testing.T, ref string) string {
 func serveKubeadmImages(t *testing.T, addr netip.Addr, version string) string {
 	t.Helper()
 	registry := serveRegistry(t, addr)
-	bin, err := testenv.BinDir()
+	kubeadm, err := testenv.Binary("kubeadm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(filepath.Join(bin, "kubeadm"), "config", "images", "list",
+	out, err := exec.Command(kubeadm, "config", "images", "list",
 		"--kubernetes-version", version, "--image-repository", registry+"/k8s").Output()
 	if err != nil {
 		t.Fatalf("kubeadm config images list: %v", err)

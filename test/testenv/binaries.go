@@ -6,32 +6,65 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // BinDirEnv overrides where the control-plane binaries are looked up.
 const BinDirEnv = "GITSYNC_TOOLS_BIN"
 
-// buildCommand is what a user runs to get the binaries; every "missing binary"
-// error names it.
-const buildCommand = "make tools"
+// NodeBinDirEnv overrides where the node binaries (kubelet, kubeadm) are looked up.
+const NodeBinDirEnv = "GITSYNC_NODE_BIN"
 
-var binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl", "kubeadm"}
+// toolSet is one of the sets tools/build.sh builds and caches: where the
+// checkout links it, and the make target a user runs to get it.
+type toolSet struct {
+	env, link, target string
+	binaries          []string
+}
 
-// BinDir returns the directory holding the control-plane binaries: $GITSYNC_TOOLS_BIN,
-// or .cache/bin at the root of the gitsync checkout containing the working
-// directory. It fails, naming the command that builds them, when any is missing.
-func BinDir() (string, error) {
-	dir := os.Getenv(BinDirEnv)
+func controlPlaneSet() toolSet {
+	return toolSet{BinDirEnv, "bin", "make tools",
+		[]string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"}}
+}
+
+func nodeSet() toolSet {
+	return toolSet{NodeBinDirEnv, "node", "make tools-all", []string{"kubelet", "kubeadm"}}
+}
+
+// BinDir returns the directory holding the control-plane binaries (what `make
+// demo` runs): $GITSYNC_TOOLS_BIN, or .cache/bin at the root of the gitsync
+// checkout containing the working directory. It fails, naming the command that
+// builds them, when any is missing.
+func BinDir() (string, error) { return controlPlaneSet().dir() }
+
+// NodeBinDir returns the directory holding kubelet and kubeadm, which the
+// bootstrap tests install on test nodes: $GITSYNC_NODE_BIN or .cache/node.
+func NodeBinDir() (string, error) { return nodeSet().dir() }
+
+// Binary returns the path of one of the binaries tools/build.sh builds, from
+// whichever set holds it.
+func Binary(name string) (string, error) {
+	for _, set := range []toolSet{controlPlaneSet(), nodeSet()} {
+		if slices.Contains(set.binaries, name) {
+			dir, err := set.dir()
+			return filepath.Join(dir, name), err
+		}
+	}
+	return "", fmt.Errorf("tools/build.sh builds no binary called %s", name)
+}
+
+func (s toolSet) dir() (string, error) {
+	dir := os.Getenv(s.env)
 	if dir == "" {
 		root, err := repoRoot()
 		if err != nil {
-			return "", fmt.Errorf("cannot find the control-plane binaries: %w; set %s or run %q in the gitsync checkout", err, BinDirEnv, buildCommand)
+			return "", fmt.Errorf("cannot find the binaries %v: %w; set %s or run %q in the gitsync checkout", s.binaries, err, s.env, s.target)
 		}
-		dir = filepath.Join(root, ".cache", "bin")
+		dir = filepath.Join(root, ".cache", s.link)
 	}
-	for _, b := range binaries {
+	for _, b := range s.binaries {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			return "", fmt.Errorf("control-plane binary %s is missing from %s: run %q in the gitsync checkout to build it", b, dir, buildCommand)
+			return "", fmt.Errorf("%s is missing from %s: run %q in the gitsync checkout to build it", b, dir, s.target)
 		}
 	}
 	return dir, nil
