@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	xssh "golang.org/x/crypto/ssh"
+
+	"github.com/gitsync-io/gitsync/pkg/knownhosts"
 )
 
 // Client is an authenticated SSH connection to one host. It is safe for
@@ -35,7 +37,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	host := cfg.User + "@" + cfg.Address
-	hostKeys, err := loadHostKeys(cfg.KnownHostsFile, cfg.AcceptNew)
+	hostKeys, err := knownhosts.Open(cfg.KnownHostsFile, cfg.AcceptNew)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", host, err)
 	}
@@ -49,8 +51,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	conn, err := connect(ctx, cfg.Address, &xssh.ClientConfig{
 		User:              cfg.User,
 		Auth:              auth.methods,
-		HostKeyCallback:   hostKeys.verify,
-		HostKeyAlgorithms: hostKeys.algorithms(cfg.Address),
+		HostKeyCallback:   hostKeys.Check,
+		HostKeyAlgorithms: hostKeys.Algorithms(cfg.Address),
 	})
 	if err != nil {
 		return nil, dialError(host, cfg, auth, err)
@@ -91,11 +93,11 @@ func connect(ctx context.Context, address string, config *xssh.ClientConfig) (*x
 // dialError turns a failed handshake into the typed error the user can act
 // on: a host key problem, rejected credentials, or the network error.
 func dialError(host string, cfg Config, auth *dialAuthMethods, err error) error {
-	var unknown *UnknownHostError
-	var changed *HostKeyChangedError
+	var unknown *knownhosts.UnknownHostError
+	var changed *knownhosts.ChangedKeyError
 	switch {
 	case errors.As(err, &unknown):
-		return fmt.Errorf("%s: %w", host, unknown)
+		return fmt.Errorf("%s: %w (--ssh-accept-new)", host, unknown)
 	case errors.As(err, &changed):
 		return fmt.Errorf("%s: %w", host, changed)
 	case strings.Contains(err.Error(), "unable to authenticate"):

@@ -13,6 +13,8 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/gitsync-io/gitsync/pkg/knownhosts"
 )
 
 // defaultDialTimeout bounds an SSH connection when the context has no
@@ -84,7 +86,8 @@ func (s *Source) sshAuth(ctx context.Context) (transport.AuthMethod, func(), err
 	if err != nil {
 		return nil, nil, err
 	}
-	return &sshAuth{PublicKeysCallback: signer, hostKeys: s.hostKeys(), hostPort: s.remote.hostPort, timeout: dialTimeout(ctx)}, release, nil
+	return &sshAuth{PublicKeysCallback: signer, knownHosts: s.auth.KnownHostsFile, acceptNew: s.auth.AcceptNewHostKeys,
+		hostPort: s.remote.hostPort, timeout: dialTimeout(ctx)}, release, nil
 }
 
 // sshSigner loads the key file, or connects to the agent.
@@ -128,24 +131,25 @@ func dialTimeout(ctx context.Context) time.Duration {
 // without the context.
 type sshAuth struct {
 	*gitssh.PublicKeysCallback
-	hostKeys hostKeys
-	hostPort string
-	timeout  time.Duration
+	knownHosts string
+	acceptNew  bool
+	hostPort   string
+	timeout    time.Duration
 }
 
 var _ gitssh.AuthMethod = (*sshAuth)(nil)
 
 // ClientConfig is called by go-git for each connection.
 func (a *sshAuth) ClientConfig() (*ssh.ClientConfig, error) {
-	callback, algorithms, err := a.hostKeys.config(a.hostPort)
+	hosts, err := knownhosts.Open(a.knownHosts, a.acceptNew)
 	if err != nil {
-		return nil, err
+		return nil, withKind(InvalidOptions, err)
 	}
 	return &ssh.ClientConfig{
 		User:              a.User,
 		Auth:              []ssh.AuthMethod{ssh.PublicKeysCallback(a.Callback)},
-		HostKeyCallback:   callback,
-		HostKeyAlgorithms: algorithms,
+		HostKeyCallback:   hosts.Check,
+		HostKeyAlgorithms: hosts.Algorithms(a.hostPort),
 		Timeout:           a.timeout,
 	}, nil
 }

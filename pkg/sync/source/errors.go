@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/gitsync-io/gitsync/pkg/knownhosts"
 )
 
 // Kind classifies why a fetch failed, so the caller can branch on it with
@@ -70,10 +72,12 @@ func (e *Error) Is(target error) bool { return target == error(e.Kind) }
 // Terminal reports whether retrying cannot fix the failure.
 func (e *Error) Terminal() bool { return e.Kind.Terminal() }
 
-// classify finds the Kind of a go-git, x/crypto/ssh, network or context error.
+// classify finds the Kind of a go-git, x/crypto/ssh, known_hosts, network or context error.
 func classify(err error) Kind {
 	var kind Kind
 	var netErr net.Error
+	var unknownHost *knownhosts.UnknownHostError
+	var changedKey *knownhosts.ChangedKeyError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return Canceled
@@ -81,6 +85,10 @@ func classify(err error) Kind {
 		return Unreachable
 	case errors.As(err, &kind):
 		return kind
+	case errors.As(err, &unknownHost):
+		return HostKeyUnknown
+	case errors.As(err, &changedKey):
+		return HostKeyChanged
 	case isAuthError(err):
 		return AuthFailed
 	case errors.Is(err, transport.ErrRepositoryNotFound):

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/gitsync-io/gitsync/pkg/knownhosts"
 )
 
 func TestClassify(t *testing.T) {
@@ -25,6 +27,9 @@ func TestClassify(t *testing.T) {
 		{"an empty repository", transport.ErrEmptyRemoteRepository, RefNotFound},
 		{"a refused connection", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, Unreachable},
 		{"a kind set where the failure was found", fmt.Errorf("handshake: %w", withKind(HostKeyChanged, errors.New("mismatch"))), HostKeyChanged},
+		{"an unknown SSH host", fmt.Errorf("ssh: handshake failed: %w", &knownhosts.UnknownHostError{}), HostKeyUnknown},
+		{"a changed SSH host key", fmt.Errorf("ssh: handshake failed: %w", &knownhosts.ChangedKeyError{}), HostKeyChanged},
+		{"a revoked SSH host key", fmt.Errorf("ssh: handshake failed: %w", &knownhosts.ChangedKeyError{Revoked: true}), HostKeyChanged},
 		{"anything else", errors.New("disk full"), Failed},
 	} {
 		t.Run("classifies "+tc.name, func(t *testing.T) {

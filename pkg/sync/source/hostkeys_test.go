@@ -31,14 +31,15 @@ func readFile(t *testing.T, path string) string {
 	return string(data)
 }
 
+// Host key checking itself is package knownhosts' (and tested there); these tests prove a
+// fetch uses it, reading known_hosts afresh for each of its connections, and how its
+// refusals are classified.
 func TestSSHHostKeys(t *testing.T) {
-	for _, keyType := range []string{ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256} {
-		t.Run("accepts a host known only by its "+keyType+" key", func(t *testing.T) {
-			srv, opts := sshRemote(t)
-			opts.Auth.KnownHostsFile = srv.KnownHostsFile(t, keyType)
-			fetch(t, newSource(t, opts))
-		})
-	}
+	t.Run("accepts a host known only by its ed25519 key", func(t *testing.T) {
+		srv, opts := sshRemote(t)
+		opts.Auth.KnownHostsFile = srv.KnownHostsFile(t, ssh.KeyAlgoED25519)
+		fetch(t, newSource(t, opts))
+	})
 	t.Run("refuses an unknown host and records nothing", func(t *testing.T) {
 		_, opts := sshRemote(t)
 		opts.Auth.KnownHostsFile = filepath.Join(t.TempDir(), "known_hosts")
