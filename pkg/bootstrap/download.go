@@ -8,15 +8,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gitsync-io/gitsync/pkg/download"
 )
 
 // release is one file of a release and the checksum file published next to it, in
@@ -38,13 +37,13 @@ const (
 
 // releaseFetcher downloads release files on the machine running gitsync and verifies them
 // against their published checksums: every node gets the same verified bytes, uploaded over
-// SSH, and needs no internet access, no curl and no wget. Verified files are kept in dir,
+// SSH, and needs no internet access, no curl and no wget. Verified files are kept in cache,
 // keyed by URL (a release URL names a version, whose files do not change), so a later run,
 // or another node, uses them without downloading again. Safe for concurrent use: nodes
 // applying at once download each file once.
 type releaseFetcher struct {
-	client *http.Client
-	dir    string // the cache; "" keeps nothing
+	timeout time.Duration
+	cache   download.Cache
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // per URL
@@ -59,8 +58,8 @@ func newReleaseFetcher() *releaseFetcher {
 	}
 	return &releaseFetcher{
 		// A whole download, tens of MB, over a slow line; ctx cancels it sooner.
-		client: &http.Client{Timeout: 15 * time.Minute},
-		dir:    dir,
+		timeout: 15 * time.Minute,
+		cache:   download.Cache{Dir: dir},
 	}
 }
 
@@ -68,7 +67,7 @@ func newReleaseFetcher() *releaseFetcher {
 func (f *releaseFetcher) get(ctx context.Context, r release) ([]byte, error) {
 	unlock := f.lock(r.URL)
 	defer unlock()
-	if data, ok := f.cached(r.URL); ok {
+	if data, ok := f.cache.Get(r.URL); ok {
 		return data, nil
 	}
 	sums, err := f.download(ctx, r.SumURL, maxChecksumSize)
@@ -83,10 +82,10 @@ func (f *releaseFetcher) get(ctx context.Context, r release) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.URL, err)
 	}
-	if got := sha256Hex(data); got != want {
+	if got := download.SHA256(data); got != want {
 		return nil, fmt.Errorf("%s: sha256 %s, but %s says %s: a damaged download, or a mirror serving other files than upstream", r.URL, got, r.SumURL, want)
 	}
-	f.keep(r.URL, data, want)
+	_ = f.cache.Put(r.URL, data) // a cache that cannot be written only costs a download later
 	return data, nil
 }
 
@@ -107,30 +106,12 @@ func (f *releaseFetcher) lock(u string) (unlock func()) {
 }
 
 func (f *releaseFetcher) download(ctx context.Context, u string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
+	data, err := download.Get(ctx, u, download.Options{Timeout: f.timeout, MaxBytes: limit})
+	var status *download.StatusError
+	if errors.As(err, &status) {
+		return nil, fmt.Errorf("%w (is the version released, and does the mirror hold it?)", err)
 	}
-	resp, err := f.client.Do(req)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // it repeats the URL
-		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s (is the version released, and does the mirror hold it?)", resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	switch {
-	case err != nil:
-		return nil, err
-	case int64(len(data)) > limit:
-		return nil, fmt.Errorf("larger than %d bytes", limit)
-	}
-	return data, nil
+	return data, err
 }
 
 // checksumOf finds name's SHA-256 in sha256sum output ("HEX  NAME", or "HEX *NAME" for
@@ -149,64 +130,4 @@ func checksumOf(sums []byte, name string) (string, error) {
 func isSHA256(s string) bool {
 	b, err := hex.DecodeString(s)
 	return err == nil && len(b) == sha256.Size
-}
-
-func sha256Hex(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
-// The cache holds, per URL, the file (KEY-NAME) and the SHA-256 it was verified against
-// (KEY-NAME.sha256); KEY is a digest of the URL. A file that no longer matches is fetched
-// again.
-
-func (f *releaseFetcher) cachePath(u string) string {
-	return filepath.Join(f.dir, sha256Hex([]byte(u))[:16]+"-"+path.Base(u))
-}
-
-func (f *releaseFetcher) cached(u string) ([]byte, bool) {
-	if f.dir == "" {
-		return nil, false
-	}
-	p := f.cachePath(u)
-	want, err := os.ReadFile(p + ".sha256")
-	if err != nil {
-		return nil, false
-	}
-	data, err := os.ReadFile(p)
-	if err != nil || sha256Hex(data) != strings.TrimSpace(string(want)) {
-		return nil, false
-	}
-	return data, true
-}
-
-// keep stores a verified file; a cache that cannot be written only costs a download later.
-func (f *releaseFetcher) keep(u string, data []byte, sum string) {
-	if f.dir == "" || os.MkdirAll(f.dir, 0o755) != nil {
-		return
-	}
-	p := f.cachePath(u)
-	if writeAtomic(p, data) == nil {
-		_ = writeAtomic(p+".sha256", []byte(sum+"\n"))
-	}
-}
-
-// writeAtomic writes through a temporary file and a rename: another gitsync reading the
-// cache sees the whole file or none.
-func writeAtomic(p string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
-	}
-	return err
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gitsync-io/gitsync/pkg/download"
 )
 
 // releaseServer serves files by path on loopback and counts the requests.
@@ -53,19 +55,19 @@ func TestReleaseFetcher(t *testing.T) {
 	const tarball = "the tarball"
 	srv := serveReleases(t, map[string]string{
 		"/v1/app.tar.gz":           tarball,
-		"/v1/app.tar.gz.sha256sum": sha256Hex([]byte(tarball)) + "  app.tar.gz\n",
+		"/v1/app.tar.gz.sha256sum": download.SHA256([]byte(tarball)) + "  app.tar.gz\n",
 		// runc's: one file for every architecture, in binary mode.
 		"/v1/runc.amd64":             "runc for amd64",
-		"/v1/runc.sha256sum":         sha256Hex([]byte("runc for arm64")) + " *runc.arm64\n" + sha256Hex([]byte("runc for amd64")) + " *runc.amd64\n",
+		"/v1/runc.sha256sum":         download.SHA256([]byte("runc for arm64")) + " *runc.arm64\n" + download.SHA256([]byte("runc for amd64")) + " *runc.amd64\n",
 		"/v1/bad.tar.gz":             "a damaged download",
-		"/v1/bad.tar.gz.sha256sum":   sha256Hex([]byte(tarball)) + "  bad.tar.gz\n",
+		"/v1/bad.tar.gz.sha256sum":   download.SHA256([]byte(tarball)) + "  bad.tar.gz\n",
 		"/v1/other.tar.gz":           tarball,
-		"/v1/other.tar.gz.sha256sum": sha256Hex([]byte(tarball)) + "  app.tar.gz\n",
+		"/v1/other.tar.gz.sha256sum": download.SHA256([]byte(tarball)) + "  app.tar.gz\n",
 		"/v1/nosum.tar.gz":           tarball,
 	})
 	dir := t.TempDir()
 	f := newReleaseFetcher()
-	f.dir = dir
+	f.cache.Dir = dir
 
 	t.Run("downloads a file and checks it against its checksum", func(t *testing.T) {
 		data, err := f.get(t.Context(), srv.release("app.tar.gz"))
@@ -85,7 +87,7 @@ func TestReleaseFetcher(t *testing.T) {
 	})
 	t.Run("takes a file it has verified from the cache, without asking the server", func(t *testing.T) {
 		again := newReleaseFetcher() // another run of gitsync
-		again.dir = dir
+		again.cache.Dir = dir
 		if data, err := again.get(t.Context(), srv.release("app.tar.gz")); err != nil || string(data) != tarball {
 			t.Fatalf("got %q, %v", data, err)
 		}
@@ -94,7 +96,7 @@ func TestReleaseFetcher(t *testing.T) {
 		}
 	})
 	t.Run("downloads again what no longer matches in the cache", func(t *testing.T) {
-		cached := f.cachePath(srv.release("app.tar.gz").URL)
+		cached := f.cache.Path(srv.release("app.tar.gz").URL)
 		if err := os.WriteFile(cached, []byte("bit rot"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -111,13 +113,13 @@ func TestReleaseFetcher(t *testing.T) {
 		want       []string
 	}{
 		{"refuses a file whose checksum differs", "bad.tar.gz",
-			[]string{srv.URL + "/v1/bad.tar.gz: sha256 " + sha256Hex([]byte("a damaged download")), "but " + srv.URL + "/v1/bad.tar.gz.sha256sum says"}},
+			[]string{srv.URL + "/v1/bad.tar.gz: sha256 " + download.SHA256([]byte("a damaged download")), "but " + srv.URL + "/v1/bad.tar.gz.sha256sum says"}},
 		{"refuses a checksum file without the file's name", "other.tar.gz",
 			[]string{srv.URL + "/v1/other.tar.gz.sha256sum: no SHA-256 of other.tar.gz in it"}},
 		{"fails naming the file when its checksum is not published", "nosum.tar.gz",
-			[]string{srv.URL + "/v1/nosum.tar.gz: its checksum: 404 Not Found"}},
+			[]string{srv.URL + "/v1/nosum.tar.gz: its checksum: HTTP 404 Not Found (is the version released"}},
 		{"fails naming the file when there is none", "missing.tar.gz",
-			[]string{srv.URL + "/v1/missing.tar.gz: its checksum: 404 Not Found"}},
+			[]string{srv.URL + "/v1/missing.tar.gz: its checksum: HTTP 404 Not Found (is the version released"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.get(t.Context(), srv.release(tc.file))
@@ -134,7 +136,7 @@ func TestReleaseFetcher(t *testing.T) {
 
 	t.Run("keeps nothing without a cache directory", func(t *testing.T) {
 		nocache := newReleaseFetcher()
-		nocache.dir = ""
+		nocache.cache.Dir = ""
 		if _, err := nocache.get(t.Context(), srv.release("app.tar.gz")); err != nil {
 			t.Fatal(err)
 		}
@@ -152,10 +154,10 @@ func TestReleaseFetcherDownloadsOncePerURL(t *testing.T) {
 	const tarball = "the tarball"
 	srv := serveReleases(t, map[string]string{
 		"/v1/app.tar.gz":           tarball,
-		"/v1/app.tar.gz.sha256sum": sha256Hex([]byte(tarball)) + "  app.tar.gz\n",
+		"/v1/app.tar.gz.sha256sum": download.SHA256([]byte(tarball)) + "  app.tar.gz\n",
 	})
 	f := newReleaseFetcher()
-	f.dir = t.TempDir()
+	f.cache.Dir = t.TempDir()
 	var wg sync.WaitGroup
 	for range 5 { // five nodes applying at once
 		wg.Go(func() {

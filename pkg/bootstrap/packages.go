@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +12,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/gitsync-io/gitsync/pkg/download"
 )
 
 // DefaultKubernetesRepository is where the per-minor repositories of kubeadm, kubelet and
@@ -35,7 +35,7 @@ const (
 // upgrading Kubernetes is a change of the cluster file. gitsync fetches the repository's
 // signing key itself and uploads it; apt on the node verifies the repository with it.
 func PackagesStep() Step {
-	keys := &keyFetcher{client: &http.Client{Timeout: 30 * time.Second}}
+	keys := &keyFetcher{}
 	return Step{
 		Name: "packages",
 		Check: func(ctx context.Context, h *Host) (Status, error) {
@@ -257,9 +257,8 @@ func planPackages(h *Host, keys *keyFetcher) []string {
 // keyFetcher fetches repository signing keys from the machine running gitsync, once per URL:
 // the nodes need no curl and no gpg for it, and every node gets the same key.
 type keyFetcher struct {
-	client *http.Client
-	mu     sync.Mutex
-	keys   map[string]signingKey
+	mu   sync.Mutex
+	keys map[string]signingKey
 }
 
 // signingKey is an ASCII-armored OpenPGP public key, as the repository serves it.
@@ -273,6 +272,9 @@ const publicKeyBlock = "PGP PUBLIC KEY BLOCK"
 
 // maxKeySize bounds what is read from a key URL; pkgs.k8s.io's key is under 2 KB.
 const maxKeySize = 1 << 20
+
+// keyTimeout bounds the download of a key.
+const keyTimeout = 30 * time.Second
 
 func (f *keyFetcher) cached(url string) (signingKey, bool) {
 	f.mu.Lock()
@@ -299,29 +301,17 @@ func (f *keyFetcher) get(ctx context.Context, keyURL string) (signingKey, error)
 }
 
 func (f *keyFetcher) fetch(ctx context.Context, keyURL string) (signingKey, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, keyURL, nil)
-	if err != nil {
+	data, err := download.Get(ctx, keyURL, download.Options{Timeout: keyTimeout, MaxBytes: maxKeySize})
+	var status *download.StatusError
+	var tooLarge *download.TooLargeError
+	switch {
+	case errors.As(err, &status):
+		return signingKey{}, fmt.Errorf("%w (is mirrors.kubernetes a mirror of %s, and is kubernetesVersion's minor released?)",
+			err, DefaultKubernetesRepository)
+	case errors.As(err, &tooLarge):
+		return signingKey{}, fmt.Errorf("%w: not a signing key", err)
+	case err != nil:
 		return signingKey{}, err
-	}
-	resp, err := f.client.Do(req)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // it repeats the URL
-		}
-		return signingKey{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return signingKey{}, fmt.Errorf("%s (is mirrors.kubernetes a mirror of %s, and is kubernetesVersion's minor released?)",
-			resp.Status, DefaultKubernetesRepository)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxKeySize+1))
-	if err != nil {
-		return signingKey{}, err
-	}
-	if len(data) > maxKeySize {
-		return signingKey{}, fmt.Errorf("larger than %d bytes: not a signing key", maxKeySize)
 	}
 	return parseSigningKey(data)
 }

@@ -102,7 +102,7 @@ func TestSigningKey(t *testing.T) {
 	}
 	t.Run("an armored public key is taken as served, with its fingerprint", func(t *testing.T) {
 		url := serve(http.StatusOK, key.Armored())
-		got, err := (&keyFetcher{client: http.DefaultClient}).get(t.Context(), url)
+		got, err := (&keyFetcher{}).get(t.Context(), url)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func TestSigningKey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url := serve(tc.status, tc.body)
-			_, err := (&keyFetcher{client: http.DefaultClient}).get(t.Context(), url)
+			_, err := (&keyFetcher{}).get(t.Context(), url)
 			if err == nil || !strings.Contains(err.Error(), url) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error naming %s and saying %q", err, url, tc.want)
 			}

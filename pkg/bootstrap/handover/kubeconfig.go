@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/gitsync-io/gitsync/pkg/atomicfile"
 )
 
 // WriteKubeconfig writes the administrator's kubeconfig kubeadm made (admin.conf) to path on
@@ -48,7 +49,7 @@ func WriteKubeconfig(path string, admin []byte, endpoint string) (bool, error) {
 			return false, fmt.Errorf("%s exists and is not this cluster's kubeconfig (it trusts another CA): move it away, or pass --kubeconfig-out", path)
 		}
 	}
-	return true, writeFile(path, data)
+	return true, atomicfile.Write(path, data, 0o600)
 }
 
 // sameCA reports whether the kubeconfig old trusts the CA ca for every cluster it names.
@@ -63,25 +64,4 @@ func sameCA(old, ca []byte) (bool, error) {
 		}
 	}
 	return len(cfg.Clusters) > 0, nil
-}
-
-// writeFile replaces path atomically with a file readable by its owner alone.
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -6,16 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/gitsync-io/gitsync/pkg/download"
 )
 
 // Remote fetches the http(s) files that kustomizations list as resources, such as an upstream
@@ -102,12 +101,12 @@ func (r *Remote) Fetch(ctx context.Context, raw string) ([]byte, error) {
 		return nil, &Error{Problem: RemoteMismatch, Detail: redact(raw) + ": " + err.Error(),
 			Fix: "pin the file as <url>#sha256=<hex>, or drop the fragment"}
 	}
-	file := filepath.Join(r.CacheDir, cacheKey(p.url))
-	if data, err := os.ReadFile(file); err == nil && r.verify(p, "", data, "") == nil {
+	cache := download.Cache{Dir: r.CacheDir}
+	if data, ok := cache.Get(p.url); ok && r.verify(p, "", data, "") == nil {
 		return data, nil // a copy that no longer matches a (changed) pin is fetched again
 	}
 	from := r.rewrite(p.url)
-	data, err := r.download(ctx, from)
+	data, err := download.Get(ctx, from, r.downloadOptions())
 	if err != nil {
 		return nil, &Error{Problem: RemoteUnreachable, Detail: describeFetch(p.url, from) + ": " + err.Error(), Err: err,
 			Fix: "check the network or the mirror (--mirror FROM=TO); gitsync retries"}
@@ -115,7 +114,10 @@ func (r *Remote) Fetch(ctx context.Context, raw string) ([]byte, error) {
 	if err := r.verify(p, from, data, "the file served"); err != nil {
 		return nil, err
 	}
-	return data, r.store(file, data)
+	if err := cache.Put(p.url, data); err != nil {
+		return data, fmt.Errorf("remote cache: %w", err)
+	}
+	return data, nil
 }
 
 func (r *Remote) verify(p pinned, from string, data []byte, what string) error {
@@ -130,6 +132,14 @@ func (r *Remote) verify(p pinned, from string, data []byte, what string) error {
 	return nil
 }
 
+func (r *Remote) downloadOptions() download.Options {
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRemoteTimeout
+	}
+	return download.Options{Client: r.Client, Timeout: timeout, MaxBytes: maxRemoteBytes}
+}
+
 // rewrite applies the longest matching mirror.
 func (r *Remote) rewrite(u string) string {
 	best := Mirror{}
@@ -142,90 +152,6 @@ func (r *Remote) rewrite(u string) string {
 		return u
 	}
 	return best.To + strings.TrimPrefix(u, best.From)
-}
-
-func (r *Remote) download(ctx context.Context, u string) ([]byte, error) {
-	timeout := r.Timeout
-	if timeout <= 0 {
-		timeout = DefaultRemoteTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	client := r.Client
-	if client == nil {
-		client = &http.Client{Transport: http.DefaultTransport}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, scrub(err, u, timeout)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %s", resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxRemoteBytes+1))
-	switch {
-	case err != nil:
-		return nil, scrub(err, u, timeout)
-	case len(data) > maxRemoteBytes:
-		return nil, fmt.Errorf("larger than %d MiB", maxRemoteBytes>>20)
-	}
-	return data, nil
-}
-
-// scrub drops the URL (which may hold credentials) from a client error; the caller names it.
-func scrub(err error, u string, timeout time.Duration) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("no answer within %s", timeout)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), u, redact(u)))
-}
-
-// store writes the cache file atomically, so that a crash never leaves half a file to be trusted.
-func (r *Remote) store(file string, data []byte) error {
-	if err := os.MkdirAll(r.CacheDir, 0o755); err != nil {
-		return fmt.Errorf("remote cache: %w", err)
-	}
-	tmp, err := os.CreateTemp(r.CacheDir, ".fetch-*")
-	if err != nil {
-		return fmt.Errorf("remote cache: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), file)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("remote cache: %w", err)
-	}
-	return nil
-}
-
-// cacheKey names the cache file of a URL: its hash, and its base name for people looking.
-func cacheKey(u string) string {
-	sum := sha256.Sum256([]byte(u))
-	return hex.EncodeToString(sum[:12]) + "-" + safeBase(u)
-}
-
-func safeBase(u string) string {
-	base := path.Base(strings.SplitN(u, "?", 2)[0])
-	return strings.Map(func(r rune) rune {
-		if r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
-			return r
-		}
-		return '_'
-	}, base)
 }
 
 func describeFetch(u, from string) string {
@@ -283,7 +209,7 @@ func (k *kustomizeFS) fetchResource(file, url string) (string, error) {
 		return "", err
 	}
 	p, _ := parsePinned(url)
-	local := path.Join(virtualDir, cacheKey(p.url))
+	local := path.Join(virtualDir, download.FileName(p.url))
 	k.addVirtual(path.Join(path.Dir(file), local), virtualFile{url: url, data: data})
 	return local, nil
 }

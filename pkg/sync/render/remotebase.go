@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/gitsync-io/gitsync/pkg/download"
 )
 
 // GitFetcher fetches ref of the repository at url and returns a directory holding the
@@ -81,12 +83,12 @@ func (k *kustomizeFS) fetchBase(file, entry string) (string, error) {
 	if err != nil {
 		return "", fail(RemoteUnreachable, redact(err.Error()), "check the URL, the network or the mirror (--mirror FROM=TO); gitsync retries", err)
 	}
-	prefix := path.Join(path.Dir(file), virtualDir, cacheKey(base.repo+"?ref="+base.ref))
+	prefix := path.Join(path.Dir(file), virtualDir, download.FileName(base.repo+"?ref="+base.ref))
 	if err := k.mount(prefix, dir, entry); err != nil {
 		return "", fail(RemoteUnreachable, err.Error(), "keep remote bases in small repositories", err)
 	}
 	k.seen.add(opFetch, entry, "git "+revision)
-	return path.Join(virtualDir, cacheKey(base.repo+"?ref="+base.ref), base.dir), nil
+	return path.Join(virtualDir, download.FileName(base.repo+"?ref="+base.ref), base.dir), nil
 }
 
 func (k *kustomizeFS) fetchGit(base remoteBase) (dir, revision string, err error) {
