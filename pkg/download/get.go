@@ -83,7 +83,7 @@ func get(ctx context.Context, rawURL string, opts Options) ([]byte, error) {
 // own as such.
 func withoutURL(ctx context.Context, err error) error {
 	var timeout *TimeoutError
-	if errors.As(context.Cause(ctx), &timeout) {
+	if errors.Is(err, context.DeadlineExceeded) && errors.As(context.Cause(ctx), &timeout) {
 		return timeout
 	}
 	var urlErr *url.Error

@@ -16,6 +16,12 @@ func TestGet(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/file", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("0123456789")) })
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	mux.HandleFunc("/stalls", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		_, _ = w.Write([]byte("a first part"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
 	mux.HandleFunc("/cut", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Length", "100")
 		_, _ = w.Write([]byte("only a part"))
@@ -40,6 +46,8 @@ func TestGet(t *testing.T) {
 		{name: "says another answer's status", url: srv.URL + "/missing",
 			want: "HTTP 404 Not Found", wantErr: new(*download.StatusError)},
 		{name: "gives up on a server that does not answer in time", url: srv.URL + "/slow", opts: download.Options{Timeout: 100 * time.Millisecond},
+			want: "no answer within 100ms", wantErr: new(*download.TimeoutError)},
+		{name: "gives up on a body that does not end in time", url: srv.URL + "/stalls", opts: download.Options{Timeout: 100 * time.Millisecond},
 			want: "no answer within 100ms", wantErr: new(*download.TimeoutError)},
 		{name: "fails on a body cut short", url: srv.URL + "/cut", want: "unexpected EOF"},
 		{name: "names the network's error without the URL or its password", url: withPassword + "/file", want: "connection refused"},
@@ -90,4 +98,14 @@ func TestGetTimeouts(t *testing.T) {
 			t.Errorf("error %v, want context.Canceled", err)
 		}
 	})
+}
+
+func TestTooLargeError(t *testing.T) {
+	for limit, want := range map[int64]string{9: "larger than 9 bytes", 64 << 20: "larger than 64 MiB", 1<<20 + 1: "larger than 1048577 bytes"} {
+		t.Run("says "+want, func(t *testing.T) {
+			if got := (&download.TooLargeError{MaxBytes: limit}).Error(); got != want {
+				t.Errorf("Error() = %q, want %q", got, want)
+			}
+		})
+	}
 }
