@@ -34,9 +34,6 @@ func Open(path string, acceptNew bool) (*File, error) {
 	return f, nil
 }
 
-// Path is the known_hosts file's path.
-func (f *File) Path() string { return f.path }
-
 func (f *File) load() error {
 	var files []string
 	if _, err := os.Stat(f.path); err == nil {
