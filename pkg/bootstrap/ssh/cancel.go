@@ -52,7 +52,7 @@ func (c *Client) wait(ctx context.Context, session *xssh.Session, inv invocation
 	if waitFor(done, signalGrace) {
 		return context.Cause(ctx)
 	}
-	c.kill(ctx, inv, pid.pid())
+	c.kill(ctx, inv, pid.await(cancelGrace))
 	if waitFor(done, cancelGrace) {
 		return context.Cause(ctx)
 	}
@@ -96,6 +96,11 @@ type pidFilter struct {
 	buf   []byte
 	found bool
 	value atomic.Int64
+	known chan struct{} // closed once found
+}
+
+func newPIDFilter(next io.Writer) *pidFilter {
+	return &pidFilter{next: next, known: make(chan struct{})}
 }
 
 // maxBeforeMarker bounds the stderr scanned for the marker.
@@ -110,7 +115,7 @@ func (f *pidFilter) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(f.buf, '\n')
 		if i < 0 {
 			if len(f.buf) > maxBeforeMarker {
-				f.found = true // give up; stop buffering
+				f.setFound() // give up; stop buffering
 			}
 			break
 		}
@@ -119,7 +124,7 @@ func (f *pidFilter) Write(p []byte) (int, error) {
 		if pid, ok := bytes.CutPrefix(bytes.TrimSuffix(line, []byte("\n")), []byte(pidMarker)); ok {
 			n, _ := strconv.Atoi(string(pid))
 			f.value.Store(int64(n))
-			f.found = true
+			f.setFound()
 		} else if _, err := f.next.Write(line); err != nil {
 			return len(p), err
 		}
@@ -140,4 +145,18 @@ func (f *pidFilter) flush() {
 	}
 }
 
-func (f *pidFilter) pid() int { return int(f.value.Load()) }
+func (f *pidFilter) setFound() {
+	f.found = true
+	close(f.known)
+}
+
+// await returns the command's PID, waiting at most d for its marker: a
+// command cancelled right after it started, on a loaded machine, may not have
+// reported it yet. 0 means it never did.
+func (f *pidFilter) await(d time.Duration) int {
+	select {
+	case <-f.known:
+	case <-time.After(d):
+	}
+	return int(f.value.Load())
+}

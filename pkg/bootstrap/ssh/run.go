@@ -55,7 +55,7 @@ func (c *Client) run(ctx context.Context, inv invocation, stdoutCopy io.Writer, 
 	c.log.command(inv.line)
 	stdout, stderr := &tailBuffer{max: OutputTail}, &tailBuffer{max: OutputTail}
 	outLog, errLog := c.log.output("out", hideStdout), c.log.output("err", false)
-	pid := &pidFilter{next: io.MultiWriter(stderr, errLog)}
+	pid := newPIDFilter(io.MultiWriter(stderr, errLog))
 	session.Stdout = io.MultiWriter(stdout, outLog, orDiscard(stdoutCopy))
 	session.Stderr = pid
 	stdin, err := session.StdinPipe()

@@ -173,17 +173,19 @@ func TestRunCancel(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		_, err := c.Run(ctx, ssh.Command{Args: []string{"sleep", "31.7"}})
+		_, err := c.Run(ctx, ssh.Command{Args: []string{"sleep", "317.3"}})
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("error %v, want context.DeadlineExceeded", err)
 		}
-		if elapsed := time.Since(start); elapsed > 3*time.Second {
-			t.Errorf("Run returned after %v, want soon after the 500ms deadline", elapsed)
+		// Not a timing test (the machine may be loaded): returning at all before
+		// the command would have ended shows the cancellation worked.
+		if elapsed := time.Since(start); elapsed > time.Minute {
+			t.Errorf("Run returned after %v, want it to return on the 500ms deadline, not when the command ends", elapsed)
 		}
 		// The remote process is gone too, not only our session.
-		res, err := c.Run(t.Context(), ssh.Command{Args: []string{"pgrep", "-f", "^sleep 31.7$"}})
+		res, err := c.Run(t.Context(), ssh.Command{Args: []string{"pgrep", "-f", "^sleep 317.3$"}})
 		if res.ExitStatus != 1 {
-			t.Errorf("pgrep sleep 31.7 after the cancellation: status %d, %v; want 1 (no such process)", res.ExitStatus, err)
+			t.Errorf("pgrep sleep 317.3 after the cancellation: status %d, %v; want 1 (no such process)", res.ExitStatus, err)
 		}
 	})
 

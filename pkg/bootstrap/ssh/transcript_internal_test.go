@@ -32,7 +32,7 @@ func TestPIDFilter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			f := &pidFilter{next: &out}
+			f := newPIDFilter(&out)
 			for _, w := range tc.writes {
 				if n, err := f.Write([]byte(w)); n != len(w) || err != nil {
 					t.Fatalf("Write(%q) = %d, %v", w, n, err)
@@ -42,19 +42,19 @@ func TestPIDFilter(t *testing.T) {
 			if diff := cmp.Diff(tc.wantOut, out.String()); diff != "" {
 				t.Errorf("stderr (-want +got):\n%s", diff)
 			}
-			if f.pid() != tc.wantPID {
-				t.Errorf("pid = %d, want %d", f.pid(), tc.wantPID)
+			if f.await(0) != tc.wantPID {
+				t.Errorf("pid = %d, want %d", f.await(0), tc.wantPID)
 			}
 		})
 	}
 	t.Run("gives up looking after maxBeforeMarker bytes without a newline", func(t *testing.T) {
 		var out bytes.Buffer
-		f := &pidFilter{next: &out}
+		f := newPIDFilter(&out)
 		long := strings.Repeat("x", maxBeforeMarker+1)
 		_, _ = f.Write([]byte(long))
 		_, _ = f.Write([]byte("\n" + pidMarker + "5\n"))
-		if out.String() != long+"\n"+pidMarker+"5\n" || f.pid() != 0 {
-			t.Errorf("got %d bytes and pid %d", out.Len(), f.pid())
+		if out.String() != long+"\n"+pidMarker+"5\n" || f.await(0) != 0 {
+			t.Errorf("got %d bytes and pid %d", out.Len(), f.await(0))
 		}
 	})
 }
