@@ -130,8 +130,10 @@ func (a *Applier) applyOne(ctx context.Context, t *target, live *unstructured.Un
 	return Change{ID: t.id, Action: action, Live: result}
 }
 
+// failed is the change of an object whose apply failed with err, which was
+// classified already: a Secret's values are masked in what it says.
 func failed(t *target, err error) Change {
-	return Change{ID: t.id, Action: Failed, Err: err}
+	return Change{ID: t.id, Action: Failed, Err: maskError(t.obj, err)}
 }
 
 // serverSideApply sends one apply patch and returns the object the server

@@ -20,7 +20,8 @@ type ObjectDiff struct {
 	Action Action
 	Err    error
 	// Diff is a unified diff of the live object (server fields removed)
-	// against what the server would store.
+	// against what the server would store. A Secret's values show as masks
+	// that tell only whether each key was added, removed, changed or kept.
 	Diff string
 }
 
@@ -79,8 +80,10 @@ func (a *Applier) current(ctx context.Context, id object.ObjMetadata) (*unstruct
 	return u, err
 }
 
-// unified diffs two objects as YAML, without the fields the server owns.
+// unified diffs two objects as YAML, without the fields the server owns and
+// with a Secret's values masked.
 func unified(ref string, before, after *unstructured.Unstructured) string {
+	before, after = maskSecret(before, after)
 	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 		A:        lines(diffable(before)),
 		B:        lines(diffable(after)),
