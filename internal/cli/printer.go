@@ -37,6 +37,9 @@ type changeJSON struct {
 	Action string `json:"action"`
 	Reason string `json:"reason,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// TakenFrom is the sync ("namespace/name") the object was taken over
+	// from with force.
+	TakenFrom string `json:"takenFrom,omitempty"`
 }
 
 type resultJSON struct {
@@ -55,10 +58,14 @@ func (p *printer) result(r *gsync.Result, err error) error {
 		verb = "dry run, would sync"
 	}
 	for _, c := range changes(r) {
-		if c.Action != string(apply.Unchanged) && c.Action != string(apply.Skipped) && c.Action != string(apply.Failed) {
+		switch {
+		case c.TakenFrom != "":
+			fmt.Fprintf(p.s.Out, "%s %s, taken over from sync %s\n", c.Object, c.Action, c.TakenFrom)
+		case c.Action != string(apply.Unchanged) && c.Action != string(apply.Skipped) && c.Action != string(apply.Failed):
 			fmt.Fprintf(p.s.Out, "%s %s\n", c.Object, c.Action)
 		}
 	}
+	p.recovery(r.Recovery)
 	if err != nil {
 		fmt.Fprintf(p.s.ErrOut, "error: %s/%s at %s: %v\n", r.Namespace, r.Name, short(r.Revision), err)
 		return nil
@@ -67,6 +74,15 @@ func (p *printer) result(r *gsync.Result, err error) error {
 	_, werr := fmt.Fprintf(p.s.Out, "%s %s/%s to %s: %s in %s (fetch %s, render %s, apply %s, prune %s, health %s)\n",
 		verb, r.Namespace, r.Name, short(r.Revision), counts(r), secs(t.Total), secs(t.Fetch), secs(t.Render), secs(t.Apply), secs(t.Prune), secs(t.Health))
 	return werr
+}
+
+// recovery says that a lost inventory was rebuilt, and what could not be
+// listed.
+func (p *printer) recovery(rc *gsync.Recovery) {
+	if rc == nil || (rc.Objects == 0 && len(rc.Unlisted) == 0) {
+		return
+	}
+	fmt.Fprintln(p.s.Out, rc) // -o json lists every type not listed
 }
 
 func (p *printer) resultJSON(r *gsync.Result, err error) error {
@@ -90,6 +106,9 @@ func changes(r *gsync.Result) []changeJSON {
 		}
 		for _, c := range cs.Changes {
 			e := changeJSON{Object: objectName(c), Action: string(c.Action), Reason: c.Reason}
+			if c.TakenFrom != "" {
+				e.TakenFrom = apply.SyncName(c.TakenFrom)
+			}
 			if c.Err != nil {
 				e.Error = c.Err.Error()
 			}

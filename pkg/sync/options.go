@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
 
+	"github.com/gitsync-io/gitsync/pkg/sync/apply"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
@@ -70,7 +71,7 @@ func DefaultOptions() Options {
 }
 
 // label is the value of gitsync.io/sync on this sync's objects.
-func (o Options) label() string { return o.Namespace + "." + o.Name }
+func (o Options) label() string { return apply.SyncLabel(o.Namespace, o.Name) }
 
 // validate checks what the library needs; each error names the option.
 func (o *Options) validate() error {

@@ -33,6 +33,19 @@ type Result struct {
 	DryRun  bool                  `json:"dryRun,omitempty"`
 	// Suspended: the sync is suspended (gitsync suspend); nothing ran.
 	Suspended bool `json:"suspended,omitempty"`
+	// Recovery is set when the inventory was missing and was rebuilt from
+	// the objects carrying the sync's label.
+	Recovery *Recovery `json:"recovery,omitempty"`
+}
+
+// Recovery is an inventory rebuilt from the cluster.
+type Recovery struct {
+	// Objects is the number of objects found with the sync's label.
+	Objects int `json:"objects"`
+	// Unlisted names the resource types ("roles.rbac.authorization.k8s.io")
+	// the sync could not list: objects of theirs that left git are not
+	// pruned.
+	Unlisted []string `json:"unlisted,omitempty"`
 }
 
 // Timings is the wall time of each phase.

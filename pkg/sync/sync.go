@@ -140,12 +140,13 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	}
 	r.Digest, r.Objects = out.Digest, len(out.Objects)
 	r.Cached, r.RenderCached = art.Cached && out.Cached, out.Cached
-	plan, err := s.track(ctx, rec, out.Objects)
+	plan, err := s.track(ctx, r, rec, out.Objects)
 	if err != nil {
 		return err
 	}
 	applied, err := timed(&r.Timings.Apply, func() (*apply.ChangeSet, error) { return s.applier.ApplyPlan(ctx, plan) })
 	r.Applied = applied
+	s.takeoverEvents(r, applied)
 	if err == nil {
 		err = applied.Err()
 	}
@@ -169,13 +170,18 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	return nil
 }
 
-// track validates the objects (no request is made for bad input) and, before
-// anything is written, adds their ids to the inventory: an interrupted apply
-// leaves nothing untracked.
-func (s *Syncer) track(ctx context.Context, rec *inventory.Record, objs []*unstructured.Unstructured) (*apply.Plan, error) {
+// track validates the objects (no request is made for bad input), rebuilds
+// a missing inventory from the cluster and, before anything is written, adds
+// their ids to the inventory: an interrupted apply leaves nothing untracked.
+func (s *Syncer) track(ctx context.Context, r *Result, rec *inventory.Record, objs []*unstructured.Unstructured) (*apply.Plan, error) {
 	plan, err := s.applier.Plan(objs)
 	if err != nil {
 		return nil, &Error{Phase: PhaseApply, Err: err}
+	}
+	if rec.Missing() {
+		if err := s.recoverInventory(ctx, r, rec, plan); err != nil {
+			return nil, err
+		}
 	}
 	ids := plan.IDs()
 	if len(ids) == 0 && len(rec.Objects) > 0 && !s.opts.AllowEmpty {

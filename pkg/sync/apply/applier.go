@@ -58,10 +58,12 @@ func DefaultOptions() Options {
 
 // Applier applies and prunes objects for one sync.
 type Applier struct {
-	dynamic dynamic.Interface
-	rest    rest.Interface
-	mapper  meta.ResettableRESTMapper
-	opts    Options
+	dynamic   dynamic.Interface
+	quiet     dynamic.Interface // drops the server's warnings (deprecated types FindOwned lists)
+	rest      rest.Interface
+	discovery discovery.CachedDiscoveryInterface // the mapper's: Reset refreshes both
+	mapper    meta.ResettableRESTMapper
+	opts      Options
 }
 
 // New returns an Applier talking to the cluster of cfg.
@@ -76,6 +78,12 @@ func New(cfg *rest.Config, opts Options) (*Applier, error) {
 	if err != nil {
 		return nil, err
 	}
+	qcfg := rest.CopyConfig(cfg)
+	qcfg.WarningHandler = rest.NoWarnings{}
+	quiet, err := dynamic.NewForConfig(qcfg)
+	if err != nil {
+		return nil, err
+	}
 	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -87,11 +95,14 @@ func New(cfg *rest.Config, opts Options) (*Applier, error) {
 	if err != nil {
 		return nil, err
 	}
+	cached := memory.NewMemCacheClient(disc)
 	return &Applier{
-		dynamic: dc,
-		rest:    rc,
-		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
-		opts:    opts,
+		dynamic:   dc,
+		quiet:     quiet,
+		rest:      rc,
+		discovery: cached,
+		mapper:    restmapper.NewDeferredDiscoveryRESTMapper(cached),
+		opts:      opts,
 	}, nil
 }
 

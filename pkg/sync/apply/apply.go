@@ -19,7 +19,10 @@ import (
 // before any request is made, and nothing is applied. Otherwise objects are
 // applied in stages (CRDs and Namespaces, then other cluster-scoped objects,
 // then namespaced ones), in parallel within a stage; objects already as
-// desired are not written. Per-object failures are in the ChangeSet (see
+// desired are not written. An object labelled as another sync's fails
+// without a write unless forced (Options.Force or the annotation
+// gitsync.io/force: enabled); a forced one is taken over and its Change
+// names the former owner. Per-object failures are in the ChangeSet (see
 // ChangeSet.Err); the error is for failures that stop the whole apply.
 func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) (*ChangeSet, error) {
 	plan, err := a.Plan(objs)
@@ -60,8 +63,13 @@ func (a *Applier) ApplyPlan(ctx context.Context, plan *Plan) (*ChangeSet, error)
 	if err != nil {
 		return nil, err
 	}
+	owners, err := a.owners(ctx, targets, live)
+	if err != nil {
+		return nil, err
+	}
 	changes := make([]Change, len(targets))
 	done := a.progress("apply", len(targets))
+	a.refuseOwned(targets, owners, changes, done)
 	for stage := range numStages {
 		if stage == stageCluster {
 			if err := a.establish(ctx, targets, changes); err != nil {
@@ -70,6 +78,7 @@ func (a *Applier) ApplyPlan(ctx context.Context, plan *Plan) (*ChangeSet, error)
 		}
 		a.applyStage(ctx, stage, targets, live, changes, done)
 	}
+	noteTakeovers(changes, owners)
 	return &ChangeSet{Changes: changes}, nil
 }
 

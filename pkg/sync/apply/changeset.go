@@ -32,6 +32,9 @@ type Change struct {
 	// Err says why the object Failed; Reason why it was Skipped.
 	Err    error
 	Reason string
+	// TakenFrom is the LabelSync value of the sync that owned the object
+	// before this apply took it over (with force); empty otherwise.
+	TakenFrom string
 	// Live is the object as the server last returned it (after the apply, or
 	// as listed when Unchanged); nil for deletions and failures.
 	Live *unstructured.Unstructured

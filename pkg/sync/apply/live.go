@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/cli-utils/pkg/object"
 )
 
@@ -22,6 +23,12 @@ type liveSet map[object.ObjMetadata]*unstructured.Unstructured
 // resource type across all namespaces (or, where RBAC allows only some
 // namespaces, one per namespace). This is the whole cost of a no-op sync.
 func (a *Applier) listLive(ctx context.Context, targets []*target) (liveSet, error) {
+	return a.listLabelled(ctx, targets, a.ownSelector())
+}
+
+// listLabelled lists the resource types of targets with selector, in the
+// namespaces of targets where a cluster-wide LIST is forbidden.
+func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector string) (liveSet, error) {
 	type key struct {
 		gvr        schema.GroupVersionResource
 		namespaced bool
@@ -45,7 +52,7 @@ func (a *Applier) listLive(ctx context.Context, targets []*target) (liveSet, err
 	g.SetLimit(a.opts.Concurrency)
 	for k, nss := range namespaces {
 		g.Go(func() error {
-			items, err := a.listResource(ctx, k.gvr, k.namespaced, nss)
+			items, err := listResource(ctx, a.dynamic, k.gvr, k.namespaced, nss, selector)
 			if err != nil {
 				return err
 			}
@@ -60,10 +67,10 @@ func (a *Applier) listLive(ctx context.Context, targets []*target) (liveSet, err
 	return live, g.Wait()
 }
 
-// listResource lists one resource type with this sync's label selector.
-func (a *Applier) listResource(ctx context.Context, gvr schema.GroupVersionResource, namespaced bool, nss map[string]bool) ([]unstructured.Unstructured, error) {
-	opts := metav1.ListOptions{LabelSelector: labels.Set{LabelSync: a.opts.Sync}.String()}
-	list, err := a.dynamic.Resource(gvr).List(ctx, opts)
+// listResource lists one resource type with a label selector, through dc.
+func listResource(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVersionResource, namespaced bool, nss map[string]bool, selector string) ([]unstructured.Unstructured, error) {
+	opts := metav1.ListOptions{LabelSelector: selector}
+	list, err := dc.Resource(gvr).List(ctx, opts)
 	if err == nil {
 		return list.Items, nil
 	}
@@ -72,11 +79,16 @@ func (a *Applier) listResource(ctx context.Context, gvr schema.GroupVersionResou
 	}
 	var items []unstructured.Unstructured
 	for ns := range nss {
-		list, err := a.dynamic.Resource(gvr).Namespace(ns).List(ctx, opts)
+		list, err := dc.Resource(gvr).Namespace(ns).List(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("list %s in namespace %s: %w", gvr.GroupResource(), ns, err)
 		}
 		items = append(items, list.Items...)
 	}
 	return items, nil
+}
+
+// ownSelector selects the objects labelled as this sync's.
+func (a *Applier) ownSelector() string {
+	return labels.Set{LabelSync: a.opts.Sync}.String()
 }

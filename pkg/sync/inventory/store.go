@@ -46,6 +46,21 @@ type Record struct {
 	// what was loaded, to skip writes that change nothing
 	loaded          map[string]string
 	resourceVersion string
+	// found: the ConfigMap holds the list of objects (see Missing)
+	found bool
+}
+
+// Missing reports whether the cluster holds no inventory for the sync: its
+// ConfigMap does not exist, or holds no list of objects (gitsync suspend or
+// sync --now made it, or a sync failed before it applied anything). Either
+// the sync never ran, or its record was lost. Saving a missing record keeps
+// it missing unless it was given objects or Recovered.
+func (r *Record) Missing() bool { return !r.found }
+
+// Recovered replaces the objects with ids found in the cluster: the record is
+// no longer missing, even if ids is empty.
+func (r *Record) Recovered(ids object.ObjMetadataSet) {
+	r.Objects, r.found = ids, true
 }
 
 // Store keeps one sync's Record in the ConfigMap gitsync-NAME of its namespace.
@@ -65,8 +80,12 @@ func ConfigMapName(syncName string) string { return "gitsync-" + syncName }
 func (s *Store) String() string { return "ConfigMap/" + s.namespace + "/" + ConfigMapName(s.name) }
 
 // Ref is the object events about the sync are recorded on.
-func (s *Store) Ref() *corev1.ObjectReference {
-	return &corev1.ObjectReference{APIVersion: "v1", Kind: "ConfigMap", Namespace: s.namespace, Name: ConfigMapName(s.name)}
+func (s *Store) Ref() *corev1.ObjectReference { return Ref(s.namespace, s.name) }
+
+// Ref is the object events about the sync called name, whose inventory is in
+// namespace, are recorded on: its inventory ConfigMap.
+func Ref(namespace, name string) *corev1.ObjectReference {
+	return &corev1.ObjectReference{APIVersion: "v1", Kind: "ConfigMap", Namespace: namespace, Name: ConfigMapName(name)}
 }
 
 // Load reads the record; a sync that never ran has an empty one.
@@ -85,7 +104,9 @@ func decodeRecord(cm *corev1.ConfigMap) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ConfigMap/%s/%s: %w", cm.Namespace, cm.Name, err)
 	}
+	_, found := cm.Data[keyObjects]
 	return &Record{
+		found:           found,
 		Objects:         ids,
 		Status:          []byte(cm.Data[keyStatus]),
 		Suspended:       cm.Annotations[AnnotationSuspend] == "true",
@@ -103,7 +124,10 @@ func (s *Store) Save(ctx context.Context, r *Record) error {
 	if err != nil {
 		return err
 	}
-	data := map[string]string{keyObjects: string(objs), keyStatus: string(r.Status)}
+	data := map[string]string{keyStatus: string(r.Status)}
+	if r.found || len(r.Objects) > 0 {
+		data[keyObjects] = string(objs)
+	}
 	if r.loaded != nil && r.loaded[keyObjects] == data[keyObjects] && r.loaded[keyStatus] == data[keyStatus] {
 		return nil
 	}
@@ -125,6 +149,7 @@ func (s *Store) Save(ctx context.Context, r *Record) error {
 		return fmt.Errorf("%s: save inventory: %w", s, err)
 	}
 	r.loaded, r.resourceVersion = saved.Data, saved.ResourceVersion
+	_, r.found = saved.Data[keyObjects]
 	return nil
 }
 

@@ -74,6 +74,28 @@ func TestStore(t *testing.T) {
 		}
 	})
 
+	t.Run("keeps a record saved without objects missing until it is recovered", func(t *testing.T) {
+		s, _, _ := newStore(t)
+		r, _ := s.Load(t.Context())
+		if !r.Missing() {
+			t.Fatal("a sync that never ran has a record that is not missing")
+		}
+		r.Status = []byte("failed before applying")
+		if err := s.Save(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Load(t.Context()); !got.Missing() || string(got.Status) != string(r.Status) {
+			t.Errorf("after saving a status only: missing %v, status %q; want missing, with the status", got.Missing(), got.Status)
+		}
+		r.Recovered(nil)
+		if err := s.Save(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Load(t.Context()); got.Missing() {
+			t.Error("a record recovered with no objects is still missing")
+		}
+	})
+
 	t.Run("refuses to overwrite a record another writer changed", func(t *testing.T) {
 		s, _, _ := newStore(t)
 		mine, _ := s.Load(t.Context())

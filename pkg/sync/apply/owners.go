@@ -1,0 +1,81 @@
+package apply
+
+import (
+	"context"
+	"strings"
+
+	"sigs.k8s.io/cli-utils/pkg/object"
+)
+
+// SyncLabel is the value of LabelSync on the objects of the sync called name
+// whose inventory is in namespace.
+func SyncLabel(namespace, name string) string { return namespace + "." + name }
+
+// ParseSyncLabel splits a LabelSync value SyncLabel wrote (a namespace has
+// no dots); ok is false for any other value.
+func ParseSyncLabel(label string) (namespace, name string, ok bool) {
+	namespace, name, ok = strings.Cut(label, ".")
+	return namespace, name, ok && namespace != "" && name != ""
+}
+
+// SyncName turns a LabelSync value into "namespace/name"; a value gitsync did
+// not write is returned as it is.
+func SyncName(label string) string {
+	if ns, name, ok := ParseSyncLabel(label); ok {
+		return ns + "/" + name
+	}
+	return label
+}
+
+// owners maps the targets labelled as another sync's to that sync's
+// LabelSync value. Only the resource types of targets not found with this
+// sync's label are listed (one LIST each), so a sync whose objects all exist
+// pays nothing more.
+func (a *Applier) owners(ctx context.Context, targets []*target, live liveSet) (map[object.ObjMetadata]string, error) {
+	var missing []*target
+	for _, t := range targets {
+		if t.mapping != nil && live[t.id] == nil {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	others, err := a.listLabelled(ctx, missing, LabelSync+","+LabelSync+"!="+a.opts.Sync)
+	if err != nil {
+		return nil, err
+	}
+	owners := map[object.ObjMetadata]string{}
+	for _, t := range missing {
+		if o := others[t.id]; o != nil {
+			owners[t.id] = o.GetLabels()[LabelSync]
+		}
+	}
+	return owners, nil
+}
+
+// refuseOwned fails every target another sync owns, unless it is forced
+// (--force, or the annotation on the object): two syncs rendering one object
+// would otherwise take it from each other at every interval. The refusal is
+// terminal, like a conflict with another field manager: the same input gets
+// the same answer until one of the syncs changes.
+func (a *Applier) refuseOwned(targets []*target, owners map[object.ObjMetadata]string, changes []Change, done func()) {
+	for i, t := range targets {
+		owner, ok := owners[t.id]
+		if !ok || a.opts.Force || t.force {
+			continue
+		}
+		changes[i] = failed(t, invalid(t.ref, "belongs to sync %s (label %s=%s); remove it from one of the two syncs, or take it over with the annotation %s: enabled on the object or --force",
+			SyncName(owner), LabelSync, owner, AnnotationForce))
+		done()
+	}
+}
+
+// noteTakeovers marks the objects applied although another sync owned them.
+func noteTakeovers(changes []Change, owners map[object.ObjMetadata]string) {
+	for i := range changes {
+		if owner, ok := owners[changes[i].ID]; ok && changes[i].Action != Failed {
+			changes[i].TakenFrom = owner
+		}
+	}
+}
