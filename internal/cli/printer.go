@@ -131,8 +131,9 @@ func objectName(c apply.Change) string {
 }
 
 func counts(r *gsync.Result) string {
-	parts := make([]string, 0, len(apply.Actions))
-	for _, a := range []apply.Action{apply.Created, apply.Configured, apply.Unchanged, apply.Deleted, apply.Failed} {
+	shown := []apply.Action{apply.Created, apply.Configured, apply.Unchanged, apply.Deleted, apply.Failed}
+	parts := make([]string, 0, len(shown))
+	for _, a := range shown {
 		parts = append(parts, fmt.Sprintf("%d %s", r.Counts[a], a))
 	}
 	return strings.Join(parts, ", ")

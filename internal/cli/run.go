@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/rest"
 
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
 	"github.com/gitsync-io/gitsync/pkg/webhook"
@@ -95,11 +96,29 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 		return manager.Start(ctx)
 	}
 	f.leader.Namespace, f.leader.Identity = ns, identity()
-	return gsync.RunAsLeader(ctx, cfg, f.leader, func(ctx context.Context) {
+	return lead(ctx, cfg, f.leader, srv, manager)
+}
+
+// lead runs the syncs while this replica holds the Lease. A leader whose
+// syncs cannot start stops leading and returns why.
+func lead(ctx context.Context, cfg *rest.Config, opts gsync.LeaderOptions, srv *server, manager *gsync.Manager) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	failed := make(chan error, 1)
+	lost := gsync.RunAsLeader(ctx, cfg, opts, func(ctx context.Context) {
 		srv.leading.Store(true)
 		defer srv.leading.Store(false)
-		_ = manager.Start(ctx)
+		if err := manager.Start(ctx); err != nil {
+			failed <- err
+			cancel()
+		}
 	})
+	select {
+	case err := <-failed:
+		return err
+	default:
+		return lost
+	}
 }
 
 func (f *runFlags) validate() error {

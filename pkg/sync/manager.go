@@ -137,6 +137,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.broadcast.StartRecordingToSink(ctx.Done())
 	defer m.broadcast.Shutdown()
 	if err := m.watchRequests(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	m.ready.Store(true)

@@ -63,7 +63,7 @@ func (m *Metrics) observe(sync, source string, r *Result, err error) {
 		result = "noop"
 	}
 	m.duration.WithLabelValues(sync, result).Observe(r.Timings.Total.Seconds())
-	for _, a := range apply.Actions {
+	for _, a := range apply.Actions() {
 		if n := r.Counts[a]; n > 0 {
 			m.objects.WithLabelValues(sync, string(a)).Add(float64(n))
 		}

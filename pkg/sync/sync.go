@@ -289,7 +289,7 @@ func (s *Syncer) log(ctx context.Context, r *Result, err error) {
 	t := r.Timings
 	keys := []any{"objects", r.Objects, "renderCached", r.RenderCached, "seconds", t.Total.Seconds(),
 		"fetch", t.Fetch.Seconds(), "render", t.Render.Seconds(), "apply", t.Apply.Seconds(), "prune", t.Prune.Seconds(), "health", t.Health.Seconds()}
-	for _, a := range apply.Actions {
+	for _, a := range apply.Actions() {
 		keys = append(keys, string(a), r.Counts[a])
 	}
 	if err != nil {

@@ -22,8 +22,11 @@ const (
 
 func (a Action) String() string { return string(a) }
 
-// Actions lists every Action in report order.
-var Actions = []Action{Created, Configured, Unchanged, Deleted, Skipped, Failed}
+// Actions returns every Action in report order, in a new slice the caller
+// may change.
+func Actions() []Action {
+	return []Action{Created, Configured, Unchanged, Deleted, Skipped, Failed}
+}
 
 // Change is the outcome for one object.
 type Change struct {

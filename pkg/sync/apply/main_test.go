@@ -80,7 +80,7 @@ func objects(t *testing.T, docs string) []*unstructured.Unstructured {
 func actions(cs *apply.ChangeSet) string {
 	var parts []string
 	counts := cs.Counts()
-	for _, a := range apply.Actions {
+	for _, a := range apply.Actions() {
 		if counts[a] > 0 {
 			parts = append(parts, fmt.Sprintf("%s=%d", a, counts[a]))
 		}
