@@ -24,8 +24,9 @@ func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Phase, e.Err) }
 func (e *Error) Unwrap() error { return e.Err }
 
 // Terminal reports whether retrying the same revision cannot help (bad YAML,
-// a missing file, an object the API rejects, a refused host key): the sync
-// stalls until a new revision arrives.
+// a missing file, an object the API rejects as invalid, a refused host key):
+// a Loop stalls on the revision until a new one arrives, Trigger is called,
+// or ten intervals pass.
 func (e *Error) Terminal() bool { return IsTerminal(e.Err) }
 
 // IsTerminal reports whether err is marked terminal by the package that

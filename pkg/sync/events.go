@@ -25,8 +25,8 @@ func (s *Syncer) event(r *Result, err error) {
 	ref := s.store.Ref()
 	rev := short(r.Revision)
 	switch {
-	case err != nil && IsTerminal(err):
-		s.opts.Events.Eventf(ref, nil, corev1.EventTypeWarning, ReasonStalled, "Sync", "%s: %s (waiting for a new revision)", rev, firstLine(err))
+	case stalls(r, err):
+		s.opts.Events.Eventf(ref, nil, corev1.EventTypeWarning, ReasonStalled, "Sync", "%s: %s (%s)", rev, firstLine(err), s.stallEnds())
 	case err != nil:
 		s.opts.Events.Eventf(ref, nil, corev1.EventTypeWarning, ReasonFailed, "Sync", "%s: %s", rev, firstLine(err))
 	default:
@@ -38,6 +38,14 @@ func (s *Syncer) event(r *Result, err error) {
 			s.opts.Events.Eventf(ref, nil, corev1.EventTypeNormal, ReasonPruned, "Prune", "%s: %d deleted", rev, n)
 		}
 	}
+}
+
+// stallEnds says what tries a stalled revision again.
+func (s *Syncer) stallEnds() string {
+	if s.retry.stall > 0 {
+		return fmt.Sprintf("tried again on a new revision, gitsync sync --now, a webhook push, or in %s", s.retry.stall)
+	}
+	return "waiting for a new revision"
 }
 
 // firstLine keeps an event's note to one line (joined errors have several).

@@ -3,35 +3,54 @@ package sync
 import (
 	"context"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 )
 
-// Loop runs a Syncer every interval and whenever Trigger is called. Transient
-// failures are retried with exponential backoff; a terminal failure waits for
-// a new revision (the Syncer does not retry the revision that stalled it).
+// Loop runs a Syncer every interval and whenever Trigger is called. A failure
+// that may pass without a new commit (a missing namespace or permission, a
+// server error) is retried after 1s, 2s, 4s, … up to the interval (and 5
+// minutes); a terminal one (an object the API server rejects as invalid)
+// stalls its revision until a new revision, a Trigger, or ten intervals.
 type Loop struct {
 	syncer   *Syncer
 	interval time.Duration
 	trigger  chan struct{}
+	// explicit: the pending trigger came from Trigger, not from wake.
+	explicit atomic.Bool
 	// OnResult, if set, sees every outcome.
 	OnResult func(*Result, error)
 	// Gate, if set, is asked before each sync: a non-empty answer is why the
 	// sync must wait (a dependency is not Ready). The wait is recorded in the
 	// status and lasts until Trigger or the next interval.
 	Gate func() string
-	// MaxBackoff caps the wait after repeated transient failures.
-	MaxBackoff time.Duration
 }
 
-// NewLoop returns a loop syncing every interval (with ±10% jitter).
+// maxBackoff caps the wait after repeated failures when the interval is longer.
+const maxBackoff = 5 * time.Minute
+
+// NewLoop returns a loop syncing every interval (with up to ±10% jitter). It
+// sets s to plan its retries for that interval.
 func NewLoop(s *Syncer, interval time.Duration) *Loop {
-	return &Loop{syncer: s, interval: interval, trigger: make(chan struct{}, 1), MaxBackoff: 5 * time.Minute}
+	s.mu.Lock()
+	s.retry = retryPolicy{interval: interval, backoff: min(interval, maxBackoff), stall: 10 * interval}
+	s.mu.Unlock()
+	return &Loop{syncer: s, interval: interval, trigger: make(chan struct{}, 1)}
 }
 
-// Trigger asks for a sync now. It never blocks: triggers that arrive while
-// one is pending merge into it, and the sync that runs fetches the newest
-// revision.
+// Trigger asks for a sync now, one that tries again even a revision whose
+// terminal error stalled the sync (gitsync sync --now, a webhook push: the
+// cause may have been fixed outside git). It never blocks: triggers that
+// arrive while one is pending merge into it, and the sync that runs fetches
+// the newest revision.
 func (l *Loop) Trigger() {
+	l.explicit.Store(true)
+	l.wake()
+}
+
+// wake asks for a sync now that leaves a stall in place (a dependency became
+// Ready: that cannot fix an invalid object).
+func (l *Loop) wake() {
 	select {
 	case l.trigger <- struct{}{}:
 	default:
@@ -41,27 +60,10 @@ func (l *Loop) Trigger() {
 // Start syncs until ctx ends, then returns nil. A sync in progress when ctx
 // ends is cancelled; what it applied is already in the inventory.
 func (l *Loop) Start(ctx context.Context) error {
-	failures := 0
 	for {
-		wait := jitter(l.interval)
-		if reason := l.gate(); reason != "" {
-			if err := l.syncer.Wait(ctx, reason); err != nil && ctx.Err() == nil {
-				wait = min(backoff(1), wait)
-			}
-		} else {
-			r, err := l.syncer.Once(ctx)
-			if ctx.Err() != nil {
-				return nil
-			}
-			if l.OnResult != nil {
-				l.OnResult(r, err)
-			}
-			if err != nil && !IsTerminal(err) {
-				failures++
-				wait = min(backoff(failures), l.MaxBackoff)
-			} else {
-				failures = 0
-			}
+		wait := l.step(ctx)
+		if ctx.Err() != nil {
+			return nil
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -75,14 +77,41 @@ func (l *Loop) Start(ctx context.Context) error {
 	}
 }
 
-// backoff is 1s, 2s, 4s, … for the nth consecutive failure, with jitter.
-func backoff(n int) time.Duration {
-	d := time.Second << min(n-1, 20)
-	return jitter(d)
+// step syncs once, or records why the sync waits, and returns how long to
+// wait before the next step.
+func (l *Loop) step(ctx context.Context) time.Duration {
+	wait := jitter(l.interval)
+	if reason := l.gate(); reason != "" {
+		if err := l.syncer.Wait(ctx, reason); err != nil {
+			wait = min(time.Second, wait)
+		}
+		return wait
+	}
+	if l.explicit.Swap(false) {
+		l.syncer.unstall()
+	}
+	r, err := l.syncer.Once(ctx)
+	if ctx.Err() != nil {
+		return 0
+	}
+	if l.OnResult != nil {
+		l.OnResult(r, err)
+	}
+	if r.RetryIn > 0 {
+		wait = shorten(r.RetryIn)
+	}
+	return wait
 }
 
+// jitter spreads d by ±10%, so syncs of one interval do not run in step.
 func jitter(d time.Duration) time.Duration {
 	return d + time.Duration((rand.Float64()-0.5)*0.2*float64(d))
+}
+
+// shorten takes up to 10% off d: a retry spreads out without waiting longer
+// than the status says.
+func shorten(d time.Duration) time.Duration {
+	return d - time.Duration(rand.Float64()*0.1*float64(d))
 }
 
 func (l *Loop) gate() string {

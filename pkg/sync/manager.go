@@ -127,7 +127,7 @@ func (ms *managed) finished(r *Result, err error) {
 	ms.mu.Unlock()
 	if err == nil {
 		for _, d := range ms.dependents {
-			d.loop.Trigger()
+			d.loop.wake()
 		}
 	}
 }
@@ -155,7 +155,8 @@ func (m *Manager) Start(ctx context.Context) error {
 // Ready reports whether the syncs run and the request watch has synced.
 func (m *Manager) Ready() bool { return m.ready.Load() }
 
-// Trigger asks the sync called name to run now; false if there is none.
+// Trigger asks the sync called name to run now, even on a revision that
+// stalled it (see Loop.Trigger); false if there is none.
 func (m *Manager) Trigger(name string) bool {
 	ms, ok := m.byName[name]
 	if ok {
@@ -165,7 +166,7 @@ func (m *Manager) Trigger(name string) bool {
 }
 
 // TriggerRepository asks every sync whose source match accepts (by URL and
-// ref) to fetch now, and returns how many it asked.
+// ref) to fetch now, as Trigger does, and returns how many it asked.
 func (m *Manager) TriggerRepository(match func(url, ref string) bool) int {
 	n := 0
 	for _, ms := range m.syncs {
@@ -193,7 +194,8 @@ func (m *Manager) RequestRepository(ctx context.Context, match func(url, ref str
 }
 
 // watchRequests follows the inventory ConfigMaps: a changed sync-now request
-// or suspend annotation triggers that sync.
+// (gitsync sync --now, a push passed on by a standby) or suspend annotation
+// triggers that sync, stalled or not.
 func (m *Manager) watchRequests(ctx context.Context) error {
 	var synced []cache.InformerSynced
 	for _, ns := range m.namespaces {

@@ -36,6 +36,9 @@ type Result struct {
 	// Recovery is set when the inventory was missing and was rebuilt from
 	// the objects carrying the sync's label.
 	Recovery *Recovery `json:"recovery,omitempty"`
+	// RetryIn is how long a Loop waits before it tries again after a failure
+	// a retry may fix; 0 after a success, a terminal error or a one-shot sync.
+	RetryIn time.Duration `json:"-"`
 }
 
 // Recovery is an inventory rebuilt from the cluster.

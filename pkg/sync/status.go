@@ -2,7 +2,10 @@ package sync
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/apply"
 )
@@ -26,9 +29,17 @@ type Status struct {
 	Objects int `json:"objects"`
 	// Ready: the last sync applied everything and it was healthy.
 	Ready bool `json:"ready"`
-	// Stalled: the last error cannot pass without a new revision.
-	Stalled bool   `json:"stalled,omitempty"`
-	Error   string `json:"error,omitempty"`
+	// Stalled: the last error is one a retry of the same revision cannot fix
+	// (an object the API server rejects as invalid). gitsync run tries it
+	// again on a new revision, gitsync sync --now, a webhook push, or after
+	// RetryIn.
+	Stalled bool `json:"stalled,omitempty"`
+	// Error is the last error. One a retry may fix (a missing namespace or
+	// permission, a server error) reads "retrying in 30s: …".
+	Error string `json:"error,omitempty"`
+	// RetryIn is when gitsync run tries again after Error: the backoff of a
+	// failure a retry may fix, or how long a stall lasts.
+	RetryIn *metav1.Duration `json:"retryIn,omitempty"`
 	// Suspended: gitsync suspend stopped the sync until gitsync resume.
 	Suspended bool `json:"suspended,omitempty"`
 	// Waiting says why the sync has not run: a dependency not Ready yet.
@@ -60,13 +71,25 @@ func (s *Syncer) nextStatus(prev []byte, r *Result, objects int, err error) []by
 	if err == nil {
 		st.LastAppliedRevision = r.Revision
 	} else {
-		st.Error = err.Error()
-		st.Stalled = IsTerminal(err)
+		st.Error, st.Stalled, st.RetryIn = s.failure(r, err)
 	}
 	if r.Wrote() || err != nil || old.Counts == nil {
 		st.Counts = r.Counts
 	}
 	return stamp(prev, st)
+}
+
+// failure is the error, stall and retry delay a failed sync's status reports.
+func (s *Syncer) failure(r *Result, err error) (string, bool, *metav1.Duration) {
+	switch {
+	case stalls(r, err) && s.retry.stall > 0:
+		return err.Error(), true, &metav1.Duration{Duration: s.retry.stall}
+	case stalls(r, err):
+		return err.Error(), true, nil
+	case r.RetryIn > 0:
+		return fmt.Sprintf("retrying in %s: %v", r.RetryIn, err), false, &metav1.Duration{Duration: r.RetryIn}
+	}
+	return err.Error(), false, nil
 }
 
 // suspendedStatus is the previous status, marked suspended.

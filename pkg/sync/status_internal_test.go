@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/apply"
 )
@@ -33,6 +34,33 @@ func TestNextStatus(t *testing.T) {
 		bad := &Result{Source: "https://git.example/repo", Revision: "r2"}
 		st := decode(t, s.nextStatus(first, bad, 3, &Error{Phase: PhaseRender, Err: terminalError{errors.New("app.yaml: invalid YAML")}}))
 		if st.Ready || !st.Stalled || st.LastAppliedRevision != "r1" || st.LastAttemptedRevision != "r2" || st.Error == "" {
+			t.Errorf("status %+v", st)
+		}
+	})
+
+	t.Run("names no retry for a one-shot sync", func(t *testing.T) {
+		bad := &Result{Source: "https://git.example/repo", Revision: "r2"}
+		st := decode(t, s.nextStatus(first, bad, 3, &Error{Phase: PhaseApply, Err: errors.New(`namespaces "apps" not found`)}))
+		if st.Ready || st.Stalled || st.Error != `apply: namespaces "apps" not found` || st.RetryIn != nil {
+			t.Errorf("status %+v", st)
+		}
+	})
+
+	looped := &Syncer{opts: s.opts}
+	NewLoop(looped, time.Minute)
+
+	t.Run("says when gitsync run retries a failure a retry may fix", func(t *testing.T) {
+		bad := &Result{Source: "https://git.example/repo", Revision: "r2", RetryIn: 30 * time.Second}
+		st := decode(t, looped.nextStatus(first, bad, 3, &Error{Phase: PhaseApply, Err: errors.New(`namespaces "apps" not found`)}))
+		if st.Ready || st.Stalled || st.Error != `retrying in 30s: apply: namespaces "apps" not found` || st.RetryIn == nil || st.RetryIn.Duration != 30*time.Second {
+			t.Errorf("status %+v", st)
+		}
+	})
+
+	t.Run("says how long a stall lasts in gitsync run", func(t *testing.T) {
+		bad := &Result{Source: "https://git.example/repo", Revision: "r2"}
+		st := decode(t, looped.nextStatus(first, bad, 3, &Error{Phase: PhaseApply, Err: terminalError{errors.New("ConfigMap bad: Invalid value")}}))
+		if st.Ready || !st.Stalled || st.Error != "apply: ConfigMap bad: Invalid value" || st.RetryIn == nil || st.RetryIn.Duration != 10*time.Minute {
 			t.Errorf("status %+v", st)
 		}
 	})

@@ -32,13 +32,10 @@ type Syncer struct {
 	health   *health.Checker
 	store    *inventory.Store
 
-	mu      sync.Mutex
-	stalled *stall // the revision whose terminal error stalls the sync
-}
-
-type stall struct {
-	revision string
-	err      error
+	mu       sync.Mutex
+	retry    retryPolicy // when failures run again; set by NewLoop
+	stalled  *stall      // the revision whose terminal error stalls the sync
+	failures int         // consecutive failures a retry may fix
 }
 
 // New returns a Syncer applying to the cluster of cfg. Client-side rate
@@ -100,7 +97,9 @@ func (s *Syncer) Once(ctx context.Context) (*Result, error) {
 	r := &Result{Name: s.opts.Name, Namespace: s.opts.Namespace, DryRun: s.opts.DryRun}
 	rec, err := s.store.Load(ctx)
 	if err != nil {
-		return r, &Error{Phase: PhaseInventory, Err: err}
+		err = &Error{Phase: PhaseInventory, Err: err}
+		s.remember(r, err)
+		return r, err
 	}
 	if rec.Suspended && !s.opts.DryRun {
 		r.Suspended = true
@@ -131,7 +130,8 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 		return &Error{Phase: PhaseFetch, Err: err}
 	}
 	r.Source, r.Revision = art.URL, art.Revision
-	if st := s.stalled; st != nil && st.revision == art.Revision {
+	if st := s.stalledOn(art.Revision); st != nil {
+		r.Digest, r.Objects, r.Applied = st.digest, st.objects, st.applied
 		return st.err // retrying the same revision cannot help
 	}
 	out, err := timed(&r.Timings.Render, func() (*render.Result, error) { return s.renderer.Render(ctx, art.Dir, s.opts.Path) })
@@ -248,14 +248,11 @@ func (s *Syncer) saveInventory(ctx context.Context, rec *inventory.Record, objs 
 	return fmt.Errorf("namespace %q for the sync's inventory does not exist: create it, or add it to the repository: %w", s.opts.Namespace, err)
 }
 
-// record is the one place a sync's outcome goes out: the stall memory, one
-// log line, metrics, and (unless this is a dry run) the inventory and status
-// in the cluster, with an Event when the status changed.
+// record is the one place a sync's outcome goes out: the stall and retry
+// memory, one log line, metrics, and (unless this is a dry run) the inventory
+// and status in the cluster, with an Event when the status changed.
 func (s *Syncer) record(ctx context.Context, r *Result, rec *inventory.Record, err error) error {
-	s.stalled = nil
-	if err != nil && IsTerminal(err) && r.Revision != "" {
-		s.stalled = &stall{revision: r.Revision, err: err}
-	}
+	s.remember(r, err)
 	s.log(ctx, r, err)
 	s.opts.Metrics.observe(s.opts.Name, s.opts.SourceName, r, err)
 	if s.opts.DryRun {
@@ -293,7 +290,7 @@ func (s *Syncer) log(ctx context.Context, r *Result, err error) {
 		keys = append(keys, string(a), r.Counts[a])
 	}
 	if err != nil {
-		log.Error(err, "sync failed", append(keys, "phase", phaseOf(err), "terminal", IsTerminal(err))...)
+		log.Error(err, "sync failed", append(keys, "phase", phaseOf(err), "terminal", IsTerminal(err), "retryIn", r.RetryIn.String())...)
 	} else {
 		log.Info("synced", keys...)
 	}

@@ -3,6 +3,8 @@ package apply
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -49,23 +51,42 @@ func invalid(ref string, format string, args ...any) *ObjectError {
 	return &ObjectError{Object: ref, Err: fmt.Errorf(format, args...), terminal: true}
 }
 
-// requestError wraps an API error, classifying it: the server refusing the
-// object (4xx but 408/429) is terminal, everything else may pass on a retry.
+// requestError wraps an API error, classifying it (see isTerminalAPIError).
 func requestError(ref string, err error) *ObjectError {
 	return &ObjectError{Object: ref, Err: err, terminal: isTerminalAPIError(err)}
 }
 
+// isTerminalAPIError reports whether the API server gives this answer to the
+// same object whatever else changes in the cluster: the object is invalid
+// (422 from validation, 400), too large (413), or its fields are held by
+// another server-side applier (a 409 naming field managers). Every other
+// answer may change without a new commit, so it is retried: a namespace or
+// a CRD created (404), a permission granted or quota freed (403), an
+// admission webhook or policy changed (whatever code it chose), the server
+// back (5xx, 408, 429), and errors that are not API answers at all.
 func isTerminalAPIError(err error) bool {
 	var status apierrors.APIStatus
 	if !errors.As(err, &status) {
 		return false
 	}
-	code := status.Status().Code
-	switch {
-	case code == 408 || code == 429:
+	st := status.Status()
+	if admissionDenial(st.Message) {
 		return false
-	case code >= 400 && code < 500:
+	}
+	switch st.Code {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge:
 		return true
+	case http.StatusConflict:
+		return len(conflictingManagers(err)) > 0
 	}
 	return false
+}
+
+// admissionDenial reports whether message is an admission webhook's or an
+// admission policy's refusal. Those choose their own status code (a webhook's
+// is 400 unless it says otherwise, a policy's 422), yet their verdict depends
+// on their configuration and on other objects, not only on this one.
+func admissionDenial(message string) bool {
+	return strings.Contains(message, "admission webhook ") && strings.Contains(message, " denied the request") ||
+		strings.Contains(message, "AdmissionPolicy '") && strings.Contains(message, " denied request")
 }
