@@ -58,8 +58,9 @@ func requestError(ref string, err error) *ObjectError {
 
 // isTerminalAPIError reports whether the API server gives this answer to the
 // same object whatever else changes in the cluster: the object is invalid
-// (422 from validation, 400), too large (413), or its fields are held by
-// another server-side applier (a 409 naming field managers). Every other
+// (422 from validation, 400, or the 500 of an object that does not fit its
+// schema), too large (413), or its fields are held by another server-side
+// applier (a 409 naming field managers). Every other
 // answer may change without a new commit, so it is retried: a namespace or
 // a CRD created (404), a permission granted or quota freed (403), an
 // admission webhook or policy changed (whatever code it chose), the server
@@ -78,8 +79,18 @@ func isTerminalAPIError(err error) bool {
 		return true
 	case http.StatusConflict:
 		return len(conflictingManagers(err)) > 0
+	case http.StatusInternalServerError:
+		return untypable(st.Message)
 	}
 	return false
+}
+
+// untypable reports whether a 500 is server-side apply failing to read the
+// object against its schema (a number where a string belongs: `.stringData.pin:
+// expected string, got …`). The API server answers that with 500, not 422, but
+// the same object always gets it.
+func untypable(message string) bool {
+	return strings.HasPrefix(message, "failed to create typed patch object ")
 }
 
 // admissionDenial reports whether message is an admission webhook's or an
