@@ -193,9 +193,10 @@ func (h *handover) sync(ctx context.Context, name, path string) (outcome, error)
 	}
 	// The gitsync in the cluster syncs the same names as soon as it runs, which may be while
 	// this sync waits for health: when both wrote the inventory, this one runs again on the
-	// newer record (unchanged objects are not written twice).
+	// newer record (unchanged objects are not written twice). Both may also create the record
+	// at once, and the loser is told it already exists.
 	r, err := s.Once(ctx)
-	for attempt := 1; apierrors.IsConflict(err) && attempt < 3; attempt++ {
+	for attempt := 1; lostRace(err) && attempt < 3; attempt++ {
 		r, err = s.Once(ctx)
 	}
 	if err != nil {
@@ -206,6 +207,9 @@ func (h *handover) sync(ctx context.Context, name, path string) (outcome, error)
 	}
 	return outcome{reason: fmt.Sprintf("%s at %.12s: %d objects applied and healthy", path, r.Revision, r.Objects), changed: true}, nil
 }
+
+// lostRace reports whether err is another writer's inventory write winning over this one's.
+func lostRace(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
 
 // repository renders gitops.path before anything is applied and checks that the gitsync it
 // installs syncs the cluster file's repository: one configured for another would take the
