@@ -124,7 +124,7 @@ spec:
 	})
 	// Events are sent by a background broadcaster: they arrive shortly after.
 	p.eventually("a Stalled event on the broken sync's ConfigMap", 10*time.Second, func() bool {
-		return slices.Contains(f.eventReasons("gitsync-infra"), "Stalled")
+		return slices.Contains(f.eventFields("gitsync-infra", "reason"), "Stalled")
 	})
 	widgets := schema.GroupVersionResource{Group: group, Version: "v1", Resource: "widgets"}
 	f.repo.Commit(t, "fix infra", map[string]string{"infra/broken.yaml": ""})
@@ -206,7 +206,7 @@ func TestWebhook(t *testing.T) {
 
 	t.Run("records Events on the sync's ConfigMap", func(t *testing.T) {
 		p.eventually("an Applied event on ConfigMap gitsync-e2e", 10*time.Second, func() bool {
-			return slices.Contains(f.eventReasons("gitsync-e2e"), "Applied")
+			return slices.Contains(f.eventFields("gitsync-e2e", "reason"), "Applied")
 		})
 	})
 }
@@ -304,7 +304,7 @@ func TestLeaderElection(t *testing.T) {
 			t.Error("the change was not written by the former standby")
 		}
 		standby.eventually("b pruned by the new leader", 10*time.Second, func() bool { return f.get(configMaps, "b") == nil })
-		standby.eventually("a Pruned event", 10*time.Second, func() bool { return slices.Contains(f.eventReasons("gitsync-e2e"), "Pruned") })
+		standby.eventually("a Pruned event", 10*time.Second, func() bool { return slices.Contains(f.eventFields("gitsync-e2e", "reason"), "Pruned") })
 		if st := f.statusOf("e2e"); st["objects"] != float64(3) || st["ready"] != true {
 			t.Errorf("status after takeover: %v, want 3 objects, ready", st)
 		}
@@ -326,8 +326,9 @@ func TestLeaderElection(t *testing.T) {
 	})
 }
 
-// eventReasons lists the reasons of the Events about the ConfigMap name.
-func (f *fixture) eventReasons(name string) []string {
+// eventFields lists one field ("reason", "note") of each Event about the
+// ConfigMap name.
+func (f *fixture) eventFields(name, field string) []string {
 	f.t.Helper()
 	events := schema.GroupVersionResource{Group: "events.k8s.io", Version: "v1", Resource: "events"}
 	list, err := f.admin.Resource(events).Namespace(f.ns).List(f.t.Context(), metav1.ListOptions{})
@@ -336,10 +337,9 @@ func (f *fixture) eventReasons(name string) []string {
 	}
 	var out []string
 	for _, e := range list.Items {
-		regarding, _ := e.Object["regarding"].(map[string]any)
-		if regarding["name"] == name {
-			r, _ := e.Object["reason"].(string)
-			out = append(out, r)
+		if regarding, _ := e.Object["regarding"].(map[string]any); regarding["name"] == name {
+			value, _ := e.Object[field].(string)
+			out = append(out, value)
 		}
 	}
 	return out

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // Values planted in the Secrets of these tests. No output may show them, as
@@ -149,10 +147,10 @@ func TestSecretErrorsMaskValues(t *testing.T) {
 		config := f.writeConfig("1h", "- {name: run, source: repo, path: app, namespace: "+f.ns+"}")
 		p, _ := f.runConfig(config)
 		p.eventually("an event about the Secret on ConfigMap gitsync-run", 30*time.Second, func() bool {
-			notes := f.eventNotes("gitsync-run")
+			notes := f.eventFields("gitsync-run", "note")
 			return slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "stringData.pin") })
 		})
-		for _, n := range f.eventNotes("gitsync-run") {
+		for _, n := range f.eventFields("gitsync-run", "note") {
 			if l := leaked(n); len(l) > 0 {
 				t.Errorf("event shows the values %q: %s", l, n)
 			}
@@ -165,24 +163,6 @@ func TestSecretErrorsMaskValues(t *testing.T) {
 			t.Errorf("logs: want the error about stringData.pin and no value:\n%s", logs)
 		}
 	})
-}
-
-// eventNotes lists the notes of the Events about the ConfigMap name.
-func (f *fixture) eventNotes(name string) []string {
-	f.t.Helper()
-	events := schema.GroupVersionResource{Group: "events.k8s.io", Version: "v1", Resource: "events"}
-	list, err := f.admin.Resource(events).Namespace(f.ns).List(f.t.Context(), metav1.ListOptions{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var out []string
-	for _, e := range list.Items {
-		if regarding, _ := e.Object["regarding"].(map[string]any); regarding["name"] == name {
-			note, _ := e.Object["note"].(string)
-			out = append(out, note)
-		}
-	}
-	return out
 }
 
 // hasLines fails the test for each line text lacks.
