@@ -95,6 +95,7 @@ func TestCalicoSyncWaitsForTheOperator(t *testing.T) {
 	mirror, requests := calicoMirror(t)
 	repo := gitserver.NewRepo(t)
 	repo.Commit(t, "calico", gitserver.Tree(t, repoRoot(t), calico))
+	deleteOwnedAtEnd(t, "default", "calico")
 	cache := t.TempDir()
 	args := []string{"sync", "--repo", repo.URL(), "--path", calico, "--name", "calico", "--kubeconfig", testenv.Kubeconfig(t),
 		"--namespace", "default", "--cache-dir", cache, "--mirror", mirror.From + "=" + mirror.To, "--timeout", "90s"}
@@ -150,8 +151,9 @@ func TestClusterOverlay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uninstallAtEnd(t, cs, "prod", "tigera-operator")
 	ns := testenv.Namespace(t) // the syncs' inventories
+	deleteOwnedAtEnd(t, ns, "calico", "gitsync", "apps")
+	uninstallAtEnd(t, cs, "prod", "tigera-operator")
 	running := start(t, "run", "--config", config, "--kubeconfig", testenv.Kubeconfig(t), "--namespace", ns, "--cache-dir", t.TempDir())
 	t.Cleanup(func() { running.stop() })
 

@@ -34,6 +34,7 @@ func TestHandover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	deleteOwnedAtEnd(t, system, "calico", "gitsync", "apps")
 	uninstallAtEnd(t, cs, "prod", "tigera-operator")
 	mirror, _ := calicoMirror(t)
 	repo := gitserver.NewRepo(t)

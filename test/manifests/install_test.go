@@ -32,7 +32,7 @@ func TestInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uninstallAtEnd(t, cs)
+	uninstallAtEnd(t, cs, "dev", "prod") // the namespaced variant creates them, and never prunes them
 	repo := gitserver.NewRepo(t)
 	repo.Commit(t, "gitsync install manifests", gitserver.Tree(t, repoRoot(t), base))
 	sync := func(t *testing.T, path string) map[string]int {
