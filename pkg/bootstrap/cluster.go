@@ -62,6 +62,10 @@ type Cluster struct {
 	ServiceSubnet        string `json:"serviceSubnet,omitempty"`
 	// Containerd is the containerd 2.x release installed on every node.
 	Containerd ContainerdConfig `json:"containerd,omitempty"`
+	// Kubelet tunes the kubelet of every node.
+	Kubelet KubeletConfig `json:"kubelet,omitempty"`
+	// KubeProxy tunes kube-proxy.
+	KubeProxy KubeProxyConfig `json:"kubeProxy,omitempty"`
 	// ImageRepository is where kubeadm pulls the control-plane images (and the
 	// pause image) from; default registry.k8s.io.
 	ImageRepository string `json:"imageRepository,omitempty"`
@@ -77,6 +81,34 @@ type Cluster struct {
 // ContainerdConfig pins the container runtime.
 type ContainerdConfig struct {
 	Version string `json:"version,omitempty"`
+	// RestrictOOMScoreAdj makes containerd raise an oom_score_adj below its own to its own
+	// (restrict_oom_score_adj): for nodes that cannot lower one, such as machines that are
+	// themselves containers (LXC, Proxmox, rootless). runc fails every container there with
+	// "failed to update /proc/self/oom_score_adj: Permission denied" without it.
+	RestrictOOMScoreAdj bool `json:"restrictOOMScoreAdj,omitempty"`
+}
+
+// KubeletConfig is what gitsync puts into kubeadm's KubeletConfiguration.
+type KubeletConfig struct {
+	// AllowCgroupV1 runs the kubelet on machines booted with cgroup v1 (CentOS 7 and 8,
+	// Rocky 8, Ubuntu before 21.10): failCgroupV1: false, and kubeadm's preflight skips
+	// SystemVerification, which refuses cgroup v1 from Kubernetes 1.35. Kubernetes may remove
+	// cgroup v1 support after 1.37; booting with systemd.unified_cgroup_hierarchy=1 is the
+	// lasting fix.
+	AllowCgroupV1 bool `json:"allowCgroupV1,omitempty"`
+	// CgroupDriver is systemd (the default, as kubeadm has it) or cgroupfs; containerd's runc
+	// gets the same.
+	CgroupDriver string `json:"cgroupDriver,omitempty"`
+	// Config holds more KubeletConfiguration fields (kubelet.config.k8s.io/v1beta1), as
+	// written there: {maxPods: 250, serializeImagePulls: false}. kubeadm validates them.
+	Config map[string]any `json:"config,omitempty"`
+}
+
+// KubeProxyConfig is what gitsync puts into kubeadm's KubeProxyConfiguration.
+type KubeProxyConfig struct {
+	// Config holds KubeProxyConfiguration fields (kubeproxy.config.k8s.io/v1alpha1), as
+	// written there: {mode: nftables}. kubeadm validates them.
+	Config map[string]any `json:"config,omitempty"`
 }
 
 // Mirrors replace download locations. Each is a URL prefix.
@@ -136,6 +168,13 @@ type GitOpsConfig struct {
 	CalicoPath string `json:"calicoPath,omitempty"`
 }
 
+// ownedBy names the cluster-file setting behind a configuration field gitsync sets itself.
+var ownedBy = map[string]string{
+	"cgroupDriver": " from kubelet.cgroupDriver",
+	"failCgroupV1": " from kubelet.allowCgroupV1",
+	"clusterCIDR":  " from podSubnet",
+}
+
 // registryHost is a registry's host[:port], as image names start with it.
 var registryHost = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$`)
 
@@ -186,6 +225,7 @@ func (c *Cluster) setDefaults() {
 	def(&c.PodSubnet, DefaultPodSubnet)
 	def(&c.ServiceSubnet, DefaultServiceSubnet)
 	def(&c.Containerd.Version, DefaultContainerd)
+	def(&c.Kubelet.CgroupDriver, "systemd")
 	def(&c.ImageRepository, DefaultImageRepository)
 	def(&c.GitOps.Ref, "main")
 	def(&c.GitOps.Path, "overlays/cluster")
@@ -227,6 +267,19 @@ func (c *Cluster) validate() error {
 	}
 	if !containerdVersion.MatchString(c.Containerd.Version) {
 		bad("containerd.version", "%q, want a containerd 2.x release such as %s (1.x is deprecated for Kubernetes 1.34+)", c.Containerd.Version, DefaultContainerd)
+	}
+	if d := c.Kubelet.CgroupDriver; d != "systemd" && d != "cgroupfs" {
+		bad("kubelet.cgroupDriver", "%q, want systemd or cgroupfs", d)
+	}
+	for _, key := range []string{"apiVersion", "kind", "cgroupDriver", "failCgroupV1"} {
+		if _, ok := c.Kubelet.Config[key]; ok {
+			bad("kubelet.config."+key, "set by gitsync%s; remove it", ownedBy[key])
+		}
+	}
+	for _, key := range []string{"apiVersion", "kind", "clusterCIDR"} {
+		if _, ok := c.KubeProxy.Config[key]; ok {
+			bad("kubeProxy.config."+key, "set by gitsync%s; remove it", ownedBy[key])
+		}
 	}
 	pods, perr := netip.ParsePrefix(c.PodSubnet)
 	if perr != nil || pods.Masked() != pods {

@@ -73,6 +73,13 @@ func TestBadClusterFiles(t *testing.T) {
 		{"a registry mirror that is not a URL", "kind: Cluster\n", "kind: Cluster\nmirrors: {registries: {quay.io: mirror.example.cn}}\n",
 			[]string{`mirrors.registries["quay.io"]`, "not an http"}},
 		{"a bad endpoint", "kind: Cluster\n", "kind: Cluster\ncontrolPlaneEndpoint: \"k8s api:6443\"\n", []string{"controlPlaneEndpoint", "k8s api"}},
+		{"an unknown cgroup driver", "kind: Cluster\n", "kind: Cluster\nkubelet: {cgroupDriver: systemd-cgroup}\n", []string{`kubelet.cgroupDriver: "systemd-cgroup", want systemd or cgroupfs`}},
+		{"the cgroup driver in kubelet.config", "kind: Cluster\n", "kind: Cluster\nkubelet: {config: {cgroupDriver: cgroupfs}}\n",
+			[]string{"kubelet.config.cgroupDriver: set by gitsync from kubelet.cgroupDriver; remove it"}},
+		{"failCgroupV1 in kubelet.config", "kind: Cluster\n", "kind: Cluster\nkubelet: {config: {failCgroupV1: false}}\n",
+			[]string{"kubelet.config.failCgroupV1: set by gitsync from kubelet.allowCgroupV1"}},
+		{"the pod subnet in kubeProxy.config", "kind: Cluster\n", "kind: Cluster\nkubeProxy: {config: {clusterCIDR: 10.0.0.0/8}}\n",
+			[]string{"kubeProxy.config.clusterCIDR: set by gitsync from podSubnet"}},
 		{"no repository", "gitops: {repo: https://git.example.org/ops/cluster.git}", "gitops: {path: overlays/cluster}", []string{"gitops.repo: required"}},
 	} {
 		t.Run("refuses "+tc.name, func(t *testing.T) {

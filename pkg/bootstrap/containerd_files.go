@@ -24,7 +24,7 @@ const (
 // the cluster's containerd and the sandbox (pause) image.
 func containerdFiles(c *Cluster, sandboxImage string) []File {
 	files := []File{
-		{Path: containerdConfigPath, Mode: 0o644, Content: containerdConfig(c.Containerd.Version, sandboxImage)},
+		{Path: containerdConfigPath, Mode: 0o644, Content: containerdConfig(c, sandboxImage)},
 		{Path: containerdUnitPath, Mode: 0o644, Content: containerdUnit},
 		{Path: crictlConfigPath, Mode: 0o644, Content: crictlConfig},
 	}
@@ -59,11 +59,21 @@ server = %s
 }
 
 // containerdConfig is the whole /etc/containerd/config.toml: the CRI runtime runc with the
-// systemd cgroup driver (the kubelet's, as kubeadm configures it), the pinned sandbox image,
-// and registry configuration from hosts.toml files. Everything else keeps containerd's
-// defaults. Config version 4 is containerd 2.3's; 2.0 to 2.2 read version 3, which has the
-// same CRI sections.
-func containerdConfig(version, sandboxImage string) string {
+// kubelet's cgroup driver (systemd, as kubeadm configures it, unless kubelet.cgroupDriver
+// says cgroupfs), the pinned sandbox image, registry configuration from hosts.toml files, and
+// on nodes that cannot lower an oom_score_adj restrict_oom_score_adj. Everything else keeps
+// containerd's defaults. Config version 4 is containerd 2.3's; 2.0 to 2.2 read version 3,
+// which has the same CRI sections.
+func containerdConfig(c *Cluster, sandboxImage string) string {
+	version := c.Containerd.Version
+	var runtime string
+	if c.Containerd.RestrictOOMScoreAdj {
+		runtime = `
+[plugins."io.containerd.cri.v1.runtime"]
+  # containerd.restrictOOMScoreAdj: this node cannot lower an oom_score_adj.
+  restrict_oom_score_adj = true
+`
+	}
 	return fmt.Sprintf(`# Written by gitsync bootstrap for containerd %[1]s; it rewrites this file.
 # Put additions into %[3]s.
 version = %[2]d
@@ -74,7 +84,7 @@ imports = [%[4]s]
 
 [plugins."io.containerd.cri.v1.images".registry]
   config_path = %[6]s
-
+%[7]s
 [plugins."io.containerd.cri.v1.runtime".containerd]
   default_runtime_name = "runc"
 
@@ -82,9 +92,10 @@ imports = [%[4]s]
   runtime_type = "io.containerd.runc.v2"
 
 [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-  SystemdCgroup = true
+  SystemdCgroup = %[8]t
 `, version, containerdConfigVersion(version), containerdDropIns,
-		tomlString(containerdDropIns), tomlString(sandboxImage), tomlString(registryHostsDir))
+		tomlString(containerdDropIns), tomlString(sandboxImage), tomlString(registryHostsDir),
+		runtime, c.Kubelet.CgroupDriver == "systemd")
 }
 
 // containerdConfigVersion is the newest configuration version the release reads.

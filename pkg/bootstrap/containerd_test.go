@@ -54,12 +54,21 @@ func TestContainerdReleases(t *testing.T) {
 // golden file, and has containerd (built by `make tools-all`) read each.
 func TestContainerdConfigs(t *testing.T) {
 	containerd := containerdBinary(t)
-	for _, tc := range []struct{ version, golden string }{
-		{"2.4.2", "containerd-2.4.toml"},
-		{"2.2.1", "containerd-2.2.toml"},
+	for _, tc := range []struct {
+		name, golden string
+		c            *Cluster
+		want         []string
+	}{
+		{"2.4.2", "containerd-2.4.toml", &Cluster{Containerd: ContainerdConfig{Version: "2.4.2"}, Kubelet: KubeletConfig{CgroupDriver: "systemd"}},
+			[]string{"SystemdCgroup = true", "restrict_oom_score_adj = false"}},
+		{"2.2.1", "containerd-2.2.toml", &Cluster{Containerd: ContainerdConfig{Version: "2.2.1"}, Kubelet: KubeletConfig{CgroupDriver: "systemd"}},
+			[]string{"SystemdCgroup = true"}},
+		{"2.4.2 in a container, cgroupfs", "containerd-2.4-restricted-cgroupfs.toml",
+			&Cluster{Containerd: ContainerdConfig{Version: "2.4.2", RestrictOOMScoreAdj: true}, Kubelet: KubeletConfig{CgroupDriver: "cgroupfs"}},
+			[]string{"SystemdCgroup = false", "restrict_oom_score_adj = true"}},
 	} {
-		t.Run(tc.version, func(t *testing.T) {
-			got := containerdConfig(tc.version, "registry.example.org/k8s/pause:3.10.2")
+		t.Run(tc.name, func(t *testing.T) {
+			got := containerdConfig(tc.c, "registry.example.org/k8s/pause:3.10.2")
 			golden := filepath.Join("testdata", tc.golden)
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -77,8 +86,8 @@ func TestContainerdConfigs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("containerd config dump: %v\n%s", err, out)
 			}
-			for _, want := range []string{"SystemdCgroup = true", "sandbox = 'registry.example.org/k8s/pause:3.10.2'",
-				"config_path = '/etc/containerd/certs.d'", "default_runtime_name = 'runc'", "imports = ['/etc/containerd/conf.d/*.toml']"} {
+			for _, want := range append(tc.want, "sandbox = 'registry.example.org/k8s/pause:3.10.2'",
+				"config_path = '/etc/containerd/certs.d'", "default_runtime_name = 'runc'", "imports = ['/etc/containerd/conf.d/*.toml']") {
 				if !strings.Contains(string(out), want) {
 					t.Errorf("containerd config dump does not say %q:\n%s", want, out)
 				}

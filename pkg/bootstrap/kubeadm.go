@@ -43,10 +43,11 @@ type bootstrapToken struct {
 }
 
 type nodeRegistrationOptions struct {
-	Name             string `json:"name"`
-	CRISocket        string `json:"criSocket"`
-	ImagePullPolicy  string `json:"imagePullPolicy,omitempty"`
-	KubeletExtraArgs []arg  `json:"kubeletExtraArgs,omitempty"`
+	Name                  string   `json:"name"`
+	CRISocket             string   `json:"criSocket"`
+	ImagePullPolicy       string   `json:"imagePullPolicy,omitempty"`
+	KubeletExtraArgs      []arg    `json:"kubeletExtraArgs,omitempty"`
+	IgnorePreflightErrors []string `json:"ignorePreflightErrors,omitempty"`
 	// Taints nil keeps kubeadm's default (control planes: NoSchedule); empty means none.
 	Taints *[]taint `json:"taints,omitempty"`
 }
@@ -93,10 +94,12 @@ type apiServer struct {
 	CertSANs []string `json:"certSANs,omitempty"`
 }
 
-type kubeletConfiguration struct {
-	typeMeta     `json:",inline"`
-	CgroupDriver string `json:"cgroupDriver"`
-}
+// kubeletAPIVersion and kubeProxyAPIVersion are the component configurations kubeadm v1beta4
+// reads beside its own.
+const (
+	kubeletAPIVersion   = "kubelet.config.k8s.io/v1beta1"
+	kubeProxyAPIVersion = "kubeproxy.config.k8s.io/v1alpha1"
+)
 
 type joinConfiguration struct {
 	typeMeta         `json:",inline"`
@@ -160,8 +163,32 @@ func (c *Cluster) InitConfig(s Secrets) ([]byte, error) {
 		Networking:           networking{PodSubnet: c.PodSubnet, ServiceSubnet: c.ServiceSubnet, DNSDomain: "cluster.local"},
 		APIServer:            apiServer{CertSANs: c.certSANs()},
 	}
-	kubelet := kubeletConfiguration{typeMeta: typeMeta{"kubelet.config.k8s.io/v1beta1", "KubeletConfiguration"}, CgroupDriver: "systemd"}
-	return documents(init, cluster, kubelet)
+	docs := []any{init, cluster, c.kubeletConfiguration()}
+	if len(c.KubeProxy.Config) > 0 {
+		docs = append(docs, component(kubeProxyAPIVersion, "KubeProxyConfiguration", c.KubeProxy.Config))
+	}
+	return documents(docs...)
+}
+
+// kubeletConfiguration is the cluster file's kubelet.config with the fields gitsync owns:
+// the cgroup driver, and failCgroupV1 on cgroup v1 machines. kubeadm uploads it for the nodes
+// that join.
+func (c *Cluster) kubeletConfiguration() map[string]any {
+	k := component(kubeletAPIVersion, "KubeletConfiguration", c.Kubelet.Config)
+	k["cgroupDriver"] = c.Kubelet.CgroupDriver
+	if c.Kubelet.AllowCgroupV1 {
+		k["failCgroupV1"] = false
+	}
+	return k
+}
+
+// component is a component configuration document: fields under apiVersion and kind.
+func component(apiVersion, kind string, fields map[string]any) map[string]any {
+	doc := map[string]any{"apiVersion": apiVersion, "kind": kind}
+	for k, v := range fields {
+		doc[k] = v
+	}
+	return doc
 }
 
 // JoinConfig is the kubeadm configuration of `kubeadm join` on node: a worker, or with the
@@ -192,11 +219,16 @@ func (c *Cluster) JoinConfig(node Node, s Secrets) ([]byte, error) {
 
 // registration names the node and pins the kubelet to the node's address: with several
 // network interfaces the kubelet would otherwise pick the default route's. Without workers
-// the control planes run the workloads, so they are not tainted.
+// the control planes run the workloads, so they are not tainted. On cgroup v1 machines
+// (kubelet.allowCgroupV1) init and join skip the preflight check that refuses them.
 func (c *Cluster) registration(n Node) nodeRegistrationOptions {
 	r := nodeRegistrationOptions{
 		Name: n.Name, CRISocket: CRISocket, ImagePullPolicy: "IfNotPresent",
 		KubeletExtraArgs: []arg{{Name: "node-ip", Value: n.Address}},
+	}
+	if c.Kubelet.AllowCgroupV1 {
+		// The check that refuses cgroup v1 for kubelet 1.35+; its other checks go with it.
+		r.IgnorePreflightErrors = []string{"SystemVerification"}
 	}
 	if n.Role == ControlPlane && len(c.Workers()) == 0 {
 		r.Taints = &[]taint{}

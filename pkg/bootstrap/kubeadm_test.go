@@ -48,6 +48,25 @@ nodes:
 gitops: {repo: https://git.example.org/ops/cluster.git}
 `
 
+// inContainers is a cluster of machines that boot cgroup v1 and are themselves containers,
+// with more kubelet and kube-proxy settings: what the real-cluster test's nodes need.
+const inContainers = `apiVersion: gitsync.io/v1alpha1
+kind: Cluster
+kubernetesVersion: v1.37.2
+ssh: {agent: true}
+kubelet:
+  allowCgroupV1: true
+  cgroupDriver: cgroupfs
+  config: {failSwapOn: false, imageGCHighThresholdPercent: 100, evictionHard: {memory.available: "0%", nodefs.available: "0%"}}
+kubeProxy:
+  config: {conntrack: {maxPerCore: 0}}
+containerd: {version: 2.4.2, restrictOOMScoreAdj: true}
+nodes:
+- {name: cp1, address: 198.18.0.10, role: control-plane}
+- {name: w1, address: 198.18.0.11, role: worker}
+gitops: {repo: https://git.example.org/ops/cluster.git}
+`
+
 // Fixed secrets, so the golden files stay put.
 var secrets = Secrets{
 	Token:          "abcdef.0123456789abcdef",
@@ -71,13 +90,19 @@ func TestKubeadmConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v1, err := ParseCluster([]byte(inContainers))
+	if err != nil {
+		t.Fatal(err)
+	}
 	render := map[string]func() ([]byte, error){
-		"init-one-node.yaml":       func() ([]byte, error) { return alone.InitConfig(Secrets{Token: secrets.Token}) },
-		"init-single.yaml":         func() ([]byte, error) { return single.InitConfig(Secrets{Token: secrets.Token}) },
-		"join-worker.yaml":         func() ([]byte, error) { return single.JoinConfig(single.Nodes[1], secrets) },
-		"init-ha.yaml":             func() ([]byte, error) { return lab.InitConfig(secrets) },
-		"join-control-plane.yaml":  func() ([]byte, error) { return lab.JoinConfig(lab.Nodes[1], secrets) },
-		"join-worker-via-vip.yaml": func() ([]byte, error) { return lab.JoinConfig(lab.Nodes[3], secrets) },
+		"init-one-node.yaml":         func() ([]byte, error) { return alone.InitConfig(Secrets{Token: secrets.Token}) },
+		"init-single.yaml":           func() ([]byte, error) { return single.InitConfig(Secrets{Token: secrets.Token}) },
+		"join-worker.yaml":           func() ([]byte, error) { return single.JoinConfig(single.Nodes[1], secrets) },
+		"init-ha.yaml":               func() ([]byte, error) { return lab.InitConfig(secrets) },
+		"join-control-plane.yaml":    func() ([]byte, error) { return lab.JoinConfig(lab.Nodes[1], secrets) },
+		"join-worker-via-vip.yaml":   func() ([]byte, error) { return lab.JoinConfig(lab.Nodes[3], secrets) },
+		"init-cgroup-v1.yaml":        func() ([]byte, error) { return v1.InitConfig(Secrets{Token: secrets.Token}) },
+		"join-worker-cgroup-v1.yaml": func() ([]byte, error) { return v1.JoinConfig(v1.Nodes[1], secrets) },
 	}
 	for name, fn := range render {
 		t.Run(name, func(t *testing.T) {
@@ -107,9 +132,32 @@ func TestKubeadmConfigs(t *testing.T) {
 }
 
 // TestKubeadmValidateCatchesMistakes shows that the check above can fail: kubeadm decodes
-// strictly and validates values.
+// strictly and validates values, the kubelet's and kube-proxy's configurations included (the
+// cluster file passes kubelet.config and kubeProxy.config through).
 func TestKubeadmValidateCatchesMistakes(t *testing.T) {
 	kubeadm := kubeadmBinary(t)
+	v1, err := os.ReadFile("testdata/init-cgroup-v1.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mistake, want := range map[string]string{
+		"failSwapOn: false\n": `unknown field "failSwapon"`,
+		"maxPerCore: 0\n":     `unknown field "conntrack.maxPerCor"`,
+	} {
+		with := map[string]string{"failSwapOn: false\n": "failSwapon: false\n", "maxPerCore: 0\n": "maxPerCor: 0\n"}[mistake]
+		bad := strings.Replace(string(v1), mistake, with, 1)
+		if bad == string(v1) {
+			t.Fatalf("%q is not in init-cgroup-v1.yaml", mistake)
+		}
+		file := filepath.Join(t.TempDir(), "init.yaml")
+		if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(kubeadm, "config", "validate", "--config", file).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("kubeadm config validate accepted %q or did not name it (want %q): %v\n%s", with, want, err, out)
+		}
+	}
 	good, err := os.ReadFile("testdata/join-control-plane.yaml")
 	if err != nil {
 		t.Fatal(err)
