@@ -5,7 +5,10 @@
 #                                 kube-controller-manager, kube-scheduler, kubectl, kwok -> .cache/bin
 #   tools/build.sh node           what the bootstrap tests install on test nodes: kubelet and
 #                                 kubeadm -> .cache/node, containerd and runc -> .cache/containerd
-#   tools/build.sh all            both
+#   tools/build.sh images         what the real-cluster test's images hold: kube-proxy, etcd
+#                                 (the full server), CoreDNS, pause and the CNI reference
+#                                 plugins -> .cache/images
+#   tools/build.sh all            all three
 #
 # Each set is cached outside the checkout ($GITSYNC_TOOLS_CACHE, default
 # ~/.cache/gitsync/tools) so fresh clones on the same machine reuse it. A set's
@@ -114,6 +117,22 @@ build_containerd() {
   (cd "$out/runc/$runc" && sha256sum "runc.$arch" >runc.sha256sum)
 }
 
+# The binaries of the real-cluster test's images (test/images):
+#   kube-proxy, etcd-server (etcdmain, every flag kubeadm's static pod passes), pause, coredns
+#   cni/{bridge,host-local,loopback,portmap} and podnet, the pod network's node agent
+build_images() {
+  local out=$1 ldflags b
+  ldflags=$(k8s_ldflags "$k8s")
+  CGO_ENABLED=0 gobuild "$out/kube-proxy" images ./kube-proxy -ldflags "$ldflags"
+  CGO_ENABLED=0 gobuild "$out/etcd-server" images ./etcd -ldflags "-s -w"
+  CGO_ENABLED=0 gobuild "$out/pause" images ./pause -ldflags "-s -w"
+  CGO_ENABLED=0 gobuild "$out/coredns" coredns github.com/coredns/coredns -ldflags "-s -w"
+  for b in main/bridge ipam/host-local main/loopback meta/portmap; do
+    CGO_ENABLED=0 gobuild "$out/cni/$(basename $b)" cni "github.com/containernetworking/plugins/plugins/$b" -ldflags "-s -w"
+  done
+  CGO_ENABLED=0 gobuild "$out/podnet" cni ./podnet -ldflags "-s -w"
+}
+
 k8s=$(modver controlplane k8s.io/kubernetes)
 
 controlplane() {
@@ -131,12 +150,21 @@ node() {
   cached "containerd-$ctd.runc-$runc.$arch.$(digest build_containerd containerd)" containerd build_containerd
 }
 
+images() {
+  local etcd coredns cni
+  etcd=$(modver images go.etcd.io/etcd/server/v3)
+  coredns=$(modver coredns github.com/coredns/coredns)
+  cni=$(modver cni github.com/containernetworking/plugins)
+  cached "images-$k8s.etcd-$etcd.coredns-$coredns.cni-$cni.$(digest build_images images coredns cni)" images build_images
+}
+
 case ${1:-} in
 controlplane) controlplane ;;
 node) node ;;
-all) controlplane && node ;;
+images) images ;;
+all) controlplane && node && images ;;
 *)
-  echo "usage: tools/build.sh controlplane|node|all" >&2
+  echo "usage: tools/build.sh controlplane|node|images|all" >&2
   exit 2
   ;;
 esac

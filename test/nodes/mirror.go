@@ -165,3 +165,11 @@ func osRelease(root string) (id, codename string) {
 	}
 	return id, codename
 }
+
+// DebianMirror returns the archive URI of the nodes' Debian release (bookworm) in this
+// machine's apt configuration, or $GITSYNC_DEBIAN_MIRROR: where the nodes' root file
+// system comes from, and where other test fixtures download Debian packages.
+func DebianMirror() (uri, suiteName string, err error) {
+	uri, err = debianMirror("/", suite)
+	return uri, suite, err
+}

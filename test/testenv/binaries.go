@@ -15,6 +15,9 @@ const BinDirEnv = "GITSYNC_TOOLS_BIN"
 // NodeBinDirEnv overrides where the node binaries (kubelet, kubeadm) are looked up.
 const NodeBinDirEnv = "GITSYNC_NODE_BIN"
 
+// ImagesBinDirEnv overrides where the binaries of the real-cluster test's images are looked up.
+const ImagesBinDirEnv = "GITSYNC_IMAGES_BIN"
+
 // toolSet is one of the sets tools/build.sh builds and caches: where the
 // checkout links it, and the make target a user runs to get it.
 type toolSet struct {
@@ -31,6 +34,11 @@ func nodeSet() toolSet {
 	return toolSet{NodeBinDirEnv, "node", "make tools-all", []string{"kubelet", "kubeadm"}}
 }
 
+func imagesSet() toolSet {
+	return toolSet{ImagesBinDirEnv, "images", "make tools-all",
+		[]string{"kube-proxy", "etcd-server", "coredns", "pause", "cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap", "podnet"}}
+}
+
 // BinDir returns the directory holding the control-plane binaries (what `make
 // demo` runs): $GITSYNC_TOOLS_BIN, or .cache/bin at the root of the gitsync
 // checkout containing the working directory. It fails, naming the command that
@@ -41,10 +49,14 @@ func BinDir() (string, error) { return controlPlaneSet().dir() }
 // bootstrap tests install on test nodes: $GITSYNC_NODE_BIN or .cache/node.
 func NodeBinDir() (string, error) { return nodeSet().dir() }
 
+// ImagesBinDir returns the directory holding what the real-cluster test's images hold
+// (kube-proxy, etcd-server, coredns, pause, cni/*, podnet): $GITSYNC_IMAGES_BIN or .cache/images.
+func ImagesBinDir() (string, error) { return imagesSet().dir() }
+
 // Binary returns the path of one of the binaries tools/build.sh builds, from
 // whichever set holds it.
 func Binary(name string) (string, error) {
-	for _, set := range []toolSet{controlPlaneSet(), nodeSet()} {
+	for _, set := range []toolSet{controlPlaneSet(), nodeSet(), imagesSet()} {
 		if slices.Contains(set.binaries, name) {
 			dir, err := set.dir()
 			return filepath.Join(dir, name), err
