@@ -7,6 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path"
@@ -17,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -387,4 +392,18 @@ func Registries(imgs []Image) []string {
 		}
 	}
 	return out
+}
+
+// ServeRegistry runs an OCI registry (go-containerregistry's, in memory) on addr, where
+// test nodes reach it, until the test ends, and returns its host:port.
+func ServeRegistry(t testing.TB, addr netip.Addr) string {
+	t.Helper()
+	l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
+	if err != nil {
+		t.Fatalf("images: %v", err)
+	}
+	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
 }

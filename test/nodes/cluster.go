@@ -34,10 +34,14 @@ type NodeOptions struct {
 	// Files are written into the node's root before it boots, by absolute
 	// path, with mode 0644 (missing directories 0755, owned by root).
 	Files map[string]string
-	// NspawnArgs are more systemd-nspawn arguments, such as
-	// --capability=all or --system-call-filter=@keyring for a container
-	// runtime inside the node.
+	// NspawnArgs are more systemd-nspawn arguments.
 	NspawnArgs []string
+	// Kubelet gives the node what a real kubelet and containerd need from a
+	// machine (see kubelet.go): all capabilities, the keyring system calls,
+	// /dev/kmsg, writable cgroup controllers of its own, the kubelet's kernel
+	// settings as it wants them (inside the node only), and /var/lib/containerd
+	// on a plain directory.
+	Kubelet bool
 }
 
 // DefaultOptions are two nodes, node1 and node2.
@@ -142,7 +146,7 @@ func newCluster(t testing.TB) (*Cluster, error) {
 		}
 	})
 	for _, cg := range cgroups {
-		if err := os.Mkdir(cg, 0o755); err != nil {
+		if err := makeCgroup(cg); err != nil {
 			return nil, err
 		}
 	}

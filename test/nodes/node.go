@@ -36,6 +36,7 @@ type Node struct {
 	dir, root   string   // root: the node's root, mounted in the cluster's namespace
 	cgroups     []string // the node's own cgroup in each hierarchy
 	opts        NodeOptions
+	nspawnArgs  []string // the options' and Kubelet's
 	bootTimeout time.Duration
 	hostKeys    []string // "TYPE BASE64" of each host key
 
@@ -98,6 +99,14 @@ func (n *Node) prepare(lower string, b base) error {
 		if err := root.writeFile(path, content, 0o644, 0, 0); err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
+	}
+	n.nspawnArgs = n.opts.NspawnArgs
+	if n.opts.Kubelet {
+		args, err := n.prepareKubelet(root)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.Name, err)
+		}
+		n.nspawnArgs = append(args, n.nspawnArgs...)
 	}
 	return n.makeHostKeys(root)
 }
@@ -215,7 +224,7 @@ func (n *Node) spawn() (*boot, error) {
 func (n *Node) nspawnCommand(console *os.File) (*exec.Cmd, error) {
 	var procs []string
 	for _, cg := range n.cgroups {
-		if err := os.MkdirAll(cg, 0o755); err != nil {
+		if err := makeCgroup(cg); err != nil {
 			return nil, err
 		}
 		procs = append(procs, filepath.Join(cg, "cgroup.procs"))
@@ -233,7 +242,7 @@ func (n *Node) nspawnCommand(console *os.File) (*exec.Cmd, error) {
 		"--kill-signal=SIGRTMIN+4", // poweroff
 		"--console=read-only",
 		"--resolv-conf=off", "--timezone=off", "--link-journal=no",
-	}, n.opts.NspawnArgs...)
+	}, n.nspawnArgs...)
 	cmd := n.sup.command(args...)
 	cmd.Env = []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

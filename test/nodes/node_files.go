@@ -193,3 +193,20 @@ func sha256File(fsys fs.FS, name string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// symlink makes name a symbolic link to target, creating missing parent directories.
+func (r *rootDir) symlink(name, target string) error {
+	dir, base := path.Split(path.Clean("/" + name))
+	if err := r.mkdirAll(dir); err != nil {
+		return err
+	}
+	parent, err := r.open(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	if err := unix.Symlinkat(target, int(parent.Fd()), base); err != nil && !errors.Is(err, unix.EEXIST) {
+		return &fs.PathError{Op: "symlink", Path: name, Err: err}
+	}
+	return nil
+}
