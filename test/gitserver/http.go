@@ -2,9 +2,11 @@ package gitserver
 
 import (
 	"crypto/subtle"
+	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 )
@@ -13,10 +15,13 @@ import (
 // credentials.
 type Options struct {
 	Username, Password string // HTTP basic auth every request must carry
+	// Addr is the address to listen on, such as test nodes' gateway, where pods
+	// reach it; default 127.0.0.1.
+	Addr netip.Addr
 }
 
 // HTTPServer serves every repository under a root directory over git's smart
-// HTTP protocol on 127.0.0.1. A repository Root()/name is at URL + "/" + name.
+// HTTP protocol on 127.0.0.1 (or Options.Addr). A repository Root()/name is at URL + "/" + name.
 type HTTPServer struct {
 	URL      string
 	requests atomic.Int64
@@ -34,7 +39,16 @@ func StartHTTP(t testing.TB, root string, opts Options) *HTTPServer {
 		Stderr: testLog{t},
 	}
 	s := &HTTPServer{}
-	srv := httptest.NewServer(s.count(opts.authorize(backend)))
+	srv := httptest.NewUnstartedServer(s.count(opts.authorize(backend)))
+	if opts.Addr.IsValid() {
+		l, err := net.Listen("tcp", netip.AddrPortFrom(opts.Addr, 0).String())
+		if err != nil {
+			t.Fatalf("gitserver: %v", err)
+		}
+		srv.Listener.Close()
+		srv.Listener = l
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,8 @@ type NodeOptions struct {
 	// machine (see kubelet.go): all capabilities, the keyring system calls,
 	// /dev/kmsg, writable cgroup controllers of its own, the kubelet's kernel
 	// settings as it wants them (inside the node only), and /var/lib/containerd
-	// on a plain directory.
+	// on a plain directory. Its /etc/resolv.conf names the gateway, where the
+	// cluster answers every query with REFUSED.
 	Kubelet bool
 }
 
@@ -97,6 +99,13 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	if err := c.start(t.Context(), lower, opts); err != nil {
 		t.Fatalf("nodes: %v", err)
+	}
+	if slices.ContainsFunc(opts.Nodes, func(n NodeOptions) bool { return n.Kubelet }) {
+		stop, err := serveDNS(c.Gateway)
+		if err != nil {
+			t.Fatalf("nodes: the name server of Kubelet nodes: %v", err)
+		}
+		t.Cleanup(stop)
 	}
 	t.Logf("nodes: %d nodes up in %s (subnet %s, host link %s)",
 		len(c.Nodes), time.Since(began).Round(time.Millisecond), c.Subnet, c.Bridge)

@@ -25,6 +25,8 @@ import (
 //     host's kernel, so kubeletPrep binds files with those values over them,
 //     inside the node's mount namespace only.
 //   - / is a shared mount, for the kubelet's mount propagation.
+//   - A name server in /etc/resolv.conf, which CoreDNS forwards to: the gateway,
+//     where serveDNS refuses every query.
 var kubeletNspawnArgs = []string{"--capability=all", "--system-call-filter=@keyring", "--bind-ro=/dev/kmsg"}
 
 // kubeletSysctls are the kubelet's values (pkg/kubelet/cm: setupKernelTunables).
@@ -83,6 +85,9 @@ func (n *Node) prepareKubelet(root *rootDir) ([]string, error) {
 		return nil, err
 	}
 	if err := root.symlink("/etc/systemd/system/sysinit.target.wants/gitsync-test-kubelet-prep.service", unit); err != nil {
+		return nil, err
+	}
+	if err := root.writeFile("/etc/resolv.conf", "# The test cluster's name server: it refuses every query (test/nodes/dns.go).\nnameserver "+n.gateway.String()+"\n", 0o644, 0, 0); err != nil {
 		return nil, err
 	}
 	containerd := filepath.Join(n.dir, "containerd")

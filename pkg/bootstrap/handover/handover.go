@@ -10,6 +10,8 @@ package handover
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -40,13 +42,16 @@ const Node = "cluster"
 // What the in-cluster gitsync is called: its namespace (where its syncs keep their
 // inventories), its Lease, its configuration and its git credentials.
 const (
-	Namespace  = "gitsync-system"
-	lease      = "gitsync"
-	configMap  = "gitsync-config"
-	configKey  = "config.yaml"
-	gitSecret  = "gitsync-git"
-	calicoSync = "calico"
-	selfSync   = "gitsync"
+	Namespace = "gitsync-system"
+	lease     = "gitsync"
+	configMap = "gitsync-config"
+	configKey = "config.yaml"
+	gitSecret = "gitsync-git"
+	// webhookSecret holds the push webhooks' shared secret, which overlays/cluster's
+	// configuration requires: gitsync does not start without it.
+	webhookSecret = "gitsync-webhook"
+	calicoSync    = "calico"
+	selfSync      = "gitsync"
 )
 
 // Options steer the handover.
@@ -140,6 +145,11 @@ func (h *handover) gitsync(ctx context.Context) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
+	made, err := h.makeWebhookSecret(ctx)
+	if err != nil {
+		return outcome{}, err
+	}
+	stored = stored || made
 	o, err := h.sync(ctx, selfSync, h.c.GitOps.Path)
 	if err != nil {
 		return outcome{}, err
@@ -165,6 +175,38 @@ func (h *handover) storeSecret(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("store the git credentials in Secret %s/%s: %w", Namespace, gitSecret, err)
 	}
 	return applied.ResourceVersion != before, nil
+}
+
+// makeWebhookSecret creates the Secret of the push webhooks' shared secret, 32 random bytes
+// in hex, unless it exists: one made by hand, or by an earlier run, is never replaced (the
+// git host's webhook settings hold the same value). The value is never printed; the event
+// says how to read it.
+func (h *handover) makeWebhookSecret(ctx context.Context) (bool, error) {
+	secrets := h.cs.CoreV1().Secrets(Namespace)
+	if _, err := secrets.Get(ctx, webhookSecret, metav1.GetOptions{}); err == nil {
+		return false, nil
+	} else if !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("read Secret %s/%s: %w", Namespace, webhookSecret, err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return false, err
+	}
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: webhookSecret, Namespace: Namespace},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{"secret": []byte(hex.EncodeToString(key))},
+	}
+	if _, err := secrets.Create(ctx, secret, metav1.CreateOptions{FieldManager: "gitsync-bootstrap"}); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("create Secret %s/%s: %w", Namespace, webhookSecret, err)
+	}
+	h.report(bootstrap.Event{Node: Node, Step: "gitsync", Kind: bootstrap.Applying, Reason: fmt.Sprintf(
+		"made the push webhooks' secret: give your git host's webhook the value of kubectl -n %s get secret %s -o jsonpath={.data.secret} | base64 -d",
+		Namespace, webhookSecret)})
+	return true, nil
 }
 
 // namespace creates gitsync's namespace, which holds the syncs' inventories; the sync of
