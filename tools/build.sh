@@ -119,13 +119,14 @@ build_containerd() {
 
 # The binaries of the real-cluster test's images (test/images):
 #   kube-proxy, etcd-server (etcdmain, every flag kubeadm's static pod passes), pause, coredns
-#   cni/{bridge,host-local,loopback,portmap} and podnet, the pod network's node agent
+#   cni/{bridge,host-local,loopback,portmap}, podnet (the pod network's node agent) and probe (an HTTP client in a pod)
 build_images() {
   local out=$1 ldflags b
   ldflags=$(k8s_ldflags "$k8s")
   CGO_ENABLED=0 gobuild "$out/kube-proxy" images ./kube-proxy -ldflags "$ldflags"
   CGO_ENABLED=0 gobuild "$out/etcd-server" images ./etcd -ldflags "-s -w"
   CGO_ENABLED=0 gobuild "$out/pause" images ./pause -ldflags "-s -w"
+  CGO_ENABLED=0 gobuild "$out/probe" images ./probe -ldflags "-s -w"
   CGO_ENABLED=0 gobuild "$out/coredns" coredns github.com/coredns/coredns -ldflags "-s -w"
   for b in main/bridge ipam/host-local main/loopback meta/portmap; do
     CGO_ENABLED=0 gobuild "$out/cni/$(basename $b)" cni "github.com/containernetworking/plugins/plugins/$b" -ldflags "-s -w"

@@ -149,6 +149,9 @@ func checkFacts(ctx context.Context, hosts []*Host, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if w := cgroupV1Warning(hosts); w != nil {
+		opts.report(Event{Node: hosts[0].Node.Name, Step: "facts", Kind: Warning, Reason: w.Error()})
+	}
 	return errors.Join(uniqueness(hosts)...)
 }
 

@@ -3,7 +3,6 @@ package bootstrap
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -23,6 +22,9 @@ type Facts struct {
 	MemoryMiB   int
 	// HasAddress reports that the node's address from the cluster file is on one of its interfaces.
 	HasAddress bool
+	// LowersOOMScoreAdj reports that root can lower an oom_score_adj (CAP_SYS_RESOURCE), as
+	// runc does for every container unless containerd restricts it.
+	LowersOOMScoreAdj bool
 }
 
 // supportedOS are the releases gitsync bootstraps.
@@ -40,6 +42,8 @@ echo "uuid=$(cat /sys/class/dmi/id/product_uuid 2>/dev/null || cat /etc/machine-
 echo "cpus=$(nproc)"
 echo "memory=$(awk '/^MemTotal:/ {print int($2/1024)}' /proc/meminfo)"
 ip -o addr show | awk '{split($4, a, "/"); print "address=" a[1]}'
+# A subshell lowers its own score and exits: nothing else changes.
+if (echo -999 >/proc/self/oom_score_adj) 2>/dev/null; then echo lowers-oom-score=yes; else echo lowers-oom-score=no; fi
 `
 
 // GatherFacts reads the facts of h (as root: it also proves sudo works).
@@ -75,6 +79,8 @@ func (h *Host) GatherFacts(ctx context.Context) error {
 			f.MemoryMiB, _ = strconv.Atoi(v)
 		case "address":
 			f.HasAddress = f.HasAddress || v == h.Node.Address
+		case "lowers-oom-score":
+			f.LowersOOMScoreAdj = v == "yes"
 		}
 	}
 	h.Facts = f
@@ -95,9 +101,13 @@ func (h *Host) Problems() (problems, warnings []error) {
 	if !f.HasAddress {
 		bad("address %s is on none of its interfaces: correct nodes[].address in the cluster file", n.Address)
 	}
-	if !f.CgroupV2 {
-		// kubelet 1.35+ refuses cgroup v1 (failCgroupV1); it is the kubelet's step that fails.
-		warnings = append(warnings, errors.New("cgroup v1: the kubelet of Kubernetes 1.35 and newer refuses to start; boot with systemd.unified_cgroup_hierarchy=1"))
+	if !f.CgroupV2 && !h.Cluster.Kubelet.AllowCgroupV1 {
+		bad("the machine boots cgroup v1, which the kubelet of Kubernetes 1.35 and newer refuses: boot it with the kernel parameter " +
+			"systemd.unified_cgroup_hierarchy=1 (cgroup v2), or set kubelet: {allowCgroupV1: true} in the cluster file")
+	}
+	if !f.LowersOOMScoreAdj && !h.Cluster.Containerd.RestrictOOMScoreAdj {
+		bad("root cannot lower an oom_score_adj here (no CAP_SYS_RESOURCE: the machine is itself a container?), so runc would fail " +
+			"every container: set containerd: {restrictOOMScoreAdj: true} in the cluster file")
 	}
 	if n.Role == ControlPlane && f.CPUs < 2 {
 		bad("%d CPU: a control plane needs at least 2 (kubeadm preflight NumCPU)", f.CPUs)
@@ -106,6 +116,21 @@ func (h *Host) Problems() (problems, warnings []error) {
 		warnings = append(warnings, fmt.Errorf("%d MiB of memory: kubeadm wants about 2 GiB", f.MemoryMiB))
 	}
 	return problems, warnings
+}
+
+// cgroupV1Warning is said once per run when nodes boot cgroup v1 and the cluster file allows it.
+func cgroupV1Warning(hosts []*Host) error {
+	var names []string
+	for _, h := range hosts {
+		if !h.Facts.CgroupV2 {
+			names = append(names, h.Node.Name)
+		}
+	}
+	if len(names) == 0 || !hosts[0].Cluster.Kubelet.AllowCgroupV1 {
+		return nil
+	}
+	return fmt.Errorf("%s boot cgroup v1 (kubelet.allowCgroupV1): Kubernetes may remove cgroup v1 support after 1.37; "+
+		"boot with systemd.unified_cgroup_hierarchy=1 before upgrading", strings.Join(names, ", "))
 }
 
 // uniqueness finds facts that must differ between nodes and do not.

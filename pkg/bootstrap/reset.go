@@ -215,23 +215,30 @@ func resetStep() Step {
 	return Step{
 		Name: "reset",
 		Check: func(ctx context.Context, h *Host) (Status, error) {
-			clean, left, err := h.probe(ctx, leftoversScript())
+			clean, left, err := h.probe(ctx, leftoversScript(h.Cluster.PodSubnet))
 			if err != nil || clean {
 				return Status{Done: clean}, err
 			}
 			return notDone("left: " + strings.ReplaceAll(left, "\n", ", "))
 		},
 		Apply: func(ctx context.Context, h *Host) error {
-			_, err := h.sh(ctx, "set -e\n"+strings.Join(resetCommands(), "\n"))
+			_, err := h.sh(ctx, "set -e\n"+strings.Join(resetCommands(h.Cluster.PodSubnet), "\n"))
 			return err
 		},
-		Plan: func(*Host) []string { return resetCommands() },
+		Plan: func(h *Host) []string { return resetCommands(h.Cluster.PodSubnet) },
 	}
+}
+
+// podRoutesScript prints the routes into the pod subnet: those a CNI that routes between
+// nodes made to reach the other nodes' pods (Calico's BGP routes, flannel's host-gw, the
+// test's podnet). Left behind, they shadow the pod addresses the next cluster gives this node.
+func podRoutesScript(podSubnet string) string {
+	return "ip -o route show to root " + quote(podSubnet) + " 2>/dev/null"
 }
 
 // leftoversScript prints what is left of a cluster on the node, briefly, a line each, and
 // exits 1 when anything is; it changes nothing.
-func leftoversScript() string {
+func leftoversScript(podSubnet string) string {
 	return fmt.Sprintf(`left=$(
 confs=
 for c in %[1]s; do if [ -e /etc/kubernetes/$c.conf ]; then confs="$confs,$c"; fi; done
@@ -245,17 +252,19 @@ links=$(%[5]s | grep -v '^cali'; if %[6]s; then echo tunl0; fi)
 if [ -n "$links" ]; then echo links $links; fi
 veths=$(%[5]s | grep -c '^cali')
 if [ "$veths" -gt 0 ]; then echo "$veths cali* links"; fi
+routes=$(%[7]s | wc -l)
+if [ "$routes" -gt 0 ]; then echo "$routes routes into the pod subnet"; fi
 )
 [ -z "$left" ] || { echo "$left"; exit 1; }`,
 		strings.Join(kubeadmKubeconfigs, " "), strings.Join(clusterFiles, " "), strings.Join(clusterDirs, " "),
-		clusterRules, clusterLinksScript, tunl0UsedScript)
+		clusterRules, clusterLinksScript, tunl0UsedScript, podRoutesScript(podSubnet))
 }
 
 // resetCommands are the scripts a reset runs, in order: kubeadm reset (it stops the kubelet
 // and removes the static pods' containers, /etc/kubernetes's files, /var/lib/kubelet and
 // etcd's data), then what kubeadm reset says it leaves behind, and anything of its own it
 // left too (it keeps etcd's data when it finds no etcd manifest).
-func resetCommands() []string {
+func resetCommands(podSubnet string) []string {
 	return []string{
 		"if command -v kubeadm >/dev/null; then kubeadm reset --force --cri-socket " + CRISocket + "; fi",
 		"for c in " + strings.Join(kubeadmKubeconfigs, " ") + "; do rm -f /etc/kubernetes/$c.conf; done\n" +
@@ -263,6 +272,8 @@ func resetCommands() []string {
 			"for d in " + strings.Join(clusterDirs, " ") + "; do if [ -d $d ]; then find $d -mindepth 1 -maxdepth 1 -exec rm -rf {} +; fi; done",
 		removeRulesScript,
 		removeLinksScript,
+		// After the links: routes through cni0 or a cali* link went with it.
+		podRoutesScript(podSubnet) + " | while read -r route; do ip route del $route; done",
 	}
 }
 

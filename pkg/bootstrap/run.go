@@ -12,9 +12,12 @@ const (
 	AlreadyDone EventKind = "done"      // the check found the work done; nothing ran
 	WouldRun    EventKind = "would run" // dry run: the check found it not done
 	Applying    EventKind = "applying"
-	Applied     EventKind = "applied" // applied, and the check now finds it done
-	Failed      EventKind = "failed"
-	Warning     EventKind = "warning" // something the node should fix, which does not stop the run
+	// Checking starts a step that finds out as it goes whether it has work, and may wait
+	// (the handover's steps against the cluster); done or applied follows.
+	Checking EventKind = "checking"
+	Applied  EventKind = "applied" // applied, and the check now finds it done
+	Failed   EventKind = "failed"
+	Warning  EventKind = "warning" // something the node should fix, which does not stop the run
 )
 
 func (k EventKind) String() string { return string(k) }

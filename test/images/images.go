@@ -41,8 +41,12 @@ const recipe = "images/1"
 // under that name.
 const NginxRef = "docker.io/library/nginx:1.30.1"
 
-// PodnetRef is the image of the test's pod network (test/cluster/podnet).
-const PodnetRef = "registry.gitsync.test/podnet:v1"
+// PodnetRef is the image of the test's pod network (test/realcluster/podnet); ProbeRef is
+// an HTTP client to run in a pod (tools/images/probe).
+const (
+	PodnetRef = "registry.gitsync.test/podnet:v1"
+	ProbeRef  = "registry.gitsync.test/probe:v1"
+)
 
 // Image is one built image and the name it is pulled by.
 type Image struct {
@@ -61,7 +65,7 @@ const pathEnv = "PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/b
 
 // Kubernetes returns kubeadm's images for version (the control plane, etcd, kube-proxy,
 // CoreDNS and pause, named as `kubeadm config images list` names them), nginx for
-// manifests/nginx-deployment and the pod network's image, built on first use and then
+// manifests/nginx-deployment, the pod network's image and probe's, built on first use and then
 // taken from the cache.
 func Kubernetes(t testing.TB, version string) []Image {
 	t.Helper()
@@ -127,11 +131,12 @@ func kubernetesSpecs(t testing.TB, version string) ([]spec, error) {
 	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
 		podnet.files = append(podnet.files, binary("/opt/podnet/bin/"+p, filepath.Join(bin, "cni", p)))
 	}
+	probe := spec{ref: ProbeRef, files: []file{binary("/usr/local/bin/probe", filepath.Join(bin, "probe"))}, entrypoint: []string{"/usr/local/bin/probe"}}
 	nginx, err := nginxSpec(t.Context(), rootfs)
 	if err != nil {
 		return nil, err
 	}
-	return append(specs, podnet, nginx), nil
+	return append(specs, podnet, probe, nginx), nil
 }
 
 // withIptables adds iptables and ip6tables (nf_tables backend, as on the nodes) from the

@@ -22,7 +22,7 @@ func TestKubernetesImages(t *testing.T) {
 		byRepo[strings.Split(filepathBase(img.Ref), ":")[0]] = img
 	}
 	for _, want := range []string{"registry.k8s.io/kube-apiserver:v1.37.2", "registry.k8s.io/kube-proxy:v1.37.2", "registry.k8s.io/etcd:3.7.0-0",
-		"registry.k8s.io/coredns/coredns:v1.14.6", "registry.k8s.io/pause:3.10.2", NginxRef, PodnetRef} {
+		"registry.k8s.io/coredns/coredns:v1.14.6", "registry.k8s.io/pause:3.10.2", NginxRef, PodnetRef, ProbeRef} {
 		if !slices.Contains(refs, want) {
 			t.Errorf("no image %s among %v", want, refs)
 		}

@@ -80,8 +80,8 @@ func TestHandover(t *testing.T) {
 			return err == nil, err
 		})
 		time.Sleep(time.Second)
-		if got := ev.kinds("calico") + "|" + ev.kinds("nodes"); got != "applying|" {
-			t.Fatalf("before the operator reports, the steps say %q, want calico applying and nothing after", got)
+		if got := ev.kinds("calico") + "|" + ev.kinds("nodes"); got != "checking|" {
+			t.Fatalf("before the operator reports, the steps say %q, want calico checking and nothing after", got)
 		}
 		setTigeraStatus(operator, dc, "calico", "True")
 		setTigeraStatus(operator, dc, "apiserver", "True")
@@ -97,8 +97,8 @@ func TestHandover(t *testing.T) {
 			strings.Contains(err.Error(), "kwok-node-1") {
 			t.Fatalf("got %v, want the nodes step to name kwok-node-9 alone", err)
 		}
-		if got := ev.kinds("calico"); got != "applying done" {
-			t.Errorf("calico step: %s, want applying done (applied by the subtest before)", got)
+		if got := ev.kinds("calico"); got != "checking done" {
+			t.Errorf("calico step: %s, want checking done (applied by the subtest before)", got)
 		}
 		if got := ev.kinds("gitsync"); got != "" {
 			t.Errorf("the gitsync step ran although a node is missing: %s", got)
@@ -128,7 +128,7 @@ func TestHandover(t *testing.T) {
 		case <-time.After(2 * time.Minute):
 			t.Fatalf("the handover did not end; the replica says:\n%s", replica.output())
 		}
-		for step, want := range map[string]string{"calico": "applying done", "nodes": "applying done", "gitsync": "applying applied"} {
+		for step, want := range map[string]string{"calico": "checking done", "nodes": "checking done", "gitsync": "checking applied"} {
 			if got := ev.kinds(step); got != want {
 				t.Errorf("step %s: %s, want %s", step, got, want)
 			}
@@ -154,8 +154,8 @@ func TestHandover(t *testing.T) {
 			t.Fatalf("a second handover: %v", err)
 		}
 		for _, step := range []string{"repository", "calico", "nodes", "gitsync", "gitsync-leads"} {
-			if got := again.kinds(step); got != "applying done" {
-				t.Errorf("second handover, step %s: %s, want applying done", step, got)
+			if got := again.kinds(step); got != "checking done" {
+				t.Errorf("second handover, step %s: %s, want checking done", step, got)
 			}
 		}
 		if after, err := cs.CoreV1().Secrets(system).Get(t.Context(), "gitsync-git", metav1.GetOptions{}); err != nil || after.ResourceVersion != secret.ResourceVersion {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -103,4 +104,23 @@ func makeCgroup(dir string) error {
 		}
 	}
 	return nil
+}
+
+// PeakMemory is the most memory the cluster's nodes have used together so far, as their
+// memory cgroup counts it (page cache included): memory.max_usage_in_bytes on cgroup v1,
+// memory.peak on v2.
+func (c *Cluster) PeakMemory() (int64, error) {
+	for _, cg := range c.sup.cgroups {
+		for _, f := range []string{"memory.max_usage_in_bytes", "memory.peak"} {
+			data, err := os.ReadFile(filepath.Join(cg, f))
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return 0, err
+			}
+			return strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		}
+	}
+	return 0, errors.New("no memory cgroup of the cluster")
 }

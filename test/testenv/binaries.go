@@ -36,7 +36,7 @@ func nodeSet() toolSet {
 
 func imagesSet() toolSet {
 	return toolSet{ImagesBinDirEnv, "images", "make tools-all",
-		[]string{"kube-proxy", "etcd-server", "coredns", "pause", "cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap", "podnet"}}
+		[]string{"kube-proxy", "etcd-server", "coredns", "pause", "cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap", "podnet", "probe"}}
 }
 
 // BinDir returns the directory holding the control-plane binaries (what `make
@@ -50,7 +50,7 @@ func BinDir() (string, error) { return controlPlaneSet().dir() }
 func NodeBinDir() (string, error) { return nodeSet().dir() }
 
 // ImagesBinDir returns the directory holding what the real-cluster test's images hold
-// (kube-proxy, etcd-server, coredns, pause, cni/*, podnet): $GITSYNC_IMAGES_BIN or .cache/images.
+// (kube-proxy, etcd-server, coredns, pause, cni/*, podnet, probe): $GITSYNC_IMAGES_BIN or .cache/images.
 func ImagesBinDir() (string, error) { return imagesSet().dir() }
 
 // Binary returns the path of one of the binaries tools/build.sh builds, from

@@ -91,7 +91,7 @@ func Run(ctx context.Context, cfg *rest.Config, c *bootstrap.Cluster, opts Optio
 		{"gitsync", h.gitsync},
 		{"gitsync-leads", h.leads},
 	} {
-		h.report(bootstrap.Event{Step: s.name, Kind: bootstrap.Applying})
+		h.report(bootstrap.Event{Step: s.name, Kind: bootstrap.Checking})
 		o, err := s.run(ctx)
 		if err != nil {
 			h.report(bootstrap.Event{Step: s.name, Kind: bootstrap.Failed, Err: err})
@@ -149,12 +149,15 @@ func (h *handover) gitsync(ctx context.Context) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	stored = stored || made
 	o, err := h.sync(ctx, selfSync, h.c.GitOps.Path)
 	if err != nil {
 		return outcome{}, err
 	}
-	o.changed = o.changed || stored
+	o.changed = o.changed || stored || made
+	if made {
+		o.reason += fmt.Sprintf("; made the push webhooks' secret, which your git host's webhook needs too: "+
+			"kubectl -n %s get secret %s -o jsonpath={.data.secret} | base64 -d", Namespace, webhookSecret)
+	}
 	return o, nil
 }
 
@@ -179,8 +182,8 @@ func (h *handover) storeSecret(ctx context.Context) (bool, error) {
 
 // makeWebhookSecret creates the Secret of the push webhooks' shared secret, 32 random bytes
 // in hex, unless it exists: one made by hand, or by an earlier run, is never replaced (the
-// git host's webhook settings hold the same value). The value is never printed; the event
-// says how to read it.
+// git host's webhook settings hold the same value). The value is never printed; the step's
+// outcome says how to read it.
 func (h *handover) makeWebhookSecret(ctx context.Context) (bool, error) {
 	secrets := h.cs.CoreV1().Secrets(Namespace)
 	if _, err := secrets.Get(ctx, webhookSecret, metav1.GetOptions{}); err == nil {
@@ -203,9 +206,6 @@ func (h *handover) makeWebhookSecret(ctx context.Context) (bool, error) {
 		}
 		return false, fmt.Errorf("create Secret %s/%s: %w", Namespace, webhookSecret, err)
 	}
-	h.report(bootstrap.Event{Node: Node, Step: "gitsync", Kind: bootstrap.Applying, Reason: fmt.Sprintf(
-		"made the push webhooks' secret: give your git host's webhook the value of kubectl -n %s get secret %s -o jsonpath={.data.secret} | base64 -d",
-		Namespace, webhookSecret)})
 	return true, nil
 }
 
