@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitsync-io/gitsync/pkg/bootstrap"
+	"github.com/gitsync-io/gitsync/test/images"
 	"github.com/gitsync-io/gitsync/test/nodes"
 )
 
@@ -211,7 +212,7 @@ func TestContainerdStep(t *testing.T) {
 	})
 
 	t.Run("pulls of a registry's images come from its mirror; a mirror taken out of the file is removed", func(t *testing.T) {
-		mirror := serveRegistry(t, cluster.Gateway)
+		mirror := images.ServeRegistry(t, cluster.Gateway)
 		digest := pushImage(t, mirror+"/test/hello:1")
 		withMirror := newStepHost(t, cluster, node, bootstrap.ContainerdStep(), fmt.Sprintf(
 			"kubernetesVersion: v1.37.2\ncontainerd: {version: %q}\nmirrors: {containerd: %q, registries: {registry.example.org: \"http://%s\"}}\n",

@@ -7,12 +7,8 @@
 // tools/build.sh, from a release mirror on loopback, which gitsync downloads from and uploads
 // to the nodes over SSH.
 //
-// containerd 2.x and all its CRI plugins start in a plain node, on this cgroup v1 host. Running
-// a container takes more, found by hand: /var/lib/containerd on a host directory (the
-// overlayfs snapshotter cannot mount over the node's overlay root: EINVAL), the keyring
-// system calls (--system-call-filter=@keyring, else runc fails to create a session key), and
-// writable cgroup v1 controllers (mount -o remount,bind,rw inside the node). The tests do not
-// run containers: nspawn gives a node the host's own controller hierarchies (test/nodes makes
-// a cgroup per node only for name=systemd and cgroup2), so runc would write cgroups into the
-// build machine's.
+// The whole-bootstrap tests run on Kubelet nodes (nodes.NodeOptions.Kubelet) with the
+// cluster-file settings such nodes need (nodes.KubeletSettings) and kubeadm's images built from
+// source (test/images): kubeadm init and join run for real, and a run stops at the handover,
+// whose repository the fixture leaves unreachable. test/realcluster goes on to the end.
 package bootstrap

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gitsync-io/gitsync/test/aptrepo"
 	"github.com/gitsync-io/gitsync/test/gitsyncbin"
+	"github.com/gitsync-io/gitsync/test/images"
 	"github.com/gitsync-io/gitsync/test/nodes"
 )
 
@@ -34,6 +35,9 @@ func gitsyncIn(t *testing.T, dir, stdin string, args ...string) result {
 	return gitsyncbin.Run(t, bin, gitsyncbin.Options{Dir: dir, Stdin: stdin}, args...)
 }
 
+// unreachableRepo is the fixture's default gitops.repo: nothing listens there.
+const unreachableRepo = "http://127.0.0.1:9/ops/cluster.git"
+
 // fixture is a set of test nodes and a cluster file describing them.
 type fixture struct {
 	t     *testing.T
@@ -43,7 +47,8 @@ type fixture struct {
 	user  string
 	known string // known_hosts
 	extra string // appended to the cluster file
-	// gitops is the repository the cluster is handed over to; the default is never reached.
+	// gitops is the repository the cluster is handed over to; the default, on loopback,
+	// refuses connections, so runs stop at the handover's first step.
 	gitops string
 	roles  []string
 	names  []string
@@ -56,7 +61,7 @@ func newFixture(t *testing.T, roles ...string) *fixture {
 	opts := nodes.Options{}
 	f := &fixture{t: t, user: "deploy", roles: roles}
 	for i, role := range roles {
-		opts.Nodes = append(opts.Nodes, nodes.NodeOptions{Name: fmt.Sprintf("node%d", i+1)})
+		opts.Nodes = append(opts.Nodes, nodes.NodeOptions{Name: fmt.Sprintf("node%d", i+1), Kubelet: true})
 		kind := "cp"
 		if role == "worker" {
 			kind = "worker"
@@ -70,12 +75,19 @@ func newFixture(t *testing.T, roles ...string) *fixture {
 	repo := aptrepo.Serve(t, f.nodes.Gateway, aptrepo.Repository{Minor: "v1.37",
 		Debs: aptrepo.KubernetesDebs(t, "1.37.2", "1.1"), Signer: aptrepo.NewKey(t, "test")})
 	containerd := serveMirror(t)
-	// kubeadm's images from a registry on the gateway, over plain HTTP through the registry
-	// mirror for its own address: nothing is pulled from elsewhere.
-	registry := serveKubeadmImages(t, f.nodes.Gateway, "v1.37.2")
-	f.extra = fmt.Sprintf("kubernetesVersion: v1.37.2\ncontainerd: {version: %s}\nimageRepository: %s/k8s\n"+
-		"mirrors: {kubernetes: %s, containerd: %s, registries: {%q: \"http://%s\"}}\n",
-		containerd.Version, registry, repo.URL, containerd.URL, registry, registry)
+	// kubeadm's images, built from source, from a registry on the gateway, over plain HTTP
+	// as the mirror of registry.k8s.io: nothing is pulled from elsewhere.
+	imgs := images.Kubernetes(t, "v1.37.2")
+	registry := images.ServeRegistry(t, f.nodes.Gateway)
+	images.Push(t, registry, imgs)
+	var mirrors []string
+	for _, r := range images.Registries(imgs) {
+		mirrors = append(mirrors, fmt.Sprintf("%q: \"http://%s\"", r, registry))
+	}
+	// The nodes boot cgroup v1 and cannot lower an oom_score_adj (nodes.KubeletSettings).
+	f.extra = fmt.Sprintf("kubernetesVersion: v1.37.2\ncontainerd: {version: %s, restrictOOMScoreAdj: true}\n%s"+
+		"mirrors: {kubernetes: %s, containerd: %s, registries: {%s}}\n",
+		containerd.Version, nodes.KubeletSettings, repo.URL, containerd.URL, strings.Join(mirrors, ", "))
 	dir := t.TempDir()
 	f.file, f.log = filepath.Join(dir, "cluster.yaml"), filepath.Join(dir, "bootstrap.log")
 	f.write()
@@ -91,7 +103,7 @@ func (f *fixture) write() {
 	}
 	gitops := f.gitops
 	if gitops == "" {
-		gitops = "https://git.example.org/ops/cluster.git"
+		gitops = unreachableRepo
 	}
 	fmt.Fprintf(&b, "gitops: {repo: %s}\n", gitops)
 	b.WriteString(f.extra)

@@ -23,20 +23,19 @@ import (
 // second reset finds every node done.
 func TestReset(t *testing.T) {
 	f := newFixture(t, "control-plane", "worker")
-	r := f.bootstrap() // stops at a later step on these cgroup v1 machines
-	for _, node := range f.names {
-		if got := lines(r.Stdout, node, "packages"); len(got) == 0 || !strings.Contains(got[len(got)-1], "applied") {
-			t.Fatalf("%s packages: %q, want them installed before the reset\n%s", node, got, r)
-		}
-	}
+	stopsAtRepository(t, f.bootstrap()) // a real cluster, not handed over
 	cp, worker := f.nodes.Nodes[0], f.nodes.Nodes[1]
-	makeControlPlane(t, cp)
-	makeWorker(t, worker)
-	if diff := cmp.Diff(controlPlaneLeftovers, leftovers(t, cp)); diff != "" {
-		t.Fatalf("the control plane's state before the reset (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(workerLeftovers, leftovers(t, worker)); diff != "" {
-		t.Fatalf("the worker's state before the reset (-want +got):\n%s", diff)
+	quiesce(t, cp)
+	quiesce(t, worker)
+	addCalico(t, cp)
+	addCalico(t, worker)
+	for _, tc := range []struct {
+		node *nodes.Node
+		want []string
+	}{{cp, controlPlaneLeftovers}, {worker, workerLeftovers}} {
+		if missing := missingFrom(leftovers(t, tc.node), tc.want); len(missing) > 0 {
+			t.Fatalf("%s before the reset lacks %q; it has:\n%s", tc.node.Name, missing, strings.Join(leftovers(t, tc.node), "\n"))
+		}
 	}
 	dir := t.TempDir() // the working directory, holding the admin kubeconfig bootstrap would write
 	kubeconfig := filepath.Join(dir, "test.kubeconfig")
@@ -102,7 +101,8 @@ func TestReset(t *testing.T) {
 		}
 	})
 
-	makeWorker(t, worker) // again, so the whole reset resets both nodes
+	// worker-2 again, so the whole reset resets both nodes.
+	worker.Exec(t, "sh", "-c", `mkdir -p /etc/kubernetes && printf 'apiVersion: v1\nkind: Config\n' > /etc/kubernetes/kubelet.conf`)
 	t.Run("a reset leaves nothing of the cluster, resets workers first, keeps the rest and removes the local kubeconfig", func(t *testing.T) {
 		containerdConfig := nodes.FileTree(t, cp, "/etc/containerd")
 		r := f.reset(dir)
@@ -163,49 +163,39 @@ func TestReset(t *testing.T) {
 	})
 }
 
-// kubeadmConfig is the configuration the kubeadm-config step wrote on the first control plane.
-const kubeadmConfig = "/etc/kubernetes/gitsync/kubeadm.yaml"
-
-// makeControlPlane makes what kubeadm init and a running cluster leave on a control plane,
-// without a kubelet, which cannot run on these cgroup v1 machines: it stays masked, so that
-// nothing it would do changes the node between two looks.
-func makeControlPlane(t *testing.T, n *nodes.Node) {
+// quiesce stops what changes a node between two looks: the kubelet (masked until the node
+// reboots) and every pod, etcd and kube-proxy included. What the cluster left stays.
+func quiesce(t *testing.T, n *nodes.Node) {
 	t.Helper()
 	n.Exec(t, "systemctl", "mask", "--runtime", "--now", "kubelet")
-	for _, phase := range []string{"certs all", "kubeconfig all", "etcd local", "control-plane all", "kubelet-start"} {
-		n.Exec(t, append(append([]string{"kubeadm", "init", "phase"}, strings.Fields(phase)...), "--config", kubeadmConfig)...)
-	}
-	n.Exec(t, "sh", "-c", `set -e
-mkdir -p /var/lib/etcd/member/snap /etc/cni/net.d /root/.kube
-echo 'etcd data' > /var/lib/etcd/member/snap/db
-echo '{"name": "k8s-pod-network", "cniVersion": "0.3.1", "plugins": [{"type": "calico"}]}' > /etc/cni/net.d/10-calico.conflist
-cp /etc/kubernetes/admin.conf /root/.kube/config
-iptables -A INPUT -p tcp --dport 22 -j ACCEPT
-iptables -N KUBE-SERVICES
-iptables -A INPUT -m comment --comment 'kubernetes service portals' -j KUBE-SERVICES
-iptables -N cali-INPUT
-iptables -A INPUT -m comment --comment cali:Cz_u1IQiXIMmKD4c -j cali-INPUT
-iptables -t nat -N KUBE-POSTROUTING
-iptables -t nat -A POSTROUTING -m comment --comment 'kubernetes postrouting rules' -j KUBE-POSTROUTING
-iptables -t nat -A KUBE-POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE
-ip6tables -A INPUT -p tcp --dport 22 -j ACCEPT
-ip6tables -N KUBE-FIREWALL
-ip6tables -A OUTPUT -j KUBE-FIREWALL
-ip link add vxlan.calico type vxlan id 4096 dstport 4789
-ip link add cni0 type bridge
-ip link add cali0123456789a type veth peer name pod0`)
+	n.Exec(t, "sh", "-c", `for task in $(ctr -n k8s.io tasks ls -q); do ctr -n k8s.io tasks kill -s SIGKILL $task; done
+for i in $(seq 100); do ctr -n k8s.io tasks ls | grep -q RUNNING || exit 0; sleep 0.1; done; echo "tasks still running" >&2; exit 1`)
 }
 
-// makeWorker makes what joining a cluster leaves on a worker.
-func makeWorker(t *testing.T, n *nodes.Node) {
+// addCalico adds what Calico leaves on a node and the pod network of these nodes does not
+// (the handover stops before any CNI), and the machine's own firewall rule letting SSH in,
+// which a reset must keep.
+func addCalico(t *testing.T, n *nodes.Node) {
 	t.Helper()
 	n.Exec(t, "sh", "-c", `set -e
-mkdir -p /etc/kubernetes /etc/cni/net.d
-printf 'apiVersion: v1\nkind: Config\n' > /etc/kubernetes/kubelet.conf
-echo '{"name": "k8s-pod-network", "cniVersion": "0.3.1", "plugins": [{"type": "calico"}]}' > /etc/cni/net.d/10-calico.conflist`)
+mkdir -p /etc/cni/net.d /root/.kube
+echo '{"name": "k8s-pod-network", "cniVersion": "0.3.1", "plugins": [{"type": "calico"}]}' > /etc/cni/net.d/10-calico.conflist
+if [ -f /etc/kubernetes/admin.conf ]; then cp /etc/kubernetes/admin.conf /root/.kube/config; fi
+iptables -A INPUT -p tcp --dport 22 -j ACCEPT
+iptables -N cali-INPUT
+iptables -A INPUT -m comment --comment cali:Cz_u1IQiXIMmKD4c -j cali-INPUT
+ip6tables -A INPUT -p tcp --dport 22 -j ACCEPT
+ip6tables -N KUBE-FIREWALL-TEST
+ip6tables -A OUTPUT -j KUBE-FIREWALL-TEST
+ip link add vxlan.calico type vxlan id 4096 dstport 4789
+ip link add cni0 type bridge
+ip link set cni0 up
+ip link add cali0123456789a type veth peer name pod0
+ip route add 10.244.99.0/24 dev cni0`)
 }
 
-// What the tests leave on each node before a reset, as leftovers lists it.
+// Some of what each node holds before a reset, as leftovers lists it: kubeadm's files, the
+// kubelet's chains, and addCalico's.
 var (
 	controlPlaneLeftovers = sorted(
 		"/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf", "/etc/kubernetes/kubelet.conf",
@@ -214,22 +204,31 @@ var (
 		"/etc/kubernetes/manifests/etcd.yaml", "/etc/kubernetes/manifests/kube-apiserver.yaml",
 		"/etc/kubernetes/manifests/kube-controller-manager.yaml", "/etc/kubernetes/manifests/kube-scheduler.yaml",
 		"/var/lib/etcd/member", "/etc/cni/net.d/10-calico.conflist",
-		"iptables :KUBE-SERVICES - ", "iptables :cali-INPUT - ", "iptables :KUBE-POSTROUTING - ",
-		`iptables -A INPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
+		"iptables :KUBE-FIREWALL - ", "iptables :cali-INPUT - ",
 		`iptables -A INPUT -m comment --comment "cali:Cz_u1IQiXIMmKD4c" -j cali-INPUT`,
-		`iptables -A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING`,
-		`iptables -A KUBE-POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE`,
-		"ip6tables :KUBE-FIREWALL - ", "ip6tables -A OUTPUT -j KUBE-FIREWALL",
-		"link vxlan.calico", "link cni0", "link cali0123456789a",
+		"ip6tables :KUBE-FIREWALL-TEST - ", "ip6tables -A OUTPUT -j KUBE-FIREWALL-TEST",
+		"link vxlan.calico", "link cni0", "link cali0123456789a", "route 10.244.99.0/24",
 	)
-	workerLeftovers = sorted("/etc/kubernetes/kubelet.conf", "/etc/cni/net.d/10-calico.conflist")
+	workerLeftovers = sorted("/etc/kubernetes/kubelet.conf", "/etc/cni/net.d/10-calico.conflist", "iptables :KUBE-FIREWALL - ", "link cni0")
 )
+
+// missingFrom returns the entries of want that have lacks.
+func missingFrom(have, want []string) []string {
+	var missing []string
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			missing = append(missing, w)
+		}
+	}
+	return missing
+}
 
 func sorted(s ...string) []string { slices.Sort(s); return s }
 
 // leftovers lists, sorted, what is left of a cluster on node n: files, the entries of the
 // directories that must be empty, the iptables and ip6tables chains named KUBE-* or cali-*,
-// their rules and the rules jumping to them, and Calico's and the bridge plugin's links.
+// their rules and the rules jumping to them, Calico's and the bridge plugin's links, and the
+// routes into the pod subnet.
 func leftovers(t *testing.T, n *nodes.Node) []string {
 	t.Helper()
 	out := n.Exec(t, "sh", "-c", `
@@ -245,6 +244,7 @@ for t in iptables ip6tables; do
   $t-save | grep -E -e '^:(KUBE|cali)-' -e '^-A (KUBE|cali)-' -e ' -[jg] (KUBE|cali)-' | sed "s/^/$t /"
 done
 ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print "link " $2}' | grep -E '^link (vxlan\.calico|tunl0|cni0|cali)'
+ip -o route show to root 10.244.0.0/16 | awk '{print "route " $1}'
 true`)
 	var found []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {

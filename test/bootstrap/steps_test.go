@@ -5,26 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
-	"net/http"
 	"net/netip"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/gitsync-io/gitsync/pkg/bootstrap"
 	"github.com/gitsync-io/gitsync/pkg/bootstrap/ssh"
 	"github.com/gitsync-io/gitsync/test/nodes"
-	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
 // stepHost is a test node as one bootstrap step sees it, reached over SSH as deploy: the
@@ -122,20 +115,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// serveRegistry runs an OCI registry (go-containerregistry's, in memory) on addr, where the
-// nodes reach it, and returns its host:port.
-func serveRegistry(t *testing.T, addr netip.Addr) string {
-	t.Helper()
-	l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String()
-}
-
 // pushImage pushes a small random image to ref, over plain HTTP, and returns its digest.
 func pushImage(t *testing.T, ref string) string {
 	t.Helper()
@@ -155,25 +134,4 @@ func pushImage(t *testing.T, ref string) string {
 		t.Fatal(err)
 	}
 	return digest.String()
-}
-
-// serveKubeadmImages serves, on addr, the images kubeadm pulls for Kubernetes version
-// (random content under the right names, listed by the real kubeadm) and returns the
-// registry's host:port; the images are under <registry>/k8s.
-func serveKubeadmImages(t *testing.T, addr netip.Addr, version string) string {
-	t.Helper()
-	registry := serveRegistry(t, addr)
-	kubeadm, err := testenv.Binary("kubeadm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(kubeadm, "config", "images", "list",
-		"--kubernetes-version", version, "--image-repository", registry+"/k8s").Output()
-	if err != nil {
-		t.Fatalf("kubeadm config images list: %v", err)
-	}
-	for _, image := range strings.Fields(string(out)) {
-		pushImage(t, image)
-	}
-	return registry
 }

@@ -2,18 +2,19 @@ package images
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
+
+	"github.com/gitsync-io/gitsync/pkg/atomicfile"
+	"github.com/gitsync-io/gitsync/pkg/download"
 )
 
 // debPackage is a binary package's entry in the archive's Packages index.
@@ -25,12 +26,11 @@ type debPackage struct {
 // entries of names.
 func debianPackages(ctx context.Context, mirror, suite string, names ...string) (map[string]debPackage, error) {
 	url := fmt.Sprintf("%s/dists/%s/main/binary-%s/Packages.gz", strings.TrimSuffix(mirror, "/"), suite, runtime.GOARCH)
-	body, err := get(ctx, url)
+	data, err := download.Get(ctx, url, downloadOptions)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
-	defer body.Close()
-	zr, err := gzip.NewReader(body)
+	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
@@ -84,29 +84,19 @@ func fetchDeb(ctx context.Context, mirror, dir string, p debPackage) (string, er
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
-	body, err := get(ctx, strings.TrimSuffix(mirror, "/")+"/"+p.filename)
+	url := strings.TrimSuffix(mirror, "/") + "/" + p.filename
+	data, err := download.Get(ctx, url, downloadOptions)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("GET %s: %w", url, err)
 	}
-	defer body.Close()
-	tmp, err := os.CreateTemp(dir, ".deb-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, h), body); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != p.sha256 {
+	if got := download.SHA256(data); got != p.sha256 {
 		return "", fmt.Errorf("%s: SHA-256 %s, the index says %s", p.filename, got, p.sha256)
 	}
-	return out, os.Rename(tmp.Name(), out)
+	return out, atomicfile.Write(out, data, 0o644)
 }
+
+// downloadOptions bound the index (about 9 MiB) and a package.
+var downloadOptions = download.Options{Timeout: 5 * time.Minute, MaxBytes: 256 << 20}
 
 // unpackDeb extracts a package's files into dir, with dpkg-deb.
 func unpackDeb(ctx context.Context, deb, dir string) error {
@@ -114,20 +104,4 @@ func unpackDeb(ctx context.Context, deb, dir string) error {
 		return fmt.Errorf("dpkg-deb --extract %s: %v: %s", deb, err, out)
 	}
 	return nil
-}
-
-func get(ctx context.Context, url string) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return resp.Body, nil
 }

@@ -96,3 +96,21 @@ func (n *Node) prepareKubelet(root *rootDir) ([]string, error) {
 	}
 	return append(kubeletNspawnArgs, "--bind="+containerd+":/var/lib/containerd"), nil
 }
+
+// KubeletSettings are the cluster-file settings (gitsync bootstrap) that Kubelet nodes need
+// and real machines do not: the nodes boot cgroup v1 and are containers without
+// CAP_SYS_RESOURCE; they share the host's kernel, swap and disk, so the kubelet must not
+// refuse swap or evict for the host's disk and memory use, and kube-proxy must not size the
+// host's conntrack table.
+const KubeletSettings = `kubelet:
+  allowCgroupV1: true
+  cgroupDriver: cgroupfs
+  config:
+    failSwapOn: false
+    imageGCHighThresholdPercent: 100
+    evictionHard: {memory.available: "0%", nodefs.available: "0%", imagefs.available: "0%"}
+    localStorageCapacityIsolation: false
+kubeProxy:
+  config:
+    conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+`

@@ -155,8 +155,9 @@ func newFixture(t *testing.T) *fixture {
 		}
 		fmt.Fprintf(&b, "- {name: %s, address: %s, role: %s}\n", name, n.Address, role)
 	}
+	// The settings the test nodes need that real machines do not (README: the test bed).
 	fmt.Fprintf(&b, "containerd: {version: %s, restrictOOMScoreAdj: true}\n", containerd)
-	b.WriteString(testBedSettings)
+	b.WriteString(nodes.KubeletSettings)
 	fmt.Fprintf(&b, "mirrors: {kubernetes: %s, containerd: %s, registries: {%s}}\n", apt.URL, containerdURL, strings.Join(mirrors, ", "))
 	fmt.Fprintf(&b, "gitops: {repo: %s, calicoPath: %s}\n", f.repo.url, podnetPath)
 	f.file, f.log = filepath.Join(f.dir, "cluster.yaml"), filepath.Join(f.dir, "bootstrap.log")
@@ -168,23 +169,6 @@ func newFixture(t *testing.T) *fixture {
 	}
 	return f
 }
-
-// testBedSettings are what the test nodes need in the cluster file that real machines do not
-// (README: what differs in the test bed). The nodes boot cgroup v1, are containers without
-// CAP_SYS_RESOURCE (restrictOOMScoreAdj above), share the host's kernel, swap and disk, and
-// their network namespaces cannot change the host's conntrack table size.
-const testBedSettings = `kubelet:
-  allowCgroupV1: true
-  cgroupDriver: cgroupfs
-  config:
-    failSwapOn: false
-    imageGCHighThresholdPercent: 100
-    evictionHard: {memory.available: "0%", nodefs.available: "0%", imagefs.available: "0%"}
-    localStorageCapacityIsolation: false
-kubeProxy:
-  config:
-    conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
-`
 
 func (f *fixture) phase(name string) {
 	d := time.Since(f.began).Round(time.Second)
