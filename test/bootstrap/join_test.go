@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -49,8 +50,15 @@ func TestJoin(t *testing.T) {
 		if strings.Index(r.Stdout, workerJoin[0]) < strings.Index(r.Stdout, cpJoin[1]) {
 			t.Errorf("the worker joined before every control plane had:\n%s", r.Stdout)
 		}
-		if got := strings.Fields(kubectl(t, cp, "-n", "kube-system", "get", "pods", "-l", "component=etcd", "-o", "name")); len(got) != 2 {
-			t.Errorf("etcd pods %q, want one on each control plane", got)
+		// cp-2's kubelet posts its static pods' mirror pods a little after the join.
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+			got := strings.Fields(kubectl(t, cp, "-n", "kube-system", "get", "pods", "-l", "component=etcd", "-o", "name"))
+			if len(got) == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("etcd pods %q, want one on each control plane", got)
+			}
 		}
 		if got := kubectl(t, cp, "get", "node", "cp-2", "-o", "jsonpath={.metadata.labels}"); !strings.Contains(got, "node-role.kubernetes.io/control-plane") {
 			t.Errorf("cp-2's labels %s, want a control plane's", got)

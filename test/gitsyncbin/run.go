@@ -3,6 +3,7 @@ package gitsyncbin
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -28,6 +29,8 @@ type Options struct {
 	Env []string
 	// Stdin is the standard input.
 	Stdin string
+	// Stdout, if set, also gets the standard output as it comes.
+	Stdout io.Writer
 }
 
 // Run runs bin with args and returns its exit code and output; only a failure to start it
@@ -43,6 +46,9 @@ func Run(t testing.TB, bin string, opts Options, args ...string) Result {
 	cmd.Stdin = strings.NewReader(opts.Stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if opts.Stdout != nil {
+		cmd.Stdout = io.MultiWriter(&stdout, opts.Stdout)
+	}
 	err := cmd.Run()
 	r := Result{Stdout: stdout.String(), Stderr: stderr.String()}
 	var exit *exec.ExitError

@@ -38,7 +38,7 @@ const kubernetesVersion = "v1.37.2"
 // pushes an application and reaches it, bootstraps again (nothing to do), then resets the
 // cluster and bootstraps it anew.
 func TestRealCluster(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, "control-plane", "worker", "worker")
 	r := f.bootstrap()
 	f.phase("bootstrap")
 	if r.Code != 0 {
@@ -116,18 +116,28 @@ type fixture struct {
 	file   string // the cluster file
 	log    string
 	bin    string
+	names  []string // the nodes' names in the cluster file
 	began  time.Time
 	phases []string
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture boots one Kubelet node per role, named cp-N or worker-N in the cluster file; more
+// lines for the cluster file may follow once the nodes' addresses are known (withFile).
+func newFixture(t *testing.T, roles ...string) *fixture {
+	return newFixtureWith(t, roles, func(*nodes.Cluster) string { return "" })
+}
+
+// newFixtureWith is newFixture with more lines for the cluster file, made from the nodes.
+func newFixtureWith(t *testing.T, roles []string, more func(*nodes.Cluster) string) *fixture {
 	f := &fixture{t: t, began: time.Now(), dir: t.TempDir()}
 	imgs := images.Kubernetes(t, kubernetesVersion)
 	imgs = append(imgs, gitsyncImage(t))
 	f.phase("images")
-	f.nodes = nodes.Start(t, nodes.Options{Nodes: []nodes.NodeOptions{
-		{Name: "node1", Kubelet: true}, {Name: "node2", Kubelet: true}, {Name: "node3", Kubelet: true},
-	}})
+	var opts nodes.Options
+	for i := range roles {
+		opts.Nodes = append(opts.Nodes, nodes.NodeOptions{Name: fmt.Sprintf("node%d", i+1), Kubelet: true})
+	}
+	f.nodes = nodes.Start(t, opts)
 	f.phase("nodes")
 	registry := images.ServeRegistry(t, f.nodes.Gateway)
 	images.Push(t, registry, imgs)
@@ -149,12 +159,14 @@ func newFixture(t *testing.T) *fixture {
 	fmt.Fprintf(&b, "apiVersion: gitsync.io/v1alpha1\nkind: Cluster\nname: real\nkubernetesVersion: %s\n", kubernetesVersion)
 	fmt.Fprintf(&b, "ssh: {user: deploy, keyFile: %s, knownHostsFile: %s}\nnodes:\n", f.nodes.ClientKeyFile, f.nodes.KnownHostsFile(t))
 	for i, n := range f.nodes.Nodes {
-		role, name := "worker", fmt.Sprintf("worker-%d", i)
-		if i == 0 {
-			role, name = "control-plane", "cp-1"
+		name := fmt.Sprintf("worker-%d", i)
+		if roles[i] == "control-plane" {
+			name = fmt.Sprintf("cp-%d", i+1)
 		}
-		fmt.Fprintf(&b, "- {name: %s, address: %s, role: %s}\n", name, n.Address, role)
+		f.names = append(f.names, name)
+		fmt.Fprintf(&b, "- {name: %s, address: %s, role: %s}\n", name, n.Address, roles[i])
 	}
+	b.WriteString(more(f.nodes))
 	// The settings the test nodes need that real machines do not (README: the test bed).
 	fmt.Fprintf(&b, "containerd: {version: %s, restrictOOMScoreAdj: true}\n", containerd)
 	b.WriteString(nodes.KubeletSettings)
@@ -184,9 +196,42 @@ func (f *fixture) gitsync(args ...string) gitsyncbin.Result {
 
 func (f *fixture) bootstrap() gitsyncbin.Result {
 	f.t.Helper()
-	return f.gitsync("bootstrap", "--config", f.file, "--log", f.log, "--username", gitUser,
-		"--password-file", filepath.Join(f.dir, "git-password"), "--timeout", "5m")
+	steps := &stepTimes{start: time.Now()}
+	r := gitsyncbin.Run(f.t, f.bin, gitsyncbin.Options{Dir: f.dir, Stdout: steps}, "bootstrap", "--config", f.file, "--log", f.log,
+		"--username", gitUser, "--password-file", filepath.Join(f.dir, "git-password"), "--timeout", "5m")
+	f.t.Logf("bootstrap: %s", steps)
+	return r
 }
+
+// stepTimes notes when a bootstrap's output first said that kubeadm init was done, that
+// the last node had joined, that the pod network was healthy and that gitsync led.
+type stepTimes struct {
+	start   time.Time
+	partial string
+	marks   []string
+}
+
+func (s *stepTimes) Write(p []byte) (int, error) {
+	s.partial += string(p)
+	for {
+		line, rest, ok := strings.Cut(s.partial, "\n")
+		if !ok {
+			break
+		}
+		s.partial = rest
+		fs := strings.Fields(line)
+		if len(fs) < 3 || !strings.HasPrefix(fs[2], "applied") && !strings.HasPrefix(fs[2], "done") {
+			continue
+		}
+		what := map[string]string{"kubeadm-init": "init", "kubeadm-join": "joined", "calico": "pod network", "gitsync-leads": "gitsync leads"}[fs[1]]
+		if what != "" {
+			s.marks = append(s.marks, fmt.Sprintf("%s %s at %s", fs[0], what, time.Since(s.start).Round(time.Second)))
+		}
+	}
+	return len(p), nil
+}
+
+func (s *stepTimes) String() string { return strings.Join(s.marks, ", ") }
 
 // etcTrees describes /etc of every node (nodes.FileTree).
 func (f *fixture) etcTrees(t *testing.T) map[string]map[string]string {
@@ -213,10 +258,33 @@ func (f *fixture) client() kubernetes.Interface {
 	return cs
 }
 
-// describe is what the control plane's kubectl says about nodes and pods, for failures.
+// controlPlanes are the control planes' names, sorted.
+func (f *fixture) controlPlanes() []string {
+	var cps []string
+	for _, n := range f.names {
+		if strings.HasPrefix(n, "cp-") {
+			cps = append(cps, n)
+		}
+	}
+	slices.Sort(cps)
+	return cps
+}
+
+// describe is what a control plane's kubectl says about nodes and pods, for failures: the
+// first one that answers.
 func (f *fixture) describe() string {
-	out, _ := f.nodes.Nodes[0].Command(f.t.Context(), "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf",
-		"get", "nodes,pods", "-A", "-o", "wide").CombinedOutput()
+	var out []byte
+	for _, n := range f.nodes.Nodes {
+		if n.PID() == 0 {
+			continue
+		}
+		var err error
+		out, err = n.Command(f.t.Context(), "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf",
+			"get", "nodes,pods", "-A", "-o", "wide").CombinedOutput()
+		if err == nil {
+			break
+		}
+	}
 	return string(out)
 }
 
@@ -253,7 +321,7 @@ func (f *fixture) checkSystem(t *testing.T, cs kubernetes.Interface) {
 			}
 		}
 		slices.Sort(ready)
-		return slices.Equal(ready, []string{"cp-1", "worker-1", "worker-2"}), fmt.Sprintf("Ready: %v", ready)
+		return slices.Equal(ready, slices.Sorted(slices.Values(f.names))), fmt.Sprintf("Ready: %v", ready)
 	})
 	f.eventually(t, 3*time.Minute, "kube-system running", func() (bool, string) {
 		pods, err := cs.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{})
@@ -271,11 +339,11 @@ func (f *fixture) checkSystem(t *testing.T, cs kubernetes.Interface) {
 			}
 		}
 		for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-			if !slices.Equal(ready[c], []string{"cp-1"}) {
-				return false, fmt.Sprintf("%s Ready on %v, want the static pod on cp-1", c, ready[c])
+			if got := slices.Sorted(slices.Values(ready[c])); !slices.Equal(got, f.controlPlanes()) {
+				return false, fmt.Sprintf("%s Ready on %v, want the static pod on %v", c, got, f.controlPlanes())
 			}
 		}
-		if proxies := slices.Sorted(slices.Values(ready["kube-proxy"])); !slices.Equal(proxies, []string{"cp-1", "worker-1", "worker-2"}) {
+		if proxies := slices.Sorted(slices.Values(ready["kube-proxy"])); !slices.Equal(proxies, slices.Sorted(slices.Values(f.names))) {
 			return false, fmt.Sprintf("kube-proxy Ready on %v, want every node", proxies)
 		}
 		if len(ready["kube-dns"]) != 2 {
