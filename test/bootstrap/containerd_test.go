@@ -14,6 +14,7 @@ import (
 	"github.com/gitsync-io/gitsync/pkg/bootstrap"
 	"github.com/gitsync-io/gitsync/test/images"
 	"github.com/gitsync-io/gitsync/test/nodes"
+	"github.com/gitsync-io/gitsync/test/releases"
 )
 
 // TestContainerdStep runs the containerd step alone on a fresh node, from a mirror of
@@ -24,7 +25,7 @@ import (
 // CRI, a disabled service and a damaged binary are repaired, each with the least it takes;
 // and containerd comes back after a reboot.
 func TestContainerdStep(t *testing.T) {
-	m := serveMirror(t)
+	m := releases.Serve(t)
 	// A plain node: containerd and its CRI plugin start without the nspawn options that running
 	// containers takes (see the package's doc).
 	cluster := nodes.Start(t, nodes.Options{Nodes: []nodes.NodeOptions{{Name: "node1"}}})
@@ -85,7 +86,7 @@ func TestContainerdStep(t *testing.T) {
 				t.Errorf("ctr plugins ls does not show %s ok:\n%s", p, plugins)
 			}
 		}
-		if got, want := strings.TrimSpace(node.Exec(t, "runc", "--version")), "runc version "+m.runcVersion(t); !strings.HasPrefix(got, want) {
+		if got, want := strings.TrimSpace(node.Exec(t, "runc", "--version")), "runc version "+m.RuncVersion(t); !strings.HasPrefix(got, want) {
 			t.Errorf("runc --version: %q, want %q", got, want)
 		}
 		config := string(node.ReadFile(t, "/etc/containerd/config.toml"))

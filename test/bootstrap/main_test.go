@@ -11,6 +11,7 @@ import (
 	"github.com/gitsync-io/gitsync/test/gitsyncbin"
 	"github.com/gitsync-io/gitsync/test/images"
 	"github.com/gitsync-io/gitsync/test/nodes"
+	"github.com/gitsync-io/gitsync/test/releases"
 )
 
 // binary builds gitsync once per run (see gitsyncbin).
@@ -74,7 +75,7 @@ func newFixture(t *testing.T, roles ...string) *fixture {
 	// from a mirror on loopback, since gitsync downloads it and uploads it to the nodes.
 	repo := aptrepo.Serve(t, f.nodes.Gateway, aptrepo.Repository{Minor: "v1.37",
 		Debs: aptrepo.KubernetesDebs(t, "1.37.2", "1.1"), Signer: aptrepo.NewKey(t, "test")})
-	containerd := serveMirror(t)
+	containerd := releases.Serve(t)
 	// kubeadm's images, built from source, from a registry on the gateway, over plain HTTP
 	// as the mirror of registry.k8s.io: nothing is pulled from elsewhere.
 	imgs := images.Kubernetes(t, "v1.37.2")

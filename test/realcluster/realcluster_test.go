@@ -6,12 +6,10 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -29,6 +27,7 @@ import (
 	"github.com/gitsync-io/gitsync/test/gitsyncbin"
 	"github.com/gitsync-io/gitsync/test/images"
 	"github.com/gitsync-io/gitsync/test/nodes"
+	"github.com/gitsync-io/gitsync/test/releases"
 )
 
 const kubernetesVersion = "v1.37.2"
@@ -147,7 +146,7 @@ func newFixtureWith(t *testing.T, roles []string, more func(*nodes.Cluster) stri
 	}
 	apt := aptrepo.Serve(t, f.nodes.Gateway, aptrepo.Repository{Minor: "v1.37",
 		Debs: aptrepo.KubernetesDebs(t, "1.37.2", "1.1"), Signer: aptrepo.NewKey(t, "test")})
-	containerd, containerdURL := serveContainerd(t)
+	containerd := releases.Serve(t)
 	f.repo = serveRepository(t, f.nodes.Gateway)
 	var err error
 	if f.bin, err = gitsyncbin.Build("test-realcluster"); err != nil {
@@ -168,9 +167,9 @@ func newFixtureWith(t *testing.T, roles []string, more func(*nodes.Cluster) stri
 	}
 	b.WriteString(more(f.nodes))
 	// The settings the test nodes need that real machines do not (README: the test bed).
-	fmt.Fprintf(&b, "containerd: {version: %s, restrictOOMScoreAdj: true}\n", containerd)
+	fmt.Fprintf(&b, "containerd: {version: %s, restrictOOMScoreAdj: true}\n", containerd.Version)
 	b.WriteString(nodes.KubeletSettings)
-	fmt.Fprintf(&b, "mirrors: {kubernetes: %s, containerd: %s, registries: {%s}}\n", apt.URL, containerdURL, strings.Join(mirrors, ", "))
+	fmt.Fprintf(&b, "mirrors: {kubernetes: %s, containerd: %s, registries: {%s}}\n", apt.URL, containerd.URL, strings.Join(mirrors, ", "))
 	fmt.Fprintf(&b, "gitops: {repo: %s, calicoPath: %s}\n", f.repo.url, podnetPath)
 	f.file, f.log = filepath.Join(f.dir, "cluster.yaml"), filepath.Join(f.dir, "bootstrap.log")
 	if err := os.WriteFile(f.file, []byte(b.String()), 0o600); err != nil {
@@ -545,21 +544,4 @@ func gitsyncImage(t *testing.T) images.Image {
 		t.Fatal(err)
 	}
 	return images.Image{Ref: gitsyncRef, Image: img}
-}
-
-// serveContainerd serves the containerd and runc releases tools/build.sh built, laid out as
-// a release mirror, on loopback (gitsync downloads them and uploads them to the nodes).
-func serveContainerd(t *testing.T) (version, url string) {
-	t.Helper()
-	dir, err := filepath.Abs("../../.cache/containerd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tarballs, _ := filepath.Glob(filepath.Join(dir, "v*", "containerd-*-linux-"+runtime.GOARCH+".tar.gz"))
-	if len(tarballs) != 1 {
-		t.Fatalf("want one containerd release in %s, found %q: run `make tools-all` in the gitsync checkout", dir, tarballs)
-	}
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(filepath.Base(filepath.Dir(tarballs[0])), "v"), srv.URL
 }

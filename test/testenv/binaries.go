@@ -68,7 +68,7 @@ func Binary(name string) (string, error) {
 func (s toolSet) dir() (string, error) {
 	dir := os.Getenv(s.env)
 	if dir == "" {
-		root, err := repoRoot()
+		root, err := RepoRoot()
 		if err != nil {
 			return "", fmt.Errorf("cannot find the binaries %v: %w; set %s or run %q in the gitsync checkout", s.binaries, err, s.env, s.target)
 		}
@@ -82,8 +82,8 @@ func (s toolSet) dir() (string, error) {
 	return dir, nil
 }
 
-// repoRoot walks up from the working directory to the gitsync module root.
-func repoRoot() (string, error) {
+// RepoRoot walks up from the working directory to the gitsync module root.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

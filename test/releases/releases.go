@@ -1,4 +1,8 @@
-package bootstrap
+// Package releases serves the containerd and runc releases tools/build.sh builds
+// (.cache/containerd: the containerd tarball, runc, and their checksum files, laid out
+// as a cluster file's mirrors.containerd expects) on loopback, where gitsync downloads
+// them from before it uploads them to the nodes.
+package releases
 
 import (
 	"net/http"
@@ -8,12 +12,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
-// mirror serves the release tree tools/build.sh makes (.cache/containerd: the containerd
-// tarball, runc, and their checksum files, laid out as mirrors.containerd expects) on
-// loopback, where gitsync downloads from.
-type mirror struct {
+// Mirror is the served release tree.
+type Mirror struct {
 	URL string
 	// Version is containerd's, without the v: 2.4.2.
 	Version string
@@ -23,9 +27,11 @@ type mirror struct {
 	requests []string
 }
 
-func serveMirror(t *testing.T) *mirror {
+// Serve serves the tree until the test ends; it fails the test, naming the make target,
+// when the tree does not hold exactly one containerd release.
+func Serve(t testing.TB) *Mirror {
 	t.Helper()
-	root, err := filepath.Abs("../..")
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +40,7 @@ func serveMirror(t *testing.T) *mirror {
 	if len(tarballs) != 1 {
 		t.Fatalf("want one containerd release in %s, found %q: run `make tools-all` in the gitsync checkout to build it", dir, tarballs)
 	}
-	m := &mirror{Version: strings.TrimPrefix(filepath.Base(filepath.Dir(tarballs[0])), "v"), dir: dir}
+	m := &Mirror{Version: strings.TrimPrefix(filepath.Base(filepath.Dir(tarballs[0])), "v"), dir: dir}
 	files := http.FileServer(http.Dir(dir))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.mu.Lock()
@@ -48,14 +54,14 @@ func serveMirror(t *testing.T) *mirror {
 }
 
 // Requests are the paths asked for so far.
-func (m *mirror) Requests() []string {
+func (m *Mirror) Requests() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]string(nil), m.requests...)
 }
 
-// runcVersion is the version of the runc in the tree.
-func (m *mirror) runcVersion(t *testing.T) string {
+// RuncVersion is the version of the runc in the tree, without the v.
+func (m *Mirror) RuncVersion(t testing.TB) string {
 	t.Helper()
 	dirs, _ := filepath.Glob(filepath.Join(m.dir, "runc", "v*"))
 	if len(dirs) != 1 {
