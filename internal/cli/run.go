@@ -26,6 +26,7 @@ type runFlags struct {
 	webhookSecretFile string
 	leaderElect       bool
 	leader            gsync.LeaderOptions
+	concurrentSyncs   int
 }
 
 func newRunCommand(s Streams) *cobra.Command {
@@ -45,6 +46,7 @@ func newRunCommand(s Streams) *cobra.Command {
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json; each sync logs one line")
 	fs.StringVar(&f.httpAddr, "http-addr", "", "serve /healthz, /readyz, /metrics and /hooks/* on this address (e.g. :8080); off when empty")
 	fs.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret (with --repo; the config file has webhook.secretFile)")
+	fs.IntVar(&f.concurrentSyncs, "concurrent-syncs", gsync.DefaultConcurrency, "how many syncs fetch, render, apply and prune at once; the others queue in the order they became due (waiting for health does not count)")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "with several replicas, only the holder of a Lease syncs")
 	fs.StringVar(&f.leader.Lease, "leader-elect-lease", f.leader.Lease, "name of the Lease, in --namespace")
 	fs.DurationVar(&f.leader.LeaseDuration, "leader-elect-lease-duration", f.leader.LeaseDuration, "how long replicas wait before taking over from a leader that stopped renewing")
@@ -81,7 +83,7 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 	if err != nil {
 		return err
 	}
-	manager, err := gsync.NewManager(cfg, syncs, gsync.ManagerOptions{Metrics: srv.metrics})
+	manager, err := gsync.NewManager(cfg, syncs, gsync.ManagerOptions{Metrics: srv.metrics, Concurrency: f.concurrentSyncs})
 	if err != nil {
 		return err
 	}
@@ -135,6 +137,8 @@ func (f *runFlags) validate() error {
 		return errors.New("--repo or --config is required")
 	case f.interval <= 0:
 		return fmt.Errorf("--interval %s: must be positive", f.interval)
+	case f.concurrentSyncs < 1:
+		return fmt.Errorf("--concurrent-syncs %d: must be at least 1", f.concurrentSyncs)
 	}
 	return nil
 }

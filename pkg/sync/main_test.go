@@ -26,6 +26,25 @@ func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{}) }
 // recording Events through the control plane.
 func newSyncer(t *testing.T, cfg *rest.Config, repo *gitserver.Repo, ns, name string, mutate ...func(*gsync.Options)) *gsync.Syncer {
 	t.Helper()
+	s, err := gsync.New(cfg, syncOptions(t, repo, ns, name, mutate...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newManagedSyncer is newSyncer for a Syncer made the way a Manager makes
+// its syncs (see gsync.NewAsManaged).
+func newManagedSyncer(t *testing.T, cfg *rest.Config, repo *gitserver.Repo, ns, name string) *gsync.Syncer {
+	t.Helper()
+	s, err := gsync.NewAsManaged(cfg, syncOptions(t, repo, ns, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func syncOptions(t *testing.T, repo *gitserver.Repo, ns, name string, mutate ...func(*gsync.Options)) gsync.Options {
 	opts := gsync.DefaultOptions()
 	opts.Name, opts.Namespace, opts.TargetNamespace = name, ns, ns
 	opts.Source = source.Options{URL: repo.URL(), CacheDir: t.TempDir()}
@@ -34,11 +53,7 @@ func newSyncer(t *testing.T, cfg *rest.Config, repo *gitserver.Repo, ns, name st
 	for _, m := range mutate {
 		m(&opts)
 	}
-	s, err := gsync.New(cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return opts
 }
 
 // mustSync runs one sync that must succeed.

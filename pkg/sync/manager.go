@@ -11,9 +11,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -35,25 +37,45 @@ type Managed struct {
 type ManagerOptions struct {
 	// Metrics, if set, records every sync.
 	Metrics *Metrics
+	// Concurrency is how many syncs fetch, render, apply and prune at once
+	// (waiting for health does not count); 0 means DefaultConcurrency.
+	Concurrency int
 }
+
+// DefaultConcurrency is how many syncs of a Manager work at once by default.
+const DefaultConcurrency = 8
 
 // Manager runs several syncs concurrently, each in its own Loop. A sync
 // waits while a sync it depends on is not Ready; the running instance also
 // follows gitsync suspend/resume and sync-now requests, which it watches on
 // the inventory ConfigMaps of its namespaces.
+//
+// The syncs share what they can (see shared): connections and discovery,
+// one fetch per source and interval, one render cache per source, a watch
+// of the objects gitsync labels instead of LISTs at every sync, and at most
+// Concurrency of them working at a time, in the order they asked.
 type Manager struct {
-	syncs      []*managed
-	byName     map[string]*managed
-	client     kubernetes.Interface
-	broadcast  events.EventBroadcasterAdapter
-	namespaces []string
-	ready      atomic.Bool
+	syncs       []*managed
+	byName      map[string]*managed
+	shared      *shared
+	broadcaster events.EventBroadcaster
+	sink        *eventSink
+	inventories []inventoryWatch
+	ready       atomic.Bool
+}
+
+// inventoryWatch is the informer of one namespace's inventory ConfigMaps.
+type inventoryWatch struct {
+	factory informers.SharedInformerFactory
+	lister  corelisters.ConfigMapLister
+	synced  cache.InformerSynced
 }
 
 // managed is one sync and what its dependents need to know of it.
 type managed struct {
 	Managed
 	loop       *Loop
+	source     *sharedSource
 	deps       []*managed
 	dependents []*managed
 
@@ -64,27 +86,47 @@ type managed struct {
 
 // NewManager prepares the syncs; Start runs them.
 func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manager, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	sh, err := newShared(cfg, opts.Concurrency)
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{byName: map[string]*managed{}, client: cs, broadcast: events.NewEventBroadcasterAdapter(cs)}
-	recorder := m.broadcast.NewRecorder("gitsync")
-	namespaces := map[string]bool{}
+	sh.census = &census{cluster: sh.cluster, pending: len(syncs)}
+	sink := &eventSink{EventSinkImpl: events.EventSinkImpl{Interface: sh.client.EventsV1()}}
+	broadcaster := events.NewBroadcaster(sink)
+	recorder := broadcaster.NewRecorder(scheme.Scheme, "gitsync")
+	m := &Manager{byName: map[string]*managed{}, shared: sh, broadcaster: broadcaster, sink: sink}
+	caches := map[string]inventory.Cache{}
 	for _, s := range syncs {
 		s.Options.Metrics, s.Options.Events = opts.Metrics, recorder
-		syncer, err := New(cfg, s.Options)
+		if err := s.Options.validate(); err != nil {
+			return nil, fmt.Errorf("sync %s: %w", s.Options.Name, terminalError{err})
+		}
+		key := sourceKey(s.Options)
+		if sh.sources[key] == nil {
+			src, err := source.New(s.Options.Source)
+			if err != nil {
+				return nil, fmt.Errorf("sync %s: %w", s.Options.Name, err)
+			}
+			sh.sources[key] = newSharedSource(src, s.Interval)
+			sh.renderers[key] = render.New(render.Options{Remote: s.Options.remote()})
+		}
+		syncer, err := newSyncer(s.Options, sh, sh.sources[key], sh.renderers[key])
 		if err != nil {
 			return nil, fmt.Errorf("sync %s: %w", s.Options.Name, err)
 		}
-		ms := &managed{Managed: s, why: "it has not synced yet"}
+		syncer.census = sh.census
+		ns := s.Options.Namespace
+		if caches[ns] == nil {
+			caches[ns] = m.watchInventories(ns)
+		}
+		syncer.store.ReadFrom(caches[ns])
+		ms := &managed{Managed: s, source: sh.sources[key], why: "it has not synced yet"}
 		ms.loop = NewLoop(syncer, s.Interval)
 		m.syncs = append(m.syncs, ms)
 		m.byName[s.Options.Name] = ms
-		if !namespaces[s.Options.Namespace] {
-			namespaces[s.Options.Namespace] = true
-			m.namespaces = append(m.namespaces, s.Options.Namespace)
-		}
 	}
 	for _, ms := range m.syncs {
 		for _, d := range ms.DependsOn {
@@ -99,6 +141,25 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 		ms.loop.OnResult = ms.finished
 	}
 	return m, nil
+}
+
+// watchInventories prepares the informer of the inventory ConfigMaps of
+// namespace: the syncs read their records from it, and it brings suspend
+// and sync-now requests. Start starts it.
+func (m *Manager) watchInventories(namespace string) inventory.Cache {
+	factory := informers.NewSharedInformerFactoryWithOptions(m.shared.client, 0, informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = inventory.LabelInventory }))
+	cms := factory.Core().V1().ConfigMaps()
+	w := inventoryWatch{factory: factory, lister: cms.Lister(), synced: cms.Informer().HasSynced}
+	_, _ = cms.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: m.requested})
+	m.inventories = append(m.inventories, w)
+	return w
+}
+
+// Get reads an inventory ConfigMap from the informer's cache.
+func (w inventoryWatch) Get(namespace, name string) (*corev1.ConfigMap, bool) {
+	cm, err := w.lister.ConfigMaps(namespace).Get(name)
+	return cm, err == nil
 }
 
 // waitingFor says which dependency is not Ready, and why; "" if none.
@@ -132,11 +193,20 @@ func (ms *managed) finished(r *Result, err error) {
 	}
 }
 
-// Start runs every sync until ctx ends, then returns nil.
+// Start runs every sync until ctx ends, then returns nil once the Events
+// of the syncs' last outcomes are written (for a few seconds at most).
 func (m *Manager) Start(ctx context.Context) error {
-	m.broadcast.StartRecordingToSink(ctx.Done())
-	defer m.broadcast.Shutdown()
-	if err := m.watchRequests(ctx); err != nil {
+	recording, stopRecording := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecording()
+	if err := m.broadcaster.StartRecordingToSinkWithContext(recording); err != nil {
+		return err
+	}
+	defer m.flushEvents()
+	for _, s := range m.shared.sources {
+		s.base = ctx
+	}
+	m.shared.cluster.Watch(ctx)
+	if err := m.startWatches(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
 		}
@@ -152,25 +222,94 @@ func (m *Manager) Start(ctx context.Context) error {
 	return nil
 }
 
+// startWatches starts the inventory informers and waits for their caches.
+func (m *Manager) startWatches(ctx context.Context) error {
+	var synced []cache.InformerSynced
+	for _, w := range m.inventories {
+		w.factory.Start(ctx.Done())
+		synced = append(synced, w.synced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// flushEvents waits until no Event is being written and none came for a
+// moment, for eventFlush at most: on SIGTERM the last outcomes still reach
+// the cluster.
+func (m *Manager) flushEvents() {
+	m.broadcaster.Shutdown()
+	deadline := time.Now().Add(eventFlush)
+	for time.Now().Before(deadline) && !m.sink.idle(200*time.Millisecond) {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+const eventFlush = 5 * time.Second
+
+// eventSink is the Events API, noting when it was last busy.
+type eventSink struct {
+	events.EventSinkImpl
+	inFlight atomic.Int64
+	last     atomic.Int64 // unix nanoseconds of the last call's end
+}
+
+func (s *eventSink) Create(ctx context.Context, e *eventsv1.Event) (*eventsv1.Event, error) {
+	defer s.track()()
+	return s.EventSinkImpl.Create(ctx, e)
+}
+
+func (s *eventSink) Update(ctx context.Context, e *eventsv1.Event) (*eventsv1.Event, error) {
+	defer s.track()()
+	return s.EventSinkImpl.Update(ctx, e)
+}
+
+func (s *eventSink) Patch(ctx context.Context, e *eventsv1.Event, data []byte) (*eventsv1.Event, error) {
+	defer s.track()()
+	return s.EventSinkImpl.Patch(ctx, e, data)
+}
+
+func (s *eventSink) track() func() {
+	s.inFlight.Add(1)
+	return func() {
+		s.last.Store(time.Now().UnixNano())
+		s.inFlight.Add(-1)
+	}
+}
+
+// idle: nothing in flight, nothing finished within quiet.
+func (s *eventSink) idle(quiet time.Duration) bool {
+	return s.inFlight.Load() == 0 && time.Since(time.Unix(0, s.last.Load())) > quiet
+}
+
 // Ready reports whether the syncs run and the request watch has synced.
 func (m *Manager) Ready() bool { return m.ready.Load() }
 
 // Trigger asks the sync called name to run now, even on a revision that
-// stalled it (see Loop.Trigger); false if there is none.
+// stalled it (see Loop.Trigger), fetching its source afresh; false if there
+// is none.
 func (m *Manager) Trigger(name string) bool {
 	ms, ok := m.byName[name]
 	if ok {
+		ms.source.Refresh()
 		ms.loop.Trigger()
 	}
 	return ok
 }
 
 // TriggerRepository asks every sync whose source match accepts (by URL and
-// ref) to fetch now, as Trigger does, and returns how many it asked.
+// ref) to fetch now, as Trigger does, and returns how many it asked. Each
+// source is fetched once for all of them.
 func (m *Manager) TriggerRepository(match func(url, ref string) bool) int {
 	n := 0
+	refreshed := map[*sharedSource]bool{}
 	for _, ms := range m.syncs {
 		if match(ms.Options.Source.URL, ms.Options.Source.Ref) {
+			if !refreshed[ms.source] {
+				ms.source.Refresh()
+				refreshed[ms.source] = true
+			}
 			ms.loop.Trigger()
 			n++
 		}
@@ -193,27 +332,9 @@ func (m *Manager) RequestRepository(ctx context.Context, match func(url, ref str
 	return n, errors.Join(errs...)
 }
 
-// watchRequests follows the inventory ConfigMaps: a changed sync-now request
-// (gitsync sync --now, a push passed on by a standby) or suspend annotation
-// triggers that sync, stalled or not.
-func (m *Manager) watchRequests(ctx context.Context) error {
-	var synced []cache.InformerSynced
-	for _, ns := range m.namespaces {
-		factory := informers.NewSharedInformerFactoryWithOptions(m.client, 0, informers.WithNamespace(ns),
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = inventory.LabelInventory }))
-		inf := factory.Core().V1().ConfigMaps().Informer()
-		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: m.requested}); err != nil {
-			return err
-		}
-		factory.Start(ctx.Done())
-		synced = append(synced, inf.HasSynced)
-	}
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return ctx.Err()
-	}
-	return nil
-}
-
+// requested triggers a sync whose ConfigMap got a new sync-now request
+// (gitsync sync --now, a push passed on by a standby) or suspend annotation,
+// stalled or not.
 func (m *Manager) requested(oldObj, newObj any) {
 	before, ok1 := oldObj.(*corev1.ConfigMap)
 	after, ok2 := newObj.(*corev1.ConfigMap)

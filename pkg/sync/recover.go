@@ -23,7 +23,14 @@ const ReasonRecovered = "InventoryRecovered"
 // are named in the result, the log and an Event; their objects are not known,
 // so none of them is pruned.
 func (s *Syncer) recoverInventory(ctx context.Context, r *Result, rec *inventory.Record, plan *apply.Plan) error {
-	owned, err := s.applier.FindOwned(ctx, plan, s.opts.Namespace)
+	var census *apply.Census
+	if s.census != nil && !s.ran {
+		var err error
+		if census, err = s.census.get(ctx); err != nil {
+			return &Error{Phase: PhaseInventory, Err: err}
+		}
+	}
+	owned, err := s.applier.FindOwnedIn(ctx, census, plan, s.opts.Namespace)
 	if err != nil {
 		return &Error{Phase: PhaseInventory, Err: err}
 	}

@@ -42,6 +42,48 @@ func TestInventoryRecovery(t *testing.T) {
 		waitEvent(t, ns, "apps", gsync.ReasonRecovered, "inventory recovered: 3 objects")
 	})
 
+	t.Run("a Manager's sync recovers from one census: prunes what left git, and nothing else", func(t *testing.T) {
+		ns, repo := testenv.Namespace(t), gitserver.NewRepo(t)
+		repo.Commit(t, "three", map[string]string{"a.yaml": cm("a", "1"), "b.yaml": cm("b", "1"), "c.yaml": cm("c", "1")})
+		mustSync(t, newSyncer(t, testenv.Config(t), repo, ns, "apps"))
+		unrelated := createUnrelated(t, ns)
+		deleteRecord(t, ns, "apps")
+		repo.Remove(t, "b.yaml")
+
+		r := mustSync(t, newManagedSyncer(t, testenv.Config(t), repo, ns, "apps"))
+		if diff := cmp.Diff(&gsync.Recovery{Objects: 3}, r.Recovery); diff != "" {
+			t.Errorf("recovery (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"b"}, deleted(r)); diff != "" {
+			t.Errorf("pruned (-want +got):\n%s", diff)
+		}
+		assertConfigMaps(t, ns, append([]string{"a", "c"}, unrelated...), []string{"b"})
+		assertRecord(t, ns, "apps", "a", "c")
+	})
+
+	t.Run("a Manager's sync bound to one namespace recovers what RBAC lets it list there", func(t *testing.T) {
+		ns, repo := testenv.Namespace(t), gitserver.NewRepo(t)
+		secret := "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n"
+		repo.Commit(t, "three", map[string]string{"a.yaml": cm("a", "1"), "b.yaml": cm("b", "1"), "s.yaml": secret})
+		mustSync(t, newSyncer(t, testenv.Config(t), repo, ns, "apps"))
+		deleteRecord(t, ns, "apps")
+		repo.Remove(t, "b.yaml", "s.yaml")
+
+		r := mustSync(t, newManagedSyncer(t, serviceAccount(t, ns), repo, ns, "apps"))
+		if r.Recovery == nil || !slices.Contains(r.Recovery.Unlisted, "secrets") || slices.Contains(r.Recovery.Unlisted, "configmaps") {
+			t.Errorf("recovery %+v: want secrets and not configmaps unlisted", r.Recovery)
+		}
+		if r.Recovery != nil && r.Recovery.Objects != 2 {
+			t.Errorf("recovered %d objects, want the 2 ConfigMaps", r.Recovery.Objects)
+		}
+		if diff := cmp.Diff([]string{"b"}, deleted(r)); diff != "" {
+			t.Errorf("pruned (-want +got):\n%s", diff)
+		}
+		if _, err := clientset(t).CoreV1().Secrets(ns).Get(t.Context(), "s", metav1.GetOptions{}); err != nil {
+			t.Errorf("the Secret the sync could not list is gone: %v", err)
+		}
+	})
+
 	t.Run("recovers after a sync that failed before applying saved a record without objects", func(t *testing.T) {
 		ns, repo := testenv.Namespace(t), gitserver.NewRepo(t)
 		repo.Commit(t, "two", map[string]string{"a.yaml": cm("a", "1"), "b.yaml": cm("b", "1")})

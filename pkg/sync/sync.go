@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/cli-utils/pkg/object"
 
@@ -26,11 +25,14 @@ import (
 // one goroutine at a time.
 type Syncer struct {
 	opts     Options
-	source   *source.Source
+	source   fetcher
 	renderer *render.Renderer
 	applier  *apply.Applier
 	health   *health.Checker
 	store    *inventory.Store
+	shared   *shared // nil unless a Manager made it
+	census   *census // for the first recovery, when shared
+	ran      bool    // the first run in this process is over
 
 	mu       sync.Mutex
 	retry    retryPolicy // when failures run again; set by NewLoop
@@ -38,22 +40,28 @@ type Syncer struct {
 	failures int         // consecutive failures a retry may fix
 }
 
-// New returns a Syncer applying to the cluster of cfg. Client-side rate
-// limits are raised from client-go's 5/10 unless cfg sets its own: the API
-// server's priority and fairness is the limit that matters.
+// New returns a Syncer applying to the cluster of cfg, with connections of
+// its own. Client-side rate limits are raised from client-go's 5/10 unless
+// cfg sets its own: the API server's priority and fairness is the limit that
+// matters.
 func New(cfg *rest.Config, opts Options) (*Syncer, error) {
 	if err := opts.validate(); err != nil {
 		return nil, terminalError{err}
+	}
+	sh, err := newShared(cfg, 0)
+	if err != nil {
+		return nil, err
 	}
 	src, err := source.New(opts.Source)
 	if err != nil {
 		return nil, err
 	}
-	cfg = rest.CopyConfig(cfg)
-	if cfg.QPS == 0 && cfg.RateLimiter == nil {
-		cfg.QPS, cfg.Burst = 200, 400
-	}
-	a, err := apply.New(cfg, apply.Options{
+	return newSyncer(opts, sh, src, render.New(render.Options{Remote: opts.remote()}))
+}
+
+// newSyncer returns a Syncer using the connections of sh.
+func newSyncer(opts Options, sh *shared, src fetcher, renderer *render.Renderer) (*Syncer, error) {
+	a, err := sh.cluster.Applier(apply.Options{
 		FieldManager:     "gitsync",
 		Sync:             opts.label(),
 		DefaultNamespace: opts.TargetNamespace,
@@ -65,18 +73,15 @@ func New(cfg *rest.Config, opts Options) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
 	selector := labels.SelectorFromSet(labels.Set{apply.LabelSync: opts.label()})
 	return &Syncer{
 		opts:     opts,
 		source:   src,
-		renderer: render.New(render.Options{Remote: opts.remote()}),
+		renderer: renderer,
 		applier:  a,
 		health:   health.New(a.Dynamic(), a.Mapper(), selector),
-		store:    inventory.NewStore(cs.CoreV1(), opts.Namespace, opts.Name),
+		store:    inventory.NewStore(sh.client.CoreV1(), opts.Namespace, opts.Name),
+		shared:   sh,
 	}, nil
 }
 
@@ -93,6 +98,7 @@ func (s *Syncer) RequestSync(ctx context.Context) error {
 func (s *Syncer) Once(ctx context.Context) (*Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.firstRunOver()
 	start := time.Now()
 	r := &Result{Name: s.opts.Name, Namespace: s.opts.Namespace, DryRun: s.opts.DryRun}
 	rec, err := s.store.Load(ctx)
@@ -111,6 +117,15 @@ func (s *Syncer) Once(ctx context.Context) (*Result, error) {
 	return r, s.record(ctx, r, rec, err)
 }
 
+// firstRunOver notes that the first run in this process is over: later
+// recoveries of a lost inventory list the cluster afresh.
+func (s *Syncer) firstRunOver() {
+	if !s.ran && s.census != nil {
+		s.census.ran()
+	}
+	s.ran = true
+}
+
 // Wait records that the sync does not run yet, and why (a dependency that is
 // not Ready). It writes only when the reason changes.
 func (s *Syncer) Wait(ctx context.Context, reason string) error {
@@ -125,6 +140,11 @@ func (s *Syncer) Wait(ctx context.Context, reason string) error {
 }
 
 func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record) error {
+	release, err := s.shared.acquire(ctx)
+	if err != nil {
+		return &Error{Phase: PhaseFetch, Err: err}
+	}
+	defer release() // the health wait below releases it earlier
 	art, err := timed(&r.Timings.Fetch, func() (source.Artifact, error) { return s.source.Fetch(ctx) })
 	if err != nil {
 		return &Error{Phase: PhaseFetch, Err: err}
@@ -160,6 +180,7 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	if !s.opts.Wait || s.opts.DryRun { // a dry run's objects do not exist to become ready
 		return nil
 	}
+	release() // waiting for health is watching: it need not hold back other syncs
 	statuses, err := timed(&r.Timings.Health, func() ([]health.ObjectStatus, error) {
 		return s.health.Wait(ctx, live(applied), s.opts.Timeout)
 	})

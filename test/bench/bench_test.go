@@ -48,7 +48,7 @@ var (
 	runs         atomic.Int64
 )
 
-func identity(b *testing.B) *rest.Config {
+func identity(b testing.TB) *rest.Config {
 	identityOnce.Do(func() { identityCfg = serviceAccount(b) })
 	return identityCfg
 }
@@ -244,7 +244,7 @@ func rss(mib int64) string {
 }
 
 // buildGitsync builds the binary as `make build` does.
-func buildGitsync(b *testing.B) string {
+func buildGitsync(b testing.TB) string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "gitsync")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../../cmd/gitsync")

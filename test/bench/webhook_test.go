@@ -117,7 +117,7 @@ func pushToApplied(b *testing.B, n, pushes int) (p50, p95 time.Duration, rss, hw
 	return took[len(took)/2], took[len(took)*95/100], rss, hwm
 }
 
-func postSigned(b *testing.B, url string, body, secret []byte) {
+func postSigned(b testing.TB, url string, body, secret []byte) {
 	b.Helper()
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
@@ -138,7 +138,7 @@ func postSigned(b *testing.B, url string, body, secret []byte) {
 }
 
 // procMemory reads the resident and peak resident memory of pid.
-func procMemory(b *testing.B, pid int) (rss, hwm int64) {
+func procMemory(b testing.TB, pid int) (rss, hwm int64) {
 	b.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -157,7 +157,7 @@ func procMemory(b *testing.B, pid int) (rss, hwm int64) {
 	return rss, hwm
 }
 
-func freeAddr(b *testing.B) string {
+func freeAddr(b testing.TB) string {
 	b.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -102,6 +102,15 @@ func (p *Proxy) Requests() map[string]int {
 	return maps.Clone(p.byVerb)
 }
 
+// RequestsByResource returns the number of requests so far, by "verb
+// resource" ("list configmaps", "patch namespaces"; discovery is
+// "discovery ").
+func (p *Proxy) RequestsByResource() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.byResource)
+}
+
 // Writes is the number of create, update, patch and delete requests so far.
 func (p *Proxy) Writes() int {
 	c := p.Requests()

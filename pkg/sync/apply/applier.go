@@ -4,12 +4,8 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 )
 
 // Labels and annotations gitsync reads or writes on applied objects.
@@ -56,54 +52,32 @@ func DefaultOptions() Options {
 	return Options{FieldManager: "gitsync", Sync: "default", Concurrency: 32}
 }
 
-// Applier applies and prunes objects for one sync.
+// Applier applies and prunes objects for one sync. Appliers of one Cluster
+// share its clients, discovery cache and live-object cache.
 type Applier struct {
-	dynamic   dynamic.Interface
-	quiet     dynamic.Interface // drops the server's warnings (deprecated types FindOwned lists)
-	rest      rest.Interface
-	discovery discovery.CachedDiscoveryInterface // the mapper's: Reset refreshes both
-	mapper    meta.ResettableRESTMapper
-	opts      Options
+	*Cluster
+	opts Options
 }
 
-// New returns an Applier talking to the cluster of cfg.
+// New returns an Applier talking to the cluster of cfg, with clients of its
+// own. Appliers that run side by side should come from one Cluster instead.
 func New(cfg *rest.Config, opts Options) (*Applier, error) {
+	c, err := NewCluster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return c.Applier(opts)
+}
+
+// Applier returns an Applier for one sync that uses c's connections.
+func (c *Cluster) Applier(opts Options) (*Applier, error) {
 	if opts.FieldManager == "" || opts.Sync == "" {
 		return nil, fmt.Errorf("apply: FieldManager and Sync are required")
 	}
 	if opts.Concurrency < 1 {
 		opts.Concurrency = 1
 	}
-	dc, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	qcfg := rest.CopyConfig(cfg)
-	qcfg.WarningHandler = rest.NoWarnings{}
-	quiet, err := dynamic.NewForConfig(qcfg)
-	if err != nil {
-		return nil, err
-	}
-	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	// Raw requests let apply see the status code (201 created, 200 configured).
-	rcfg := rest.CopyConfig(cfg)
-	rcfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
-	rc, err := rest.UnversionedRESTClientFor(rcfg)
-	if err != nil {
-		return nil, err
-	}
-	cached := memory.NewMemCacheClient(disc)
-	return &Applier{
-		dynamic:   dc,
-		quiet:     quiet,
-		rest:      rc,
-		discovery: cached,
-		mapper:    restmapper.NewDeferredDiscoveryRESTMapper(cached),
-		opts:      opts,
-	}, nil
+	return &Applier{Cluster: c, opts: opts}, nil
 }
 
 // Mapper returns the Applier's RESTMapper, reset when CRDs are applied.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/cli-utils/pkg/object"
 )
 
@@ -21,28 +22,31 @@ type liveSet map[object.ObjMetadata]*unstructured.Unstructured
 
 // listLive reads every object carrying this sync's label, with one LIST per
 // resource type across all namespaces (or, where RBAC allows only some
-// namespaces, one per namespace). This is the whole cost of a no-op sync.
+// namespaces, one per namespace), or from the Cluster's live cache once it
+// holds the type. This is the whole cost of a no-op sync.
 func (a *Applier) listLive(ctx context.Context, targets []*target) (liveSet, error) {
-	return a.listLabelled(ctx, targets, a.ownSelector())
+	return a.listLabelled(ctx, targets, a.ownSelector(), func(inf cache.SharedIndexInformer, _ []*target) ([]unstructured.Unstructured, error) {
+		return labelled(inf, a.opts.Sync)
+	})
 }
 
 // listLabelled lists the resource types of targets with selector, in the
-// namespaces of targets where a cluster-wide LIST is forbidden.
-func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector string) (liveSet, error) {
+// namespaces of targets where a cluster-wide LIST is forbidden. A type the
+// live cache holds is read with fromCache instead, given the targets of
+// that type; a type listed cluster-wide starts its cache.
+func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector string,
+	fromCache func(cache.SharedIndexInformer, []*target) ([]unstructured.Unstructured, error)) (liveSet, error) {
 	type key struct {
 		gvr        schema.GroupVersionResource
 		namespaced bool
 	}
-	namespaces := map[key]map[string]bool{}
+	byKey := map[key][]*target{}
 	for _, t := range targets {
 		if t.mapping == nil {
 			continue
 		}
 		k := key{t.mapping.Resource, t.mapping.Scope.Name() == meta.RESTScopeNameNamespace}
-		if namespaces[k] == nil {
-			namespaces[k] = map[string]bool{}
-		}
-		namespaces[k][t.id.Namespace] = true
+		byKey[k] = append(byKey[k], t)
 	}
 	var (
 		mu   sync.Mutex
@@ -50,9 +54,19 @@ func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector 
 	)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(a.opts.Concurrency)
-	for k, nss := range namespaces {
+	for k, ts := range byKey {
 		g.Go(func() error {
-			items, err := listResource(ctx, a.dynamic, k.gvr, k.namespaced, nss, selector)
+			var items []unstructured.Unstructured
+			var err error
+			if inf := a.live.synced(ctx, k.gvr); inf != nil {
+				items, err = fromCache(inf, ts)
+			} else {
+				var clusterWide bool
+				items, clusterWide, err = listResource(ctx, a.dynamic, k.gvr, k.namespaced, namespacesOf(ts), selector)
+				if clusterWide {
+					a.live.start(k.gvr)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -67,19 +81,35 @@ func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector 
 	return live, g.Wait()
 }
 
-// listResource lists one resource type with a label selector, through dc.
-func listResource(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVersionResource, namespaced bool, nss map[string]bool, selector string) ([]unstructured.Unstructured, error) {
+func namespacesOf(targets []*target) map[string]bool {
+	nss := map[string]bool{}
+	for _, t := range targets {
+		nss[t.id.Namespace] = true
+	}
+	return nss
+}
+
+// listResource lists one resource type with a label selector, through dc:
+// across all namespaces (clusterWide), or in each of nss where that is
+// forbidden.
+func listResource(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVersionResource, namespaced bool, nss map[string]bool, selector string) (items []unstructured.Unstructured, clusterWide bool, err error) {
 	opts := metav1.ListOptions{LabelSelector: selector}
 	list, err := dc.Resource(gvr).List(ctx, opts)
 	if err == nil {
-		return list.Items, nil
+		return list.Items, true, nil
 	}
 	if !namespaced || !apierrors.IsForbidden(err) {
-		return nil, fmt.Errorf("list %s: %w", gvr.GroupResource(), err)
+		return nil, false, fmt.Errorf("list %s: %w", gvr.GroupResource(), err)
 	}
+	items, err = listNamespaces(ctx, dc, gvr, nss, selector)
+	return items, false, err
+}
+
+// listNamespaces lists one resource type with a label selector in each of nss.
+func listNamespaces(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVersionResource, nss map[string]bool, selector string) ([]unstructured.Unstructured, error) {
 	var items []unstructured.Unstructured
 	for ns := range nss {
-		list, err := dc.Resource(gvr).Namespace(ns).List(ctx, opts)
+		list, err := dc.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return nil, fmt.Errorf("list %s in namespace %s: %w", gvr.GroupResource(), ns, err)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/cli-utils/pkg/object"
 )
 
@@ -41,13 +43,21 @@ func (a *Applier) owners(ctx context.Context, targets []*target, live liveSet) (
 	if len(missing) == 0 {
 		return nil, nil
 	}
-	others, err := a.listLabelled(ctx, missing, LabelSync+","+LabelSync+"!="+a.opts.Sync)
+	others, err := a.listLabelled(ctx, missing, LabelSync+","+LabelSync+"!="+a.opts.Sync, func(inf cache.SharedIndexInformer, ts []*target) ([]unstructured.Unstructured, error) {
+		var out []unstructured.Unstructured
+		for _, t := range ts {
+			if u := cached(inf, t.id.Namespace, t.id.Name); u != nil {
+				out = append(out, *u)
+			}
+		}
+		return out, nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	owners := map[object.ObjMetadata]string{}
 	for _, t := range missing {
-		if o := others[t.id]; o != nil {
+		if o := others[t.id]; o != nil && o.GetLabels()[LabelSync] != a.opts.Sync {
 			owners[t.id] = o.GetLabels()[LabelSync]
 		}
 	}

@@ -64,10 +64,26 @@ func (r *Record) Recovered(ids object.ObjMetadataSet) {
 }
 
 // Store keeps one sync's Record in the ConfigMap gitsync-NAME of its namespace.
+// Its methods are safe to call from one goroutine at a time.
 type Store struct {
 	client          corev1client.ConfigMapsGetter
 	namespace, name string
+	cache           Cache
+	seen            string // the resourceVersion this store last read or wrote
 }
+
+// Cache is a view of the inventory ConfigMaps kept by a watch, such as an
+// informer's lister.
+type Cache interface {
+	Get(namespace, name string) (*corev1.ConfigMap, bool)
+}
+
+// ReadFrom makes Load read from c when c holds the version of the ConfigMap
+// this store last read or wrote, which is the usual case for the one
+// process that writes it: a sync whose record did not change then loads it
+// without a request. Any other version, newer or not yet caught up, is read
+// from the API server.
+func (s *Store) ReadFrom(c Cache) { s.cache = c }
 
 // NewStore returns the store of the sync called name, in namespace.
 func NewStore(client corev1client.ConfigMapsGetter, namespace, name string) *Store {
@@ -90,12 +106,19 @@ func Ref(namespace, name string) *corev1.ObjectReference {
 
 // Load reads the record; a sync that never ran has an empty one.
 func (s *Store) Load(ctx context.Context) (*Record, error) {
+	if s.cache != nil && s.seen != "" {
+		if cm, ok := s.cache.Get(s.namespace, ConfigMapName(s.name)); ok && cm.ResourceVersion == s.seen {
+			return decodeRecord(cm)
+		}
+	}
 	cm, err := s.client.ConfigMaps(s.namespace).Get(ctx, ConfigMapName(s.name), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
+		s.seen = ""
 		return &Record{}, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("%s: load inventory: %w", s, err)
 	}
+	s.seen = cm.ResourceVersion
 	return decodeRecord(cm)
 }
 
@@ -150,6 +173,7 @@ func (s *Store) Save(ctx context.Context, r *Record) error {
 	}
 	r.loaded, r.resourceVersion = saved.Data, saved.ResourceVersion
 	_, r.found = saved.Data[keyObjects]
+	s.seen = saved.ResourceVersion
 	return nil
 }
 

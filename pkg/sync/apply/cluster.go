@@ -1,0 +1,190 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/kubernetes/scheme"
+	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Cluster is what the appliers of one process share for one cluster: the
+// clients, one discovery cache and RESTMapper, and, once Watch was called,
+// a cache of the live objects that carry LabelSync. A thousand syncs then
+// cost one connection pool, one discovery and one watch per resource type,
+// not a thousand of each.
+type Cluster struct {
+	dynamic   dynamic.Interface
+	quiet     dynamic.Interface // drops the server's warnings (deprecated types FindOwned lists)
+	metadata  metadata.Interface
+	rest      rest.Interface
+	discovery discovery.CachedDiscoveryInterface // the mapper's: Reset refreshes both
+	mapper    meta.ResettableRESTMapper
+	reviews   authorizationv1client.SelfSubjectRulesReviewInterface
+	live      *liveCache // nil unless Watch was called
+}
+
+// NewCluster connects to the cluster of cfg.
+func NewCluster(cfg *rest.Config) (*Cluster, error) {
+	dc, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	qcfg := rest.CopyConfig(cfg)
+	qcfg.WarningHandler = rest.NoWarnings{}
+	quiet, err := dynamic.NewForConfig(qcfg)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := metadata.NewForConfig(qcfg)
+	if err != nil {
+		return nil, err
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Raw requests let apply see the status code (201 created, 200 configured).
+	rcfg := rest.CopyConfig(cfg)
+	rcfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	rc, err := rest.UnversionedRESTClientFor(rcfg)
+	if err != nil {
+		return nil, err
+	}
+	authz, err := authorizationv1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cached := memory.NewMemCacheClient(disc)
+	return &Cluster{
+		reviews:   authz.SelfSubjectRulesReviews(),
+		dynamic:   dc,
+		quiet:     quiet,
+		metadata:  mc,
+		rest:      rc,
+		discovery: cached,
+		mapper:    restmapper.NewDeferredDiscoveryRESTMapper(cached),
+	}, nil
+}
+
+// Watch makes the appliers of c read live objects from a cache until ctx
+// ends, instead of listing them at every sync. The cache of a resource type
+// starts once a cluster-wide LIST of it succeeded (so RBAC allows it) and is
+// used once it has synced; until then, and for types only some namespaces
+// may be listed in, appliers list as before. A no-op sync then makes no
+// request at all. Call it before the appliers run.
+func (c *Cluster) Watch(ctx context.Context) {
+	c.live = &liveCache{ctx: ctx, client: c.dynamic, informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{}}
+}
+
+// indexSync indexes the cached objects by the value of LabelSync.
+const indexSync = "sync"
+
+// liveCache holds one informer per resource type, each watching the objects
+// that carry LabelSync in every namespace.
+type liveCache struct {
+	ctx       context.Context
+	client    dynamic.Interface
+	mu        sync.Mutex
+	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
+}
+
+// syncWait bounds how long an applier waits for a started informer to sync
+// before it lists for itself.
+const syncWait = 10 * time.Second
+
+// synced returns the informer of gvr once it has synced, nil if there is
+// none or it does not sync within syncWait.
+func (l *liveCache) synced(ctx context.Context, gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	inf := l.informers[gvr]
+	l.mu.Unlock()
+	if inf == nil {
+		return nil
+	}
+	if !inf.HasSynced() {
+		ctx, cancel := context.WithTimeout(ctx, syncWait)
+		defer cancel()
+		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			return nil
+		}
+	}
+	return inf
+}
+
+// start starts the informer of gvr unless it runs already.
+func (l *liveCache) start(gvr schema.GroupVersionResource) {
+	if l == nil || l.ctx.Err() != nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.informers[gvr] != nil {
+		return
+	}
+	inf := dynamicinformer.NewFilteredDynamicInformer(l.client, gvr, metav1.NamespaceAll, 0,
+		cache.Indexers{indexSync: syncIndex},
+		func(o *metav1.ListOptions) { o.LabelSelector = LabelSync }).Informer()
+	l.informers[gvr] = inf
+	go inf.RunWithContext(l.ctx)
+}
+
+func syncIndex(obj any) ([]string, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	return []string{m.GetLabels()[LabelSync]}, nil
+}
+
+// labelled returns copies of the cached objects whose LabelSync is value.
+func labelled(inf cache.SharedIndexInformer, value string) ([]unstructured.Unstructured, error) {
+	objs, err := inf.GetIndexer().ByIndex(indexSync, value)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]unstructured.Unstructured, 0, len(objs))
+	for _, o := range objs {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return nil, fmt.Errorf("live cache holds a %T", o)
+		}
+		out = append(out, *u.DeepCopy())
+	}
+	return out, nil
+}
+
+// cached returns a copy of the cached object namespace/name, nil if the
+// cache holds none (it carries no LabelSync, or does not exist).
+func cached(inf cache.SharedIndexInformer, namespace, name string) *unstructured.Unstructured {
+	key := name
+	if namespace != "" {
+		key = namespace + "/" + name
+	}
+	o, ok, err := inf.GetIndexer().GetByKey(key)
+	if err != nil || !ok {
+		return nil
+	}
+	u, ok := o.(*unstructured.Unstructured)
+	if !ok {
+		return nil
+	}
+	return u.DeepCopy()
+}
