@@ -50,14 +50,14 @@ type manyOptions struct {
 // manyRun is what runManySyncs measured.
 type manyRun struct {
 	manyOptions
-	proxy         *testenv.Proxy
-	manifests     []string // the cold step's objects
-	cold, change  manyStep
-	noop          manyStep
-	noopRuns      int      // syncs run in the no-op window
-	noopUncached  []string // log lines of no-op runs that rendered afresh
-	peakRSS, rss  int64
-	logs          *syncBuffer
+	proxy        *testenv.Proxy
+	manifests    []string // the cold step's objects
+	cold, change manyStep
+	noop         manyStep
+	noopRuns     int      // syncs run in the no-op window
+	noopUncached []string // log lines of no-op runs that rendered afresh
+	peakRSS, rss int64
+	logs         *syncBuffer
 }
 
 // manyStep is one step: its wall time, requests by "verb resource" and git
