@@ -1,13 +1,16 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	corev1apply "k8s.io/client-go/applyconfigurations/core/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"sigs.k8s.io/cli-utils/pkg/object"
@@ -15,7 +18,10 @@ import (
 
 const (
 	keyObjects = "inventory"
-	keyStatus  = "status"
+	// keyObjectsCompressed holds, in binaryData, the gzipped encoding of an
+	// inventory larger than compressAbove, instead of keyObjects.
+	keyObjectsCompressed = "inventory.gz"
+	keyStatus            = "status"
 
 	// LabelInventory marks a sync's inventory ConfigMap with the sync's name.
 	LabelInventory = "gitsync.io/inventory"
@@ -45,6 +51,7 @@ type Record struct {
 
 	// what was loaded, to skip writes that change nothing
 	loaded          map[string]string
+	loadedGz        []byte
 	resourceVersion string
 	// found: the ConfigMap holds the list of objects (see Missing)
 	found bool
@@ -123,11 +130,10 @@ func (s *Store) Load(ctx context.Context) (*Record, error) {
 }
 
 func decodeRecord(cm *corev1.ConfigMap) (*Record, error) {
-	ids, err := Decode([]byte(cm.Data[keyObjects]))
+	ids, found, err := decodeObjects(cm)
 	if err != nil {
 		return nil, fmt.Errorf("ConfigMap/%s/%s: %w", cm.Namespace, cm.Name, err)
 	}
-	_, found := cm.Data[keyObjects]
 	return &Record{
 		found:           found,
 		Objects:         ids,
@@ -135,6 +141,7 @@ func decodeRecord(cm *corev1.ConfigMap) (*Record, error) {
 		Suspended:       cm.Annotations[AnnotationSuspend] == "true",
 		RequestedAt:     cm.Annotations[AnnotationRequestedAt],
 		loaded:          cm.Data,
+		loadedGz:        cm.BinaryData[keyObjectsCompressed],
 		resourceVersion: cm.ResourceVersion,
 	}, nil
 }
@@ -143,38 +150,85 @@ func decodeRecord(cm *corev1.ConfigMap) (*Record, error) {
 // server-side apply so that annotations set by others stay. It fails with a
 // conflict if another writer changed the ConfigMap since the Load.
 func (s *Store) Save(ctx context.Context, r *Record) error {
-	objs, err := Encode(r.Objects)
+	text, gz, err := encodeObjects(r.Objects)
 	if err != nil {
 		return err
 	}
 	data := map[string]string{keyStatus: string(r.Status)}
+	var binary map[string][]byte
 	if r.found || len(r.Objects) > 0 {
-		data[keyObjects] = string(objs)
+		if gz != nil {
+			binary = map[string][]byte{keyObjectsCompressed: gz}
+		} else {
+			data[keyObjects] = text
+		}
 	}
-	if r.loaded != nil && r.loaded[keyObjects] == data[keyObjects] && r.loaded[keyStatus] == data[keyStatus] {
+	if r.loaded != nil && r.loaded[keyObjects] == data[keyObjects] && r.loaded[keyStatus] == data[keyStatus] &&
+		bytes.Equal(r.loadedGz, binary[keyObjectsCompressed]) {
 		return nil
 	}
 	var saved *corev1.ConfigMap
-	if r.resourceVersion == "" {
+	switch {
+	case r.resourceVersion == "":
 		// It did not exist at Load: create it, failing if someone else did.
 		saved, err = s.client.ConfigMaps(s.namespace).Create(ctx, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName(s.name), Namespace: s.namespace, Labels: s.labels()},
 			Data:       data,
+			BinaryData: binary,
 		}, metav1.CreateOptions{FieldManager: fieldManager})
-	} else {
+	case r.movesObjects(data, binary):
+		saved, err = s.replaceObjects(ctx, r, data, binary)
+	default:
 		cm := corev1apply.ConfigMap(ConfigMapName(s.name), s.namespace).
 			WithLabels(s.labels()).
 			WithData(data).
 			WithResourceVersion(r.resourceVersion) // fails if changed since the Load
+		if binary != nil {
+			cm.WithBinaryData(binary)
+		}
 		saved, err = s.client.ConfigMaps(s.namespace).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
 	}
 	if err != nil {
 		return fmt.Errorf("%s: save inventory: %w", s, err)
 	}
-	r.loaded, r.resourceVersion = saved.Data, saved.ResourceVersion
-	_, r.found = saved.Data[keyObjects]
+	r.loaded, r.loadedGz, r.resourceVersion = saved.Data, saved.BinaryData[keyObjectsCompressed], saved.ResourceVersion
+	_, inText := saved.Data[keyObjects]
+	_, inBinary := saved.BinaryData[keyObjectsCompressed]
+	r.found = inText || inBinary
 	s.seen = saved.ResourceVersion
 	return nil
+}
+
+// movesObjects reports whether saving data and binary moves the list of
+// objects between text and gzip: the key it leaves must be removed, which
+// an apply does not do for a key the ConfigMap's creation set.
+func (r *Record) movesObjects(data map[string]string, binary map[string][]byte) bool {
+	_, wasText := r.loaded[keyObjects]
+	_, isText := data[keyObjects]
+	return (wasText && !isText) || (r.loadedGz != nil && binary == nil)
+}
+
+// replaceObjects saves data and binary with one merge patch that also
+// removes the keys of the list's previous form, failing if the ConfigMap
+// changed since the Load.
+func (s *Store) replaceObjects(ctx context.Context, r *Record, data map[string]string, binary map[string][]byte) (*corev1.ConfigMap, error) {
+	d := map[string]any{keyObjects: nil}
+	for k, v := range data {
+		d[k] = v
+	}
+	b := map[string]any{keyObjectsCompressed: nil}
+	for k, v := range binary {
+		b[k] = v // base64, as JSON encodes []byte
+	}
+	patch, err := json.Marshal(map[string]any{
+		"metadata":   map[string]any{"resourceVersion": r.resourceVersion, "labels": s.labels()},
+		"data":       d,
+		"binaryData": b,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.client.ConfigMaps(s.namespace).Patch(ctx, ConfigMapName(s.name), types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
 }
 
 // Suspend sets or clears the suspend annotation, creating the ConfigMap if

@@ -1,6 +1,9 @@
 package inventory_test
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,6 +74,74 @@ func TestStore(t *testing.T) {
 		}
 		if after := resourceVersion(t, cs, ns); after != before {
 			t.Errorf("resourceVersion moved from %s to %s on an unchanged save", before, after)
+		}
+	})
+
+	t.Run("keeps 50,000 ids in one ConfigMap, compressed, and text again once it shrinks", func(t *testing.T) {
+		s, cs, ns := newStore(t)
+		r, _ := s.Load(t.Context())
+		kinds := []struct{ group, kind string }{{"", "ConfigMap"}, {"apps", "Deployment"}, {"", "Service"}, {"", "Secret"}}
+		for i := range 50000 {
+			k := kinds[i%len(kinds)]
+			r.Objects = append(r.Objects, id(k.group, k.kind, fmt.Sprintf("team-%02d", i%25), fmt.Sprintf("payments-component-%05d", i)))
+		}
+		r.Status = []byte("big")
+		if err := s.Save(t.Context(), r); err != nil {
+			t.Fatalf("save 50,000 ids: %v", err)
+		}
+		cm, err := cs.CoreV1().ConfigMaps(ns).Get(t.Context(), inventory.ConfigMapName("apps"), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gz, text := len(cm.BinaryData["inventory.gz"]), len(cm.Data["inventory"])
+		t.Logf("50,000 ids: %d bytes gzipped", gz)
+		if gz == 0 || gz > 256<<10 || text != 0 {
+			t.Errorf("50,000 ids stored as %d bytes of text and %d gzipped; want only gzip, well under the 1 MiB a ConfigMap holds", text, gz)
+		}
+		got, err := s.Load(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Objects.Equal(r.Objects) || string(got.Status) != "big" {
+			t.Fatalf("loaded %d ids and status %q, want the 50,000 saved and %q", len(got.Objects), got.Status, "big")
+		}
+		before := resourceVersion(t, cs, ns)
+		if err := s.Save(t.Context(), got); err != nil {
+			t.Fatal(err)
+		}
+		if after := resourceVersion(t, cs, ns); after != before {
+			t.Errorf("an unchanged compressed record was written again (resourceVersion %s → %s)", before, after)
+		}
+
+		got.Objects = got.Objects[:10]
+		if err := s.Save(t.Context(), got); err != nil {
+			t.Fatal(err)
+		}
+		cm, err = cs.CoreV1().ConfigMaps(ns).Get(t.Context(), inventory.ConfigMapName("apps"), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := cm.BinaryData["inventory.gz"]; ok || cm.Data["inventory"] == "" || cm.Data["status"] != "big" {
+			t.Errorf("10 ids: binaryData keys %v, %d bytes of text, status %q; want text only, and the status kept",
+				slices.Collect(maps.Keys(cm.BinaryData)), len(cm.Data["inventory"]), cm.Data["status"])
+		}
+		small, _ := s.Load(t.Context())
+		if !small.Objects.Equal(got.Objects) {
+			t.Errorf("loaded %d ids, want the 10 saved", len(small.Objects))
+		}
+		small.Objects = r.Objects // and back to gzip
+		if err := s.Save(t.Context(), small); err != nil {
+			t.Fatal(err)
+		}
+		if big, _ := s.Load(t.Context()); !big.Objects.Equal(r.Objects) {
+			t.Errorf("loaded %d ids, want the 50,000 saved again", len(big.Objects))
+		}
+		cm, err = cs.CoreV1().ConfigMaps(ns).Get(t.Context(), inventory.ConfigMapName("apps"), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := cm.Data["inventory"]; ok {
+			t.Errorf("back to 50,000 ids: the text list of 10 is still there beside the gzip")
 		}
 	})
 
