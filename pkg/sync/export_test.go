@@ -25,7 +25,7 @@ func NewAsManaged(cfg *rest.Config, opts Options) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := newSyncer(opts, sh, newSharedSource(src, time.Minute), render.New(render.Options{Remote: opts.remote()}))
+	s, err := newSyncer(opts, sh, newSharedSource(src, time.Minute), render.New(opts.renderOptions()))
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 				return nil, fmt.Errorf("sync %s: %w", s.Options.Name, err)
 			}
 			sh.sources[key] = newSharedSource(src, s.Interval)
-			sh.renderers[key] = render.New(render.Options{Remote: s.Options.remote()})
+			sh.renderers[key] = render.New(s.Options.renderOptions())
 		}
 		syncer, err := newSyncer(s.Options, sh, sh.sources[key], sh.renderers[key])
 		if err != nil {

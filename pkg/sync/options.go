@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -104,6 +106,14 @@ func (o *Options) validate() error {
 		o.SourceName = o.Name
 	}
 	return nil
+}
+
+// renderOptions are the renderer's: its fetches, and its cache on disk in
+// <Source.CacheDir>/renders/<digest of the repository and ref>, beside the
+// snapshots.
+func (o Options) renderOptions() render.Options {
+	sum := sha256.Sum256([]byte(o.Source.URL + "\x00" + o.Source.Ref))
+	return render.Options{Remote: o.remote(), CacheDir: filepath.Join(o.Source.CacheDir, "renders", hex.EncodeToString(sum[:12]))}
 }
 
 // remote is how the render fetches: Options.Remote, and remote bases when

@@ -56,7 +56,7 @@ func New(cfg *rest.Config, opts Options) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSyncer(opts, sh, src, render.New(render.Options{Remote: opts.remote()}))
+	return newSyncer(opts, sh, src, render.New(opts.renderOptions()))
 }
 
 // newSyncer returns a Syncer using the connections of sh.

@@ -70,27 +70,38 @@ func TestCache(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := New()
-			first, err := r.Render(t.Context(), copyTree(t, repo), tc.path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			next := copyTree(t, repo)
-			tc.change(t, next)
-			ctx := t.Context()
-			if tc.wantCached {
-				ctx = withoutKustomize(t)
-			}
-			second, err := r.Render(ctx, next, tc.path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if first.Cached || second.Cached != tc.wantCached || (second.Digest == first.Digest) != tc.wantCached {
-				t.Errorf("cached = %v then %v, same digest = %v; want cached and same digest = %v",
-					first.Cached, second.Cached, second.Digest == first.Digest, tc.wantCached)
-			}
-		})
+		for _, where := range []string{"in memory", "on disk, in a new process"} {
+			t.Run(tc.name+", "+where, func(t *testing.T) {
+				r := New()
+				next := func() *Renderer { return r }
+				if where != "in memory" {
+					dir := t.TempDir()
+					r = New(Options{CacheDir: dir})
+					next = func() *Renderer { return New(Options{CacheDir: dir}) }
+				}
+				first, err := r.Render(t.Context(), copyTree(t, repo), tc.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				snapshot := copyTree(t, repo)
+				tc.change(t, snapshot)
+				ctx := t.Context()
+				if tc.wantCached {
+					ctx = withoutKustomize(t)
+				}
+				second, err := next().Render(ctx, snapshot, tc.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if first.Cached || second.Cached != tc.wantCached || (second.Digest == first.Digest) != tc.wantCached {
+					t.Errorf("cached = %v then %v, same digest = %v; want cached and same digest = %v",
+						first.Cached, second.Cached, second.Digest == first.Digest, tc.wantCached)
+				}
+				if tc.wantCached && (string(yamlOf(t, first)) != string(yamlOf(t, second)) || len(first.Objects) != len(second.Objects)) {
+					t.Errorf("the reused render differs:\n%s\nwant:\n%s", yamlOf(t, second), yamlOf(t, first))
+				}
+			})
+		}
 	}
 }
 
@@ -121,4 +132,29 @@ func withoutKustomize(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func TestDiskCacheThatCannotBeReadIsReplaced(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain"); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("cache files %v (%v), want one", files, err)
+	}
+	if err := os.WriteFile(files[0], []byte(`{"format":1,"path":"plain","docs":[`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain")
+	if err != nil {
+		t.Fatalf("render over a torn cache file: %v", err)
+	}
+	if res.Cached || len(res.Objects) == 0 {
+		t.Fatalf("render over a torn cache file: cached %v, %d objects; want a fresh render", res.Cached, len(res.Objects))
+	}
+	again, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain")
+	if err != nil || !again.Cached {
+		t.Errorf("the next process: cached %v (%v), want the replaced entry reused", again != nil && again.Cached, err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -15,6 +16,7 @@ import (
 // builds run one at a time process-wide (see guard.go); plain directories render in parallel.
 type Renderer struct {
 	cache  cache
+	disk   diskCache
 	remote *Remote
 }
 
@@ -22,13 +24,17 @@ type Renderer struct {
 type Options struct {
 	// Remote fetches the http(s) resource files kustomizations list. Nil refuses them.
 	Remote *Remote
+	// CacheDir, if set, keeps each path's last render on disk too, with the digests of what it
+	// read: a new process (gitsync sync, a restart) reuses it when the snapshot answers the same.
+	// Renderers of different repositories should not share one.
+	CacheDir string
 }
 
 // New returns a Renderer with an empty cache. It takes at most one Options.
 func New(opts ...Options) *Renderer {
 	r := &Renderer{}
 	for _, o := range opts {
-		r.remote = o.Remote
+		r.remote, r.disk = o.Remote, diskCache{dir: o.CacheDir}
 	}
 	return r
 }
@@ -94,13 +100,38 @@ func (r *Renderer) Render(ctx context.Context, root, path string) (*Result, erro
 	if res, ok := r.cache.reuse(fsys, rel); ok {
 		return res, nil
 	}
+	if res, ok := r.reuseDisk(fsys, rel); ok {
+		return res, nil
+	}
 	files := r.cache.files(rel).next()
 	res, err := render(ctx, fsys, rel, files)
 	if err != nil {
 		return nil, err
 	}
 	r.cache.store(rel, entry{inputs: fsys.seen, result: res, files: files})
+	if err := r.disk.store(rel, fsys.seen, res); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "keeping the render on disk failed; the next process renders again", "path", rel)
+	}
 	return res.clone(false), nil
+}
+
+// reuseDisk returns the render of rel kept on disk if the snapshot answers
+// every question it asked as before, and keeps it in memory too.
+func (r *Renderer) reuseDisk(fsys *confinedFS, rel string) (*Result, bool) {
+	e := r.disk.load(rel)
+	if e == nil {
+		return nil, false
+	}
+	in := e.inputs()
+	if !fsys.unchanged(in) {
+		return nil, false
+	}
+	res, err := e.result()
+	if err != nil {
+		return nil, false
+	}
+	r.cache.store(rel, entry{inputs: in, result: res})
+	return res.clone(true), true
 }
 
 // render renders dir: a pipeline of find the kustomization → build or read → validate → encode.

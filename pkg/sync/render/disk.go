@@ -1,0 +1,106 @@
+package render
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/gitsync-io/gitsync/pkg/atomicfile"
+)
+
+// diskFormat is bumped when diskEntry changes: an entry of another format
+// is ignored and replaced.
+const diskFormat = 1
+
+// diskEntry is a render kept on disk: the questions it asked with their
+// answers (digests, never file contents), and its objects. A new process
+// reuses it as the memory cache would, when the snapshot answers the same.
+type diskEntry struct {
+	Format int               `json:"format"`
+	Path   string            `json:"path"`
+	Inputs []diskInput       `json:"inputs"`
+	Digest string            `json:"digest"`
+	Paths  []string          `json:"paths"`
+	Docs   []json.RawMessage `json:"docs"`
+}
+
+type diskInput struct {
+	Op     op     `json:"op"`
+	Path   string `json:"path"`
+	Answer string `json:"answer"`
+}
+
+// diskCache keeps one entry per rendered path in dir.
+type diskCache struct{ dir string }
+
+func (d diskCache) file(path string) string {
+	sum := sha256.Sum256([]byte(path))
+	return filepath.Join(d.dir, hex.EncodeToString(sum[:])+".json")
+}
+
+// load returns the entry of path, or nil if there is none or it cannot be
+// read (the render then runs, and replaces it).
+func (d diskCache) load(path string) *diskEntry {
+	if d.dir == "" {
+		return nil
+	}
+	data, err := os.ReadFile(d.file(path))
+	if err != nil {
+		return nil
+	}
+	var e diskEntry
+	if json.Unmarshal(data, &e) != nil || e.Format != diskFormat || e.Path != path {
+		return nil
+	}
+	return &e
+}
+
+// store writes the entry of path. Failing to is not an error of the render:
+// the next process renders again.
+func (d diskCache) store(path string, in inputs, res *Result) error {
+	if d.dir == "" {
+		return nil
+	}
+	e := diskEntry{Format: diskFormat, Path: path, Digest: res.Digest, Paths: res.Inputs}
+	for _, q := range in.sorted() {
+		e.Inputs = append(e.Inputs, diskInput{Op: q.op, Path: q.path, Answer: in[q]})
+	}
+	for _, doc := range res.docs {
+		e.Docs = append(e.Docs, doc)
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return atomicfile.Write(d.file(path), data, 0o600)
+}
+
+// inputs returns the entry's questions and answers.
+func (e *diskEntry) inputs() inputs {
+	in := inputs{}
+	for _, q := range e.Inputs {
+		in.add(q.Op, q.Path, q.Answer)
+	}
+	return in
+}
+
+// result decodes the entry's objects.
+func (e *diskEntry) result() (*Result, error) {
+	res := &Result{Digest: e.Digest, Inputs: e.Paths}
+	for _, doc := range e.Docs {
+		o, err := newObject(e.Path, doc)
+		if err != nil {
+			return nil, err
+		}
+		res.Objects = append(res.Objects, o.u)
+		res.docs = append(res.docs, o.json)
+	}
+	return res, nil
+}
