@@ -27,6 +27,8 @@ type runFlags struct {
 	leaderElect       bool
 	leader            gsync.LeaderOptions
 	concurrentSyncs   int
+	shardCount        int
+	shardIndex        int
 }
 
 func newRunCommand(s Streams) *cobra.Command {
@@ -47,6 +49,8 @@ func newRunCommand(s Streams) *cobra.Command {
 	fs.StringVar(&f.httpAddr, "http-addr", "", "serve /healthz, /readyz, /metrics and /hooks/* on this address (e.g. :8080); off when empty")
 	fs.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret (with --repo; the config file has webhook.secretFile)")
 	fs.IntVar(&f.concurrentSyncs, "concurrent-syncs", gsync.DefaultConcurrency, "how many syncs fetch, render, apply and prune at once; the others queue in the order they became due (waiting for health does not count)")
+	fs.IntVar(&f.shardCount, "shard-count", 0, "split the syncs into this many shards by a hash of their names; with --shard-index this process runs one, else (with --leader-elect) replicas take shards by Lease")
+	fs.IntVar(&f.shardIndex, "shard-index", -1, "the shard this process runs, 0 to --shard-count - 1")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "with several replicas, only the holder of a Lease syncs")
 	fs.StringVar(&f.leader.Lease, "leader-elect-lease", f.leader.Lease, "name of the Lease, in --namespace")
 	fs.DurationVar(&f.leader.LeaseDuration, "leader-elect-lease-duration", f.leader.LeaseDuration, "how long replicas wait before taking over from a leader that stopped renewing")
@@ -83,7 +87,27 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 	if err != nil {
 		return err
 	}
-	manager, err := gsync.NewManager(cfg, syncs, gsync.ManagerOptions{Metrics: srv.metrics, Concurrency: f.concurrentSyncs})
+	mopts := gsync.ManagerOptions{Metrics: srv.metrics, Concurrency: f.concurrentSyncs}
+	f.leader.Namespace, f.leader.Identity = ns, identity()
+	if f.shardCount > 0 && f.shardIndex < 0 { // replicas take shards by Lease
+		shards, err := gsync.NewShards(cfg, syncs, mopts, gsync.ShardOptions{Count: f.shardCount, Leader: f.leader})
+		if err != nil {
+			return err
+		}
+		srv.manager = shards
+		srv.leading.Store(true) // every replica runs shards, and passes on pushes for the others
+		stopServer, err := srv.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer stopServer()
+		return shards.Start(ctx)
+	}
+	if f.shardCount > 0 {
+		syncs, mopts.Elsewhere = gsync.InShard(syncs, f.shardIndex, f.shardCount)
+		f.leader.Lease = fmt.Sprintf("%s-shard-%d", f.leader.Lease, f.shardIndex)
+	}
+	manager, err := gsync.NewManager(cfg, syncs, mopts)
 	if err != nil {
 		return err
 	}
@@ -97,7 +121,6 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 		srv.leading.Store(true)
 		return manager.Start(ctx)
 	}
-	f.leader.Namespace, f.leader.Identity = ns, identity()
 	return lead(ctx, cfg, f.leader, srv, manager)
 }
 
@@ -139,6 +162,14 @@ func (f *runFlags) validate() error {
 		return fmt.Errorf("--interval %s: must be positive", f.interval)
 	case f.concurrentSyncs < 1:
 		return fmt.Errorf("--concurrent-syncs %d: must be at least 1", f.concurrentSyncs)
+	case f.shardCount < 0:
+		return fmt.Errorf("--shard-count %d: must be positive", f.shardCount)
+	case f.shardIndex >= 0 && (f.shardCount == 0 || f.shardIndex >= f.shardCount):
+		return fmt.Errorf("--shard-index %d: must be below --shard-count (%d)", f.shardIndex, f.shardCount)
+	case f.shardIndex < -1:
+		return fmt.Errorf("--shard-index %d: must be 0 or more", f.shardIndex)
+	case f.shardCount > 0 && f.shardIndex < 0 && !f.leaderElect:
+		return errors.New("--shard-count without --shard-index takes shards by Lease: add --leader-elect, or give --shard-index")
 	}
 	return nil
 }

@@ -25,8 +25,16 @@ type server struct {
 	secrets  map[webhook.Provider][]byte // nil: webhooks off
 	registry *prometheus.Registry
 	metrics  *gsync.Metrics
-	manager  *gsync.Manager
+	manager  syncRunner
 	leading  atomic.Bool
+}
+
+// syncRunner is what the server asks of the syncs this process runs: a
+// Manager, or Shards.
+type syncRunner interface {
+	Ready() bool
+	TriggerRepository(match func(url, ref string) bool) int
+	RequestRepository(ctx context.Context, match func(url, ref string) bool) (int, error)
 }
 
 func newServer(addr string, secrets map[webhook.Provider][]byte) (*server, error) {

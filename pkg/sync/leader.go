@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -32,8 +33,10 @@ func DefaultLeaderOptions() LeaderOptions {
 // that ends when ctx does or the lease is lost. When ctx ends, lead is let
 // finish first and then the lease is released at once, so another replica
 // takes over without waiting for it to expire and never while this one still
-// writes. It returns when ctx ends or leadership is lost; a replica that lost
-// the lease should exit and let Kubernetes restart it, as controllers do.
+// writes; so it is when lead returns by itself (it hands over), and then
+// RunAsLeader returns nil. It returns an error when leadership is lost; a
+// replica that lost the lease should exit and let Kubernetes restart it, as
+// controllers do.
 func RunAsLeader(ctx context.Context, cfg *rest.Config, opts LeaderOptions, lead func(context.Context)) error {
 	if opts.Identity == "" || opts.Namespace == "" {
 		return fmt.Errorf("leader election needs an identity and a namespace")
@@ -54,6 +57,7 @@ func RunAsLeader(ctx context.Context, cfg *rest.Config, opts LeaderOptions, lead
 	defer release()
 	leading := make(chan struct{})
 	led := make(chan struct{})
+	var handedOver atomic.Bool
 	go func() {
 		<-ctx.Done()
 		select {
@@ -80,6 +84,10 @@ func RunAsLeader(ctx context.Context, cfg *rest.Config, opts LeaderOptions, lead
 				stop := context.AfterFunc(leaseCtx, cancel) // the lease was lost
 				defer stop()
 				lead(ctx)
+				if ctx.Err() == nil { // lead is done with the lease: release it
+					handedOver.Store(true)
+					release()
+				}
 			},
 			OnStoppedLeading: func() { log.Info("stopped leading") },
 			OnNewLeader: func(id string) {
@@ -93,7 +101,7 @@ func RunAsLeader(ctx context.Context, cfg *rest.Config, opts LeaderOptions, lead
 		return err
 	}
 	le.Run(electCtx)
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && !handedOver.Load() {
 		return fmt.Errorf("lost the lease %s/%s", opts.Namespace, opts.Lease)
 	}
 	return nil

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -40,6 +41,10 @@ type ManagerOptions struct {
 	// Concurrency is how many syncs fetch, render, apply and prune at once
 	// (waiting for health does not count); 0 means DefaultConcurrency.
 	Concurrency int
+
+	// Elsewhere names the syncs other Managers run (the other shards): a
+	// sync may depend on them, and reads their status from the cluster.
+	Elsewhere map[string]bool
 }
 
 // DefaultConcurrency is how many syncs of a Manager work at once by default.
@@ -57,6 +62,7 @@ const DefaultConcurrency = 8
 type Manager struct {
 	syncs       []*managed
 	byName      map[string]*managed
+	remote      map[string][]*managed // dependents of syncs run elsewhere, by the dependency
 	shared      *shared
 	broadcaster events.EventBroadcaster
 	sink        *eventSink
@@ -77,12 +83,18 @@ type managed struct {
 	loop       *Loop
 	source     *sharedSource
 	deps       []*managed
+	remoteDeps []remoteDep // run by another shard
 	dependents []*managed
+
+	inventories inventory.Cache // of its namespace, where syncs run elsewhere keep their status
 
 	mu    gosync.Mutex
 	ready bool   // the last sync succeeded
 	why   string // else why not
 }
+
+// remoteDep is a dependency another Manager runs.
+type remoteDep struct{ namespace, name string }
 
 // NewManager prepares the syncs; Start runs them.
 func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manager, error) {
@@ -97,7 +109,7 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 	sink := &eventSink{EventSinkImpl: events.EventSinkImpl{Interface: sh.client.EventsV1()}}
 	broadcaster := events.NewBroadcaster(sink)
 	recorder := broadcaster.NewRecorder(scheme.Scheme, "gitsync")
-	m := &Manager{byName: map[string]*managed{}, shared: sh, broadcaster: broadcaster, sink: sink}
+	m := &Manager{byName: map[string]*managed{}, remote: map[string][]*managed{}, shared: sh, broadcaster: broadcaster, sink: sink}
 	caches := map[string]inventory.Cache{}
 	for _, s := range syncs {
 		s.Options.Metrics, s.Options.Events = opts.Metrics, recorder
@@ -123,7 +135,7 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 			caches[ns] = m.watchInventories(ns)
 		}
 		syncer.store.ReadFrom(caches[ns])
-		ms := &managed{Managed: s, source: sh.sources[key], why: "it has not synced yet"}
+		ms := &managed{Managed: s, source: sh.sources[key], why: "it has not synced yet", inventories: caches[ns]}
 		ms.loop = NewLoop(syncer, s.Interval)
 		m.syncs = append(m.syncs, ms)
 		m.byName[s.Options.Name] = ms
@@ -131,6 +143,11 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 	for _, ms := range m.syncs {
 		for _, d := range ms.DependsOn {
 			dep, ok := m.byName[d]
+			if !ok && opts.Elsewhere[d] {
+				ms.remoteDeps = append(ms.remoteDeps, remoteDep{namespace: ms.Options.Namespace, name: d})
+				m.remote[d] = append(m.remote[d], ms)
+				continue
+			}
 			if !ok {
 				return nil, fmt.Errorf("sync %s depends on %q, which is not a sync", ms.Options.Name, d)
 			}
@@ -172,7 +189,32 @@ func (ms *managed) waitingFor() string {
 		}
 		d.mu.Unlock()
 	}
+	for _, d := range ms.remoteDeps {
+		if why := d.notReady(ms.inventories); why != "" {
+			waits = append(waits, fmt.Sprintf("dependency %s is not ready: %s", d.name, why))
+		}
+	}
 	return strings.Join(waits, "; ")
+}
+
+// notReady reads the status of a sync another Manager runs from its
+// inventory ConfigMap: why it is not Ready, "" if it is.
+func (d remoteDep) notReady(inventories inventory.Cache) string {
+	cm, ok := inventories.Get(d.namespace, inventory.ConfigMapName(d.name))
+	if !ok {
+		return "it has not synced yet"
+	}
+	var st Status
+	if err := json.Unmarshal([]byte(cm.Data["status"]), &st); err != nil || (!st.Ready && st.Error == "" && st.Waiting == "") {
+		return "it has not synced yet"
+	}
+	switch {
+	case st.Ready:
+		return ""
+	case st.Waiting != "":
+		return "it waits: " + st.Waiting
+	}
+	return "its last sync failed: " + firstLine(errors.New(st.Error))
 }
 
 // finished records a sync's outcome and wakes its dependents when it is Ready.
@@ -340,6 +382,11 @@ func (m *Manager) requested(oldObj, newObj any) {
 	after, ok2 := newObj.(*corev1.ConfigMap)
 	if !ok1 || !ok2 {
 		return
+	}
+	if dependents := m.remote[after.Labels[inventory.LabelInventory]]; len(dependents) > 0 && before.Data["status"] != after.Data["status"] {
+		for _, d := range dependents { // a dependency run elsewhere changed: look again
+			d.loop.wake()
+		}
 	}
 	for _, key := range []string{inventory.AnnotationRequestedAt, inventory.AnnotationSuspend} {
 		if before.Annotations[key] != after.Annotations[key] {

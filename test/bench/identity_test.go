@@ -49,6 +49,7 @@ func serviceAccount(t testing.TB) *rest.Config {
 			{APIGroups: []string{""}, Resources: []string{"namespaces", "configmaps", "services", "secrets"}, Verbs: []string{"*"}},
 			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"*"}},
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
+			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"*"}},
 			{APIGroups: []string{applySetGroup}, Resources: []string{"applysets"}, Verbs: []string{"*"}},
 			// kubectl lists CRDs to find which kinds may parent an ApplySet.
 			{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list"}},

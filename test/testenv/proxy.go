@@ -31,6 +31,7 @@ type Proxy struct {
 	byVerb     map[string]int
 	byResource map[string]int // "verb resource"
 	writes     []string       // "verb resource/name", in order
+	writePaths []string       // "verb /api/.../name", in order
 	// downAfter, when positive, is the number of requests still served
 	// before every connection is dropped.
 	downAfter atomic.Int64
@@ -67,6 +68,7 @@ func StartProxy(t testing.TB, cfg *rest.Config) *Proxy {
 		p.byResource[v+" "+res]++
 		if isWrite(v) {
 			p.writes = append(p.writes, v+" "+res+"/"+name)
+			p.writePaths = append(p.writePaths, v+" "+r.URL.Path)
 		}
 		p.mu.Unlock()
 		rp.ServeHTTP(w, r)
@@ -137,6 +139,14 @@ func (p *Proxy) WriteLog() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.writes)
+}
+
+// WritePaths returns every write so far as "verb path" (the request's URL
+// path, which names the namespace), in order.
+func (p *Proxy) WritePaths() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.writePaths)
 }
 
 func isWrite(verb string) bool {

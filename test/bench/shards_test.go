@@ -1,0 +1,200 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	gsync "github.com/gitsync-io/gitsync/pkg/sync"
+	"github.com/gitsync-io/gitsync/test/gitserver"
+	"github.com/gitsync-io/gitsync/test/testenv"
+)
+
+// TestShards runs three `gitsync run --shard-count 3 --leader-elect`
+// replicas, each through its own proxy, over 30 syncs: each replica takes
+// one shard by Lease and every sync is applied by exactly one replica. Then
+// the replica of one shard is killed: another takes the shard once its
+// Lease expires, and a commit to every path, pushed to a survivor, is
+// applied by the survivors, each sync once.
+func TestShards(t *testing.T) {
+	const syncs, shards = 30, 3
+	const leaseDuration = 4 * time.Second
+	run := runs.Add(1)
+	prefix := fmt.Sprintf("sh%d", run)
+	repo := gitserver.NewRepo(t)
+	srv := gitserver.StartHTTP(t, repo.Root(), gitserver.Options{})
+	repo.Commit(t, "cold", manyFiles(prefix, syncs, "v1"))
+
+	admin, err := kubernetes.NewForConfig(testenv.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	invNS := prefix + "-gitsync"
+	if _, err := admin.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: invNS}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	secret := []byte("shards-webhook-secret")
+	var config strings.Builder
+	fmt.Fprintf(&config, "apiVersion: gitsync.io/v1alpha1\nkind: Config\nsources:\n- {name: repo, url: %s, ref: main, interval: 1h}\nsyncs:\n", srv.URL+"/"+repo.Name())
+	// One sync depends on s0000, which another shard runs: it reads its
+	// status from the cluster.
+	dependent := ""
+	for i := range syncs {
+		name, deps := fmt.Sprintf("s%04d", i), ""
+		if dependent == "" && gsync.ShardOf(invNS, name, shards) != gsync.ShardOf(invNS, "s0000", shards) {
+			dependent, deps = name, ", dependsOn: [s0000]"
+		}
+		fmt.Fprintf(&config, "- {name: %s, source: repo, path: apps/%s, timeout: 2m%s}\n", name, name, deps)
+	}
+	fmt.Fprintf(&config, "webhook: {secretFile: %s}\n", filepath.Join(dir, "secret"))
+	for name, data := range map[string][]byte{"secret": secret, "config.yaml": []byte(config.String())} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	bin := buildGitsync(t)
+	type replica struct {
+		name  string
+		addr  string
+		proxy *testenv.Proxy
+		cmd   *exec.Cmd
+		logs  *syncBuffer
+	}
+	var replicas []*replica
+	for i := range shards {
+		r := &replica{name: fmt.Sprintf("replica-%d", i), addr: freeAddr(t), proxy: testenv.StartProxy(t, identity(t)), logs: &syncBuffer{}}
+		r.cmd = exec.Command(bin, "run", "--config", filepath.Join(dir, "config.yaml"), "--kubeconfig", r.proxy.Kubeconfig,
+			"--namespace", invNS, "--cache-dir", t.TempDir(), "--http-addr", r.addr, "--log-format", "json",
+			"--shard-count", fmt.Sprint(shards), "--leader-elect",
+			"--leader-elect-lease-duration", leaseDuration.String(), "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "500ms")
+		r.cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "POD_NAME="+r.name)
+		r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+		if err := r.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.cmd.Process.Kill(); _ = r.cmd.Wait() })
+		replicas = append(replicas, r)
+	}
+	logs := func() string {
+		var sb strings.Builder
+		for _, r := range replicas {
+			fmt.Fprintf(&sb, "--- %s\n%s\n", r.name, tailOf(r.logs.String(), 3000))
+		}
+		return sb.String()
+	}
+	m := &manyRun{manyOptions: manyOptions{syncs: syncs}, logs: &syncBuffer{}}
+
+	// Which replica applied which sync: the writes into each sync's namespace.
+	syncOf := regexp.MustCompile(`/namespaces/` + prefix + `-(s\d{4})[/]?`)
+	appliedBy := func(from []int) map[string][]string {
+		out := map[string][]string{}
+		for i, r := range replicas {
+			seen := map[string]bool{}
+			for _, w := range r.proxy.WritePaths()[from[i]:] {
+				if m := syncOf.FindStringSubmatch(w); m != nil && !seen[m[1]] {
+					seen[m[1]] = true
+					out[m[1]] = append(out[m[1]], r.name)
+				}
+			}
+		}
+		return out
+	}
+	marks := func() []int {
+		var out []int
+		for _, r := range replicas {
+			out = append(out, len(r.proxy.WritePaths()))
+		}
+		return out
+	}
+
+	start := marks()
+	m.waitAllReady(t, admin, invNS, repo.Head(t), 3*time.Minute)
+	holders := shardHolders(t, admin, invNS, shards)
+	perReplica := map[string]int{}
+	for s, by := range appliedBy(start) {
+		if len(by) != 1 {
+			t.Errorf("cold: sync %s applied by %v, want exactly one replica", s, by)
+		}
+		perReplica[by[0]]++
+	}
+	t.Logf("cold: shard holders %v; syncs applied per replica %v; %s waited for s0000 of another shard", holders, perReplica, dependent)
+	if len(perReplica) != shards || len(uniq(holders)) != shards {
+		t.Errorf("cold: %d replicas applied syncs and shards are held by %v; want each of the %d replicas to hold one shard\n%s", len(perReplica), holders, shards, logs())
+	}
+
+	// Kill the replica of shard 0.
+	victim := replicas[0]
+	for _, r := range replicas {
+		if r.name == holders[0] {
+			victim = r
+		}
+	}
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	deadline := killed.Add(3*leaseDuration + 10*time.Second)
+	var taker string
+	for taker = holders[0]; taker == victim.name || taker == ""; taker = shardHolders(t, admin, invNS, shards)[0] {
+		if time.Now().After(deadline) {
+			t.Fatalf("shard 0 still held by the killed %s after %s\n%s", victim.name, time.Since(killed), logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("shard 0 moved from the killed %s to %s in %s (lease duration %s)", victim.name, taker, time.Since(killed).Round(10*time.Millisecond), leaseDuration)
+
+	repo.Commit(t, "change every path", manyFiles(prefix, syncs, "v2"))
+	start = marks()
+	var survivor *replica
+	for _, r := range replicas {
+		if r != victim {
+			survivor = r
+		}
+	}
+	body := fmt.Appendf(nil, `{"ref":"refs/heads/main","after":%q,"repository":{"clone_url":%q}}`, repo.Head(t), srv.URL+"/"+repo.Name())
+	postSigned(t, "http://"+survivor.addr+"/hooks/github", body, secret)
+	m.waitAllReady(t, admin, invNS, repo.Head(t), 3*time.Minute)
+	applied := appliedBy(start)
+	if len(applied) != syncs {
+		t.Errorf("after the kill: %d syncs applied, want all %d", len(applied), syncs)
+	}
+	for s, by := range applied {
+		if len(by) != 1 || by[0] == victim.name {
+			t.Errorf("after the kill: sync %s applied by %v, want one surviving replica", s, by)
+		}
+	}
+}
+
+// shardHolders returns the holder of each shard's Lease ("" if none).
+func shardHolders(t *testing.T, cs kubernetes.Interface, namespace string, shards int) []string {
+	t.Helper()
+	out := make([]string, shards)
+	for k := range shards {
+		l, err := cs.CoordinationV1().Leases(namespace).Get(t.Context(), fmt.Sprintf("gitsync-shard-%d", k), metav1.GetOptions{})
+		if err == nil && l.Spec.HolderIdentity != nil {
+			out[k] = *l.Spec.HolderIdentity
+		}
+	}
+	return out
+}
+
+func uniq(values []string) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range values {
+		if v != "" {
+			out[v] = true
+		}
+	}
+	return out
+}
