@@ -32,7 +32,7 @@ func BenchmarkSync(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				rows := compare(b, cfg, n, true)
+				rows := compare(b, cfg, n, true, false)
 				printTable(n, rows)
 				for _, r := range rows {
 					if r.tool == "gitsync" {
@@ -79,14 +79,14 @@ func steps(n int) []step {
 	}
 }
 
-func compare(b *testing.B, cfg *rest.Config, n int, withKubectl bool) []row {
+func compare(b *testing.B, cfg *rest.Config, n int, withKubectl, idle bool) []row {
 	run := runs.Add(1)
 	proxy := testenv.StartProxy(b, cfg)
-	g := newGitsyncRunner(b, proxy, workload{n: n, prefix: fmt.Sprintf("g%d", run), label: fmt.Sprintf("g%d-%d", run, n)})
-	f := newFloorRunner(b, proxy, workload{n: n, prefix: fmt.Sprintf("f%d", run), label: fmt.Sprintf("f%d-%d", run, n)})
+	g := newGitsyncRunner(b, proxy, workload{n: n, prefix: fmt.Sprintf("g%d", run), label: fmt.Sprintf("g%d-%d", run, n), idle: idle})
+	f := newFloorRunner(b, proxy, workload{n: n, prefix: fmt.Sprintf("f%d", run), label: fmt.Sprintf("f%d-%d", run, n), idle: idle})
 	var k *kubectlRunner
 	if withKubectl {
-		k = newKubectlRunner(b, proxy, workload{n: n, prefix: fmt.Sprintf("k%d", run), label: fmt.Sprintf("k%d-%d", run, n)})
+		k = newKubectlRunner(b, proxy, workload{n: n, prefix: fmt.Sprintf("k%d", run), label: fmt.Sprintf("k%d-%d", run, n), idle: idle})
 	}
 	var rows []row
 	for _, s := range steps(n) {
@@ -101,12 +101,13 @@ func compare(b *testing.B, cfg *rest.Config, n int, withKubectl bool) []row {
 // BenchmarkHugeSync is BenchmarkSync's four steps with 10,000 objects,
 // gitsync beside the floor (kubectl's ApplySet prune takes minutes a step at
 // this size; BenchmarkSync has it at 1000), then the size of the sync's
-// inventory record, which a ConfigMap must hold (1 MiB).
+// inventory record, which a ConfigMap must hold (1 MiB). The Deployments
+// have no replicas (see workload.idle).
 func BenchmarkHugeSync(b *testing.B) {
 	const n = 10000
 	cfg := identity(b)
 	for b.Loop() {
-		rows := compare(b, cfg, n, false)
+		rows := compare(b, cfg, n, false, true)
 		printTable(n, rows)
 		walls := map[string]map[string]time.Duration{}
 		for _, r := range rows {

@@ -15,6 +15,11 @@ type workload struct {
 	n      int
 	prefix string
 	label  string // bench=<label> on every object, for kubectl's prune
+	// idle makes the Deployments scale to 0: no pods. BenchmarkHugeSync's
+	// 2000 Deployments would otherwise make 2000 simulated pods, which the
+	// test control plane's controllers on 2 cores take over 10 minutes to
+	// bring up: their cost, not the sync's.
+	idle bool
 }
 
 const namespaces = 10
@@ -47,8 +52,12 @@ func (w workload) object(i int, value string) string {
 	meta := fmt.Sprintf("metadata:\n  name: obj-%04d\n  namespace: %s\n  labels: {bench: %s, app: obj-%04d}\n", i, w.namespace(i), w.label, i)
 	switch i % 5 {
 	case 3:
+		replicas := 1
+		if w.idle {
+			replicas = 0
+		}
 		return "apiVersion: apps/v1\nkind: Deployment\n" + meta + fmt.Sprintf(`spec:
-  replicas: 1
+  replicas: %d
   selector:
     matchLabels: {app: obj-%04d}
   template:
@@ -59,7 +68,7 @@ func (w workload) object(i int, value string) string {
       - name: app
         image: registry.example/app:1.0
         resources: {requests: {cpu: 10m, memory: 16Mi}}
-`, i, i)
+`, replicas, i, i)
 	case 4:
 		return "apiVersion: v1\nkind: Service\n" + meta + fmt.Sprintf("spec:\n  selector: {app: obj-%04d}\n  ports:\n  - port: 80\n    targetPort: 8080\n", i-1)
 	}
