@@ -41,9 +41,8 @@ type Syncer struct {
 }
 
 // New returns a Syncer applying to the cluster of cfg, with connections of
-// its own. Client-side rate limits are raised from client-go's 5/10 unless
-// cfg sets its own: the API server's priority and fairness is the limit that
-// matters.
+// its own. Client-side rate limiting is off unless cfg sets its own (see
+// withClientRates).
 func New(cfg *rest.Config, opts Options) (*Syncer, error) {
 	if err := opts.validate(); err != nil {
 		return nil, terminalError{err}
