@@ -25,16 +25,58 @@ type liveSet map[object.ObjMetadata]*unstructured.Unstructured
 // namespaces, one per namespace), or from the Cluster's live cache once it
 // holds the type. This is the whole cost of a no-op sync.
 func (a *Applier) listLive(ctx context.Context, targets []*target) (liveSet, error) {
-	return a.listLabelled(ctx, targets, a.ownSelector(), func(inf cache.SharedIndexInformer, _ []*target) ([]unstructured.Unstructured, error) {
+	return a.listLabelled(ctx, targets, a.ownSelector(), a.listObjects, func(inf cache.SharedIndexInformer, _ []*target) ([]unstructured.Unstructured, error) {
 		return labelled(inf, a.opts.Sync)
 	})
 }
 
-// listLabelled lists the resource types of targets with selector, in the
-// namespaces of targets where a cluster-wide LIST is forbidden. A type the
-// live cache holds is read with fromCache instead, given the targets of
-// that type; a type listed cluster-wide starts its cache.
-func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector string,
+// lister lists the objects of a resource type with a label selector across
+// all namespaces (clusterWide), or in each of nss where that is forbidden.
+type lister func(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) (items []unstructured.Unstructured, clusterWide bool, err error)
+
+// listObjects lists whole objects.
+func (a *Applier) listObjects(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) ([]unstructured.Unstructured, bool, error) {
+	return listResource(ctx, a.dynamic, m.Resource, m.Scope.Name() == meta.RESTScopeNameNamespace, nss, selector)
+}
+
+// listMetadata lists only the metadata of the objects, as objects of the
+// mapping's kind that hold nothing else: enough to read their labels, at a
+// fraction of the size.
+func (a *Applier) listMetadata(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) ([]unstructured.Unstructured, bool, error) {
+	opts := metav1.ListOptions{LabelSelector: selector}
+	var metas []metav1.PartialObjectMetadata
+	list, err := a.metadata.Resource(m.Resource).List(ctx, opts)
+	clusterWide := err == nil
+	switch {
+	case err == nil:
+		metas = list.Items
+	case m.Scope.Name() != meta.RESTScopeNameNamespace || !apierrors.IsForbidden(err):
+		return nil, false, fmt.Errorf("list %s: %w", m.Resource.GroupResource(), err)
+	default:
+		for ns := range nss {
+			list, err := a.metadata.Resource(m.Resource).Namespace(ns).List(ctx, opts)
+			if err != nil {
+				return nil, false, fmt.Errorf("list %s in namespace %s: %w", m.Resource.GroupResource(), ns, err)
+			}
+			metas = append(metas, list.Items...)
+		}
+	}
+	items := make([]unstructured.Unstructured, len(metas))
+	for i := range metas {
+		items[i].SetGroupVersionKind(m.GroupVersionKind)
+		items[i].SetNamespace(metas[i].Namespace)
+		items[i].SetName(metas[i].Name)
+		items[i].SetUID(metas[i].UID)
+		items[i].SetLabels(metas[i].Labels)
+	}
+	return items, clusterWide, nil
+}
+
+// listLabelled lists the resource types of targets with selector, through
+// list, in the namespaces of targets where a cluster-wide LIST is forbidden.
+// A type the live cache holds is read with fromCache instead, given the
+// targets of that type; a type listed cluster-wide starts its cache.
+func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector string, list lister,
 	fromCache func(cache.SharedIndexInformer, []*target) ([]unstructured.Unstructured, error)) (liveSet, error) {
 	type key struct {
 		gvr        schema.GroupVersionResource
@@ -62,7 +104,7 @@ func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector 
 				items, err = fromCache(inf, ts)
 			} else {
 				var clusterWide bool
-				items, clusterWide, err = listResource(ctx, a.dynamic, k.gvr, k.namespaced, namespacesOf(ts), selector)
+				items, clusterWide, err = list(ctx, ts[0].mapping, namespacesOf(ts), selector)
 				if clusterWide {
 					a.live.start(k.gvr)
 				}

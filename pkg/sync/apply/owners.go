@@ -31,8 +31,9 @@ func SyncName(label string) string {
 
 // owners maps the targets labelled as another sync's to that sync's
 // LabelSync value. Only the resource types of targets not found with this
-// sync's label are listed (one LIST each), so a sync whose objects all exist
-// pays nothing more.
+// sync's label are listed (one LIST each, of metadata only: it returns the
+// objects of every other sync), so a sync whose objects all exist pays
+// nothing more.
 func (a *Applier) owners(ctx context.Context, targets []*target, live liveSet) (map[object.ObjMetadata]string, error) {
 	var missing []*target
 	for _, t := range targets {
@@ -43,7 +44,7 @@ func (a *Applier) owners(ctx context.Context, targets []*target, live liveSet) (
 	if len(missing) == 0 {
 		return nil, nil
 	}
-	others, err := a.listLabelled(ctx, missing, LabelSync+","+LabelSync+"!="+a.opts.Sync, func(inf cache.SharedIndexInformer, ts []*target) ([]unstructured.Unstructured, error) {
+	others, err := a.listLabelled(ctx, missing, LabelSync+","+LabelSync+"!="+a.opts.Sync, a.listMetadata, func(inf cache.SharedIndexInformer, ts []*target) ([]unstructured.Unstructured, error) {
 		var out []unstructured.Unstructured
 		for _, t := range ts {
 			if u := cached(inf, t.id.Namespace, t.id.Name); u != nil {
