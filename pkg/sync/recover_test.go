@@ -21,68 +21,66 @@ import (
 )
 
 func TestInventoryRecovery(t *testing.T) {
-	t.Run("prunes what left git while the record was lost, and nothing else", func(t *testing.T) {
-		ns, repo := testenv.Namespace(t), gitserver.NewRepo(t)
-		repo.Commit(t, "three", map[string]string{"a.yaml": cm("a", "1"), "b.yaml": cm("b", "1"), "c.yaml": cm("c", "1")})
-		s := newSyncer(t, testenv.Config(t), repo, ns, "apps")
-		mustSync(t, s)
-		unrelated := createUnrelated(t, ns)
-		deleteRecord(t, ns, "apps")
-		repo.Remove(t, "b.yaml")
+	// Each case runs for a sync that lists the cluster itself, and for one
+	// made as a Manager makes them, which recovers from one census (and, where
+	// a type may not be listed cluster-wide, a rules review per namespace).
+	type recoverer func(t *testing.T, cfg *rest.Config, repo *gitserver.Repo, ns string) *gsync.Syncer
+	recoverers := []struct {
+		name string
+		new  recoverer
+	}{
+		{"", func(t *testing.T, cfg *rest.Config, repo *gitserver.Repo, ns string) *gsync.Syncer {
+			return newSyncer(t, cfg, repo, ns, "apps")
+		}},
+		{" (a Manager's sync, from a census)", func(t *testing.T, cfg *rest.Config, repo *gitserver.Repo, ns string) *gsync.Syncer {
+			return newManagedSyncer(t, cfg, repo, ns, "apps")
+		}},
+	}
+	for _, rc := range recoverers {
+		t.Run("prunes what left git while the record was lost, and nothing else"+rc.name, func(t *testing.T) {
+			ns, repo := testenv.Namespace(t), gitserver.NewRepo(t)
+			repo.Commit(t, "three", map[string]string{"a.yaml": cm("a", "1"), "b.yaml": cm("b", "1"), "c.yaml": cm("c", "1")})
+			mustSync(t, newSyncer(t, testenv.Config(t), repo, ns, "apps"))
+			unrelated := createUnrelated(t, ns)
+			deleteRecord(t, ns, "apps")
+			repo.Remove(t, "b.yaml")
 
-		r := mustSync(t, s)
-		if diff := cmp.Diff(&gsync.Recovery{Objects: 3}, r.Recovery); diff != "" {
-			t.Errorf("recovery (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff([]string{"b"}, deleted(r)); diff != "" {
-			t.Errorf("pruned (-want +got):\n%s", diff)
-		}
-		assertConfigMaps(t, ns, append([]string{"a", "c"}, unrelated...), []string{"b"})
-		assertRecord(t, ns, "apps", "a", "c")
-		waitEvent(t, ns, "apps", gsync.ReasonRecovered, "inventory recovered: 3 objects")
-	})
+			r := mustSync(t, rc.new(t, testenv.Config(t), repo, ns))
+			if diff := cmp.Diff(&gsync.Recovery{Objects: 3}, r.Recovery); diff != "" {
+				t.Errorf("recovery (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"b"}, deleted(r)); diff != "" {
+				t.Errorf("pruned (-want +got):\n%s", diff)
+			}
+			assertConfigMaps(t, ns, append([]string{"a", "c"}, unrelated...), []string{"b"})
+			assertRecord(t, ns, "apps", "a", "c")
+			waitEvent(t, ns, "apps", gsync.ReasonRecovered, "inventory recovered: 3 objects")
+		})
 
-	t.Run("a Manager's sync recovers from one census: prunes what left git, and nothing else", func(t *testing.T) {
-		ns, repo := testenv.Namespace(t), gitserver.NewRepo(t)
-		repo.Commit(t, "three", map[string]string{"a.yaml": cm("a", "1"), "b.yaml": cm("b", "1"), "c.yaml": cm("c", "1")})
-		mustSync(t, newSyncer(t, testenv.Config(t), repo, ns, "apps"))
-		unrelated := createUnrelated(t, ns)
-		deleteRecord(t, ns, "apps")
-		repo.Remove(t, "b.yaml")
+		t.Run("does not prune a kind it may not list, and says which"+rc.name, func(t *testing.T) {
+			ns, repo := testenv.Namespace(t), gitserver.NewRepo(t)
+			secret := "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n"
+			repo.Commit(t, "three", map[string]string{"a.yaml": cm("a", "1"), "b.yaml": cm("b", "1"), "s.yaml": secret})
+			mustSync(t, newSyncer(t, testenv.Config(t), repo, ns, "apps"))
+			deleteRecord(t, ns, "apps")
+			repo.Remove(t, "b.yaml", "s.yaml")
 
-		r := mustSync(t, newManagedSyncer(t, testenv.Config(t), repo, ns, "apps"))
-		if diff := cmp.Diff(&gsync.Recovery{Objects: 3}, r.Recovery); diff != "" {
-			t.Errorf("recovery (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff([]string{"b"}, deleted(r)); diff != "" {
-			t.Errorf("pruned (-want +got):\n%s", diff)
-		}
-		assertConfigMaps(t, ns, append([]string{"a", "c"}, unrelated...), []string{"b"})
-		assertRecord(t, ns, "apps", "a", "c")
-	})
-
-	t.Run("a Manager's sync bound to one namespace recovers what RBAC lets it list there", func(t *testing.T) {
-		ns, repo := testenv.Namespace(t), gitserver.NewRepo(t)
-		secret := "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n"
-		repo.Commit(t, "three", map[string]string{"a.yaml": cm("a", "1"), "b.yaml": cm("b", "1"), "s.yaml": secret})
-		mustSync(t, newSyncer(t, testenv.Config(t), repo, ns, "apps"))
-		deleteRecord(t, ns, "apps")
-		repo.Remove(t, "b.yaml", "s.yaml")
-
-		r := mustSync(t, newManagedSyncer(t, serviceAccount(t, ns), repo, ns, "apps"))
-		if r.Recovery == nil || !slices.Contains(r.Recovery.Unlisted, "secrets") || slices.Contains(r.Recovery.Unlisted, "configmaps") {
-			t.Errorf("recovery %+v: want secrets and not configmaps unlisted", r.Recovery)
-		}
-		if r.Recovery != nil && r.Recovery.Objects != 2 {
-			t.Errorf("recovered %d objects, want the 2 ConfigMaps", r.Recovery.Objects)
-		}
-		if diff := cmp.Diff([]string{"b"}, deleted(r)); diff != "" {
-			t.Errorf("pruned (-want +got):\n%s", diff)
-		}
-		if _, err := clientset(t).CoreV1().Secrets(ns).Get(t.Context(), "s", metav1.GetOptions{}); err != nil {
-			t.Errorf("the Secret the sync could not list is gone: %v", err)
-		}
-	})
+			r := mustSync(t, rc.new(t, serviceAccount(t, ns), repo, ns))
+			if r.Recovery == nil || !slices.Contains(r.Recovery.Unlisted, "secrets") || slices.Contains(r.Recovery.Unlisted, "configmaps") {
+				t.Errorf("recovery %+v: want secrets and not configmaps unlisted", r.Recovery)
+			}
+			if r.Recovery != nil && r.Recovery.Objects != 2 {
+				t.Errorf("recovered %d objects, want the 2 ConfigMaps", r.Recovery.Objects)
+			}
+			if diff := cmp.Diff([]string{"b"}, deleted(r)); diff != "" {
+				t.Errorf("pruned (-want +got):\n%s", diff)
+			}
+			if _, err := clientset(t).CoreV1().Secrets(ns).Get(t.Context(), "s", metav1.GetOptions{}); err != nil {
+				t.Errorf("the Secret the sync could not list is gone: %v", err)
+			}
+			waitEvent(t, ns, "apps", gsync.ReasonRecovered, "could not list")
+		})
+	}
 
 	t.Run("recovers after a sync that failed before applying saved a record without objects", func(t *testing.T) {
 		ns, repo := testenv.Namespace(t), gitserver.NewRepo(t)
@@ -116,31 +114,6 @@ func TestInventoryRecovery(t *testing.T) {
 			t.Errorf("pruned %v", r.Pruned.Changes)
 		}
 		assertConfigMaps(t, ns, append([]string{"a"}, unrelated...), nil)
-	})
-
-	t.Run("does not prune a kind it may not list, and says which", func(t *testing.T) {
-		ns, repo := testenv.Namespace(t), gitserver.NewRepo(t)
-		secret := "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n"
-		repo.Commit(t, "three", map[string]string{"a.yaml": cm("a", "1"), "b.yaml": cm("b", "1"), "s.yaml": secret})
-		mustSync(t, newSyncer(t, testenv.Config(t), repo, ns, "apps"))
-		deleteRecord(t, ns, "apps")
-		repo.Remove(t, "b.yaml", "s.yaml")
-
-		s := newSyncer(t, serviceAccount(t, ns), repo, ns, "apps")
-		r := mustSync(t, s)
-		if r.Recovery == nil || !slices.Contains(r.Recovery.Unlisted, "secrets") || slices.Contains(r.Recovery.Unlisted, "configmaps") {
-			t.Errorf("recovery %+v: want secrets and not configmaps unlisted", r.Recovery)
-		}
-		if r.Recovery != nil && r.Recovery.Objects != 2 {
-			t.Errorf("recovered %d objects, want the 2 ConfigMaps", r.Recovery.Objects)
-		}
-		if diff := cmp.Diff([]string{"b"}, deleted(r)); diff != "" {
-			t.Errorf("pruned (-want +got):\n%s", diff)
-		}
-		if _, err := clientset(t).CoreV1().Secrets(ns).Get(t.Context(), "s", metav1.GetOptions{}); err != nil {
-			t.Errorf("the Secret the sync could not list is gone: %v", err)
-		}
-		waitEvent(t, ns, "apps", gsync.ReasonRecovered, "could not list")
 	})
 }
 

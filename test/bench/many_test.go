@@ -82,44 +82,19 @@ func (s manyStep) total(verbs ...string) int {
 func runManySyncs(t testing.TB, o manyOptions) *manyRun {
 	t.Helper()
 	run := runs.Add(1)
-	prefix := fmt.Sprintf("m%d", run)
-	repo := gitserver.NewRepo(t)
-	srv := gitserver.StartHTTP(t, repo.Root(), gitserver.Options{})
-	repo.Commit(t, "cold", manyFiles(prefix, o.syncs, "v1"))
+	f := newManyFixture(t, fmt.Sprintf("m%d", run), o.syncs, o.interval, nil)
 	proxy := testenv.StartProxy(t, identity(t))
 	m := &manyRun{manyOptions: o, proxy: proxy, logs: &syncBuffer{}}
-	for _, content := range manyFiles(prefix, o.syncs, "v1") {
+	for _, content := range manyFiles(f.prefix, o.syncs, "v1") {
 		if !strings.HasPrefix(content, "apiVersion: kustomize") {
 			m.manifests = append(m.manifests, strings.Split(content, "---\n")...)
 		}
 	}
-
-	admin, err := kubernetes.NewForConfig(testenv.Config(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	invNS := prefix + "-gitsync"
-	if _, err := admin.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: invNS}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	secret := []byte("bench-webhook-secret")
-	var config strings.Builder
-	fmt.Fprintf(&config, "apiVersion: gitsync.io/v1alpha1\nkind: Config\nsources:\n- {name: repo, url: %s, ref: main, interval: %s}\nsyncs:\n",
-		srv.URL+"/"+repo.Name(), o.interval)
-	for i := range o.syncs {
-		fmt.Fprintf(&config, "- {name: s%04d, source: repo, path: apps/s%04d, timeout: 5m}\n", i, i)
-	}
-	fmt.Fprintf(&config, "webhook: {secretFile: %s}\n", filepath.Join(dir, "secret"))
-	for name, data := range map[string][]byte{"secret": secret, "config.yaml": []byte(config.String())} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	repo, srv, admin, invNS := f.repo, f.srv, f.admin, f.invNS
 
 	bin := buildGitsync(t)
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "run", "--config", filepath.Join(dir, "config.yaml"), "--kubeconfig", proxy.Kubeconfig,
+	cmd := exec.Command(bin, "run", "--config", f.config, "--kubeconfig", proxy.Kubeconfig,
 		"--namespace", invNS, "--cache-dir", t.TempDir(), "--http-addr", addr, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	cmd.Stdout, cmd.Stderr = m.logs, m.logs
@@ -134,11 +109,10 @@ func runManySyncs(t testing.TB, o manyOptions) *manyRun {
 	m.waitAllReady(t, admin, invNS, cold, 10*time.Minute)
 	m.cold = m.since(srv, before, start)
 
-	repo.Commit(t, "change every path", manyFiles(prefix, o.syncs, "v2"))
+	repo.Commit(t, "change every path", manyFiles(f.prefix, o.syncs, "v2"))
 	changed := repo.Head(t)
 	before, start = m.snapshot(srv), time.Now()
-	body := fmt.Appendf(nil, `{"ref":"refs/heads/main","after":%q,"repository":{"clone_url":%q}}`, changed, srv.URL+"/"+repo.Name())
-	postSigned(t, "http://"+addr+"/hooks/github", body, secret)
+	f.push(t, addr)
 	m.waitAllReady(t, admin, invNS, changed, 10*time.Minute)
 	m.change = m.since(srv, before, start)
 
@@ -157,6 +131,61 @@ func runManySyncs(t testing.TB, o manyOptions) *manyRun {
 	}
 	m.rss, m.peakRSS = procMemory(t, cmd.Process.Pid)
 	return m
+}
+
+// manyFixture is a repository of kustomizations served over HTTP, the
+// namespace for the syncs' inventories, and a config file with one sync per
+// path and a webhook secret.
+type manyFixture struct {
+	prefix, invNS, config string
+	repo                  *gitserver.Repo
+	srv                   *gitserver.HTTPServer
+	admin                 kubernetes.Interface
+	secret                []byte
+}
+
+// newManyFixture commits manyFiles(prefix, syncs, "v1"); extra, if set,
+// adds to a sync's line in the config (", dependsOn: [...]").
+func newManyFixture(t testing.TB, prefix string, syncs int, interval time.Duration, extra func(invNS, name string) string) *manyFixture {
+	t.Helper()
+	f := &manyFixture{prefix: prefix, invNS: prefix + "-gitsync", repo: gitserver.NewRepo(t), secret: []byte("bench-webhook-secret")}
+	f.srv = gitserver.StartHTTP(t, f.repo.Root(), gitserver.Options{})
+	f.repo.Commit(t, "cold", manyFiles(prefix, syncs, "v1"))
+	admin, err := kubernetes.NewForConfig(testenv.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.admin = admin
+	if _, err := admin.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.invNS}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var config strings.Builder
+	fmt.Fprintf(&config, "apiVersion: gitsync.io/v1alpha1\nkind: Config\nsources:\n- {name: repo, url: %s, ref: main, interval: %s}\nsyncs:\n",
+		f.srv.URL+"/"+f.repo.Name(), interval)
+	for i := range syncs {
+		name, more := fmt.Sprintf("s%04d", i), ""
+		if extra != nil {
+			more = extra(f.invNS, name)
+		}
+		fmt.Fprintf(&config, "- {name: %s, source: repo, path: apps/%s, timeout: 5m%s}\n", name, name, more)
+	}
+	fmt.Fprintf(&config, "webhook: {secretFile: %s}\n", filepath.Join(dir, "secret"))
+	f.config = filepath.Join(dir, "config.yaml")
+	for path, data := range map[string][]byte{filepath.Join(dir, "secret"): f.secret, f.config: []byte(config.String())} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// push sends a signed GitHub push of the repository's head to the
+// instance serving addr.
+func (f *manyFixture) push(t testing.TB, addr string) {
+	t.Helper()
+	body := fmt.Appendf(nil, `{"ref":"refs/heads/main","after":%q,"repository":{"clone_url":%q}}`, f.repo.Head(t), f.srv.URL+"/"+f.repo.Name())
+	postSigned(t, "http://"+addr+"/hooks/github", body, f.secret)
 }
 
 type snapshot struct {

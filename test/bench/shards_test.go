@@ -4,18 +4,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
-	"github.com/gitsync-io/gitsync/test/gitserver"
 	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
@@ -28,40 +25,17 @@ import (
 func TestShards(t *testing.T) {
 	const syncs, shards = 30, 3
 	const leaseDuration = 4 * time.Second
-	run := runs.Add(1)
-	prefix := fmt.Sprintf("sh%d", run)
-	repo := gitserver.NewRepo(t)
-	srv := gitserver.StartHTTP(t, repo.Root(), gitserver.Options{})
-	repo.Commit(t, "cold", manyFiles(prefix, syncs, "v1"))
-
-	admin, err := kubernetes.NewForConfig(testenv.Config(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	invNS := prefix + "-gitsync"
-	if _, err := admin.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: invNS}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	secret := []byte("shards-webhook-secret")
-	var config strings.Builder
-	fmt.Fprintf(&config, "apiVersion: gitsync.io/v1alpha1\nkind: Config\nsources:\n- {name: repo, url: %s, ref: main, interval: 1h}\nsyncs:\n", srv.URL+"/"+repo.Name())
 	// One sync depends on s0000, which another shard runs: it reads its
 	// status from the cluster.
 	dependent := ""
-	for i := range syncs {
-		name, deps := fmt.Sprintf("s%04d", i), ""
+	f := newManyFixture(t, fmt.Sprintf("sh%d", runs.Add(1)), syncs, time.Hour, func(invNS, name string) string {
 		if dependent == "" && gsync.ShardOf(invNS, name, shards) != gsync.ShardOf(invNS, "s0000", shards) {
-			dependent, deps = name, ", dependsOn: [s0000]"
+			dependent = name
+			return ", dependsOn: [s0000]"
 		}
-		fmt.Fprintf(&config, "- {name: %s, source: repo, path: apps/%s, timeout: 2m%s}\n", name, name, deps)
-	}
-	fmt.Fprintf(&config, "webhook: {secretFile: %s}\n", filepath.Join(dir, "secret"))
-	for name, data := range map[string][]byte{"secret": secret, "config.yaml": []byte(config.String())} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return ""
+	})
+	repo, admin, invNS, prefix := f.repo, f.admin, f.invNS, f.prefix
 
 	bin := buildGitsync(t)
 	type replica struct {
@@ -74,7 +48,7 @@ func TestShards(t *testing.T) {
 	var replicas []*replica
 	for i := range shards {
 		r := &replica{name: fmt.Sprintf("replica-%d", i), addr: freeAddr(t), proxy: testenv.StartProxy(t, identity(t)), logs: &syncBuffer{}}
-		r.cmd = exec.Command(bin, "run", "--config", filepath.Join(dir, "config.yaml"), "--kubeconfig", r.proxy.Kubeconfig,
+		r.cmd = exec.Command(bin, "run", "--config", f.config, "--kubeconfig", r.proxy.Kubeconfig,
 			"--namespace", invNS, "--cache-dir", t.TempDir(), "--http-addr", r.addr, "--log-format", "json",
 			"--shard-count", fmt.Sprint(shards), "--leader-elect",
 			"--leader-elect-lease-duration", leaseDuration.String(), "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "500ms")
@@ -162,8 +136,7 @@ func TestShards(t *testing.T) {
 			survivor = r
 		}
 	}
-	body := fmt.Appendf(nil, `{"ref":"refs/heads/main","after":%q,"repository":{"clone_url":%q}}`, repo.Head(t), srv.URL+"/"+repo.Name())
-	postSigned(t, "http://"+survivor.addr+"/hooks/github", body, secret)
+	f.push(t, survivor.addr)
 	m.waitAllReady(t, admin, invNS, repo.Head(t), 3*time.Minute)
 	applied := appliedBy(start)
 	if len(applied) != syncs {
