@@ -189,7 +189,7 @@ func golden(t *testing.T, path string, got []byte) []byte {
 // commands/build/build.go: krusty.MakeDefaultOptions, then HonorKustomizeFlags with every flag
 // at its default, Run on the real disk, AsYaml), written out here independently of the package's
 // own options. It runs behind the guard, like every kustomize call in this package.
-func kustomizeCLI(t *testing.T, dir string) []byte {
+func kustomizeCLI(t testing.TB, dir string) []byte {
 	t.Helper()
 	out, err := guarded(t.Context(), func() ([]byte, error) {
 		opts := krusty.MakeDefaultOptions()
