@@ -205,7 +205,7 @@ func (d remoteDep) notReady(inventories inventory.Cache) string {
 		return "it has not synced yet"
 	}
 	var st Status
-	if err := json.Unmarshal([]byte(cm.Data["status"]), &st); err != nil || (!st.Ready && st.Error == "" && st.Waiting == "") {
+	if err := json.Unmarshal(inventory.StatusOf(cm), &st); err != nil || (!st.Ready && st.Error == "" && st.Waiting == "") {
 		return "it has not synced yet"
 	}
 	switch {
@@ -383,7 +383,7 @@ func (m *Manager) requested(oldObj, newObj any) {
 	if !ok1 || !ok2 {
 		return
 	}
-	if dependents := m.remote[after.Labels[inventory.LabelInventory]]; len(dependents) > 0 && before.Data["status"] != after.Data["status"] {
+	if dependents := m.remote[after.Labels[inventory.LabelInventory]]; len(dependents) > 0 && string(inventory.StatusOf(before)) != string(inventory.StatusOf(after)) {
 		for _, d := range dependents { // a dependency run elsewhere changed: look again
 			d.loop.wake()
 		}

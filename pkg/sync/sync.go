@@ -30,8 +30,8 @@ type Syncer struct {
 	applier  *apply.Applier
 	health   *health.Checker
 	store    *inventory.Store
-	shared   *shared // nil unless a Manager made it
-	census   *census // for the first recovery, when shared
+	shared   *shared // the connections it uses: its own (New), or its Manager's
+	census   *census // for the first recovery; nil unless a Manager made it
 	ran      bool    // the first run in this process is over
 
 	mu       sync.Mutex

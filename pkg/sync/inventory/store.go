@@ -129,6 +129,10 @@ func (s *Store) Load(ctx context.Context) (*Record, error) {
 	return decodeRecord(cm)
 }
 
+// StatusOf returns the status document an inventory ConfigMap holds (see
+// Record.Status), without decoding its list of objects.
+func StatusOf(cm *corev1.ConfigMap) []byte { return []byte(cm.Data[keyStatus]) }
+
 func decodeRecord(cm *corev1.ConfigMap) (*Record, error) {
 	ids, found, err := decodeObjects(cm)
 	if err != nil {
