@@ -164,9 +164,13 @@ func TestReset(t *testing.T) {
 }
 
 // quiesce stops what changes a node between two looks: the kubelet (masked until the node
-// reboots) and every pod, etcd and kube-proxy included. What the cluster left stays.
+// reboots) and every pod, etcd and kube-proxy included. What the cluster left stays. It first
+// waits for the kubelet's chain KUBE-FIREWALL, which a reset must remove: a worker's kubelet
+// makes it some seconds after the join (CI once masked the kubelet before).
 func quiesce(t *testing.T, n *nodes.Node) {
 	t.Helper()
+	n.Exec(t, "sh", "-c", `for i in $(seq 600); do iptables -S KUBE-FIREWALL >/dev/null 2>&1 && exit 0; sleep 0.2; done
+echo "the kubelet made no chain KUBE-FIREWALL in 2 minutes" >&2; exit 1`)
 	n.Exec(t, "systemctl", "mask", "--runtime", "--now", "kubelet")
 	n.Exec(t, "sh", "-c", `for task in $(ctr -n k8s.io tasks ls -q); do ctr -n k8s.io tasks kill -s SIGKILL $task; done
 for i in $(seq 100); do ctr -n k8s.io tasks ls | grep -q RUNNING || exit 0; sleep 0.1; done; echo "tasks still running" >&2; exit 1`)
