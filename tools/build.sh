@@ -8,7 +8,10 @@
 #   tools/build.sh images         what the real-cluster test's images hold: kube-proxy, etcd
 #                                 (the full server), CoreDNS, pause and the CNI reference
 #                                 plugins -> .cache/images
-#   tools/build.sh all            all three
+#   tools/build.sh kustomize      kustomize itself, from the released module at the kustomize/api
+#                                 version go.mod pins (gitsync builds with a patched copy of it,
+#                                 third_party/kustomize-api): the render tests' reference -> .cache/kustomize
+#   tools/build.sh all            all four
 #
 # Each set is cached outside the checkout ($GITSYNC_TOOLS_CACHE, default
 # ~/.cache/gitsync/tools) so fresh clones on the same machine reuse it. A set's
@@ -134,6 +137,19 @@ build_images() {
   CGO_ENABLED=0 gobuild "$out/podnet" cni ./podnet -ldflags "-s -w"
 }
 
+# The released kustomize CLI. Its kustomize/api must be the version go.mod pins
+# and replaces with third_party/kustomize-api, or the render tests would compare
+# gitsync's patch against a different kustomize.
+build_kustomize() {
+  local out=$1 want
+  want=$(cd "$root" && go list -m -f '{{.Version}}' sigs.k8s.io/kustomize/api)
+  [ "$(modver kustomize sigs.k8s.io/kustomize/api)" = "$want" ] || {
+    echo "tools/kustomize builds kustomize/api $(modver kustomize sigs.k8s.io/kustomize/api), go.mod replaces $want" >&2
+    return 1
+  }
+  CGO_ENABLED=0 gobuild "$out/kustomize" kustomize sigs.k8s.io/kustomize/kustomize/v5 -ldflags "-s -w"
+}
+
 k8s=$(modver controlplane k8s.io/kubernetes)
 
 controlplane() {
@@ -159,13 +175,18 @@ images() {
   cached "images-$k8s.etcd-$etcd.coredns-$coredns.cni-$cni.$(digest build_images images coredns cni)" images build_images
 }
 
+kustomize() {
+  cached "kustomize-$(modver kustomize sigs.k8s.io/kustomize/kustomize/v5).$(digest build_kustomize kustomize)" kustomize build_kustomize
+}
+
 case ${1:-} in
 controlplane) controlplane ;;
 node) node ;;
 images) images ;;
-all) controlplane && node && images ;;
+kustomize) kustomize ;;
+all) controlplane && node && images && kustomize ;;
 *)
-  echo "usage: tools/build.sh controlplane|node|images|all" >&2
+  echo "usage: tools/build.sh controlplane|node|images|kustomize|all" >&2
   exit 2
   ;;
 esac

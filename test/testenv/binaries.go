@@ -18,6 +18,9 @@ const NodeBinDirEnv = "GITSYNC_NODE_BIN"
 // ImagesBinDirEnv overrides where the binaries of the real-cluster test's images are looked up.
 const ImagesBinDirEnv = "GITSYNC_IMAGES_BIN"
 
+// KustomizeBinDirEnv overrides where the released kustomize CLI is looked up.
+const KustomizeBinDirEnv = "GITSYNC_KUSTOMIZE_BIN"
+
 // toolSet is one of the sets tools/build.sh builds and caches: where the
 // checkout links it, and the make target a user runs to get it.
 type toolSet struct {
@@ -39,6 +42,10 @@ func imagesSet() toolSet {
 		[]string{"kube-proxy", "etcd-server", "coredns", "pause", "cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap", "podnet", "probe"}}
 }
 
+func kustomizeSet() toolSet {
+	return toolSet{KustomizeBinDirEnv, "kustomize", "make tools-all", []string{"kustomize"}}
+}
+
 // BinDir returns the directory holding the control-plane binaries (what `make
 // demo` runs): $GITSYNC_TOOLS_BIN, or .cache/bin at the root of the gitsync
 // checkout containing the working directory. It fails, naming the command that
@@ -56,7 +63,7 @@ func ImagesBinDir() (string, error) { return imagesSet().dir() }
 // Binary returns the path of one of the binaries tools/build.sh builds, from
 // whichever set holds it.
 func Binary(name string) (string, error) {
-	for _, set := range []toolSet{controlPlaneSet(), nodeSet(), imagesSet()} {
+	for _, set := range []toolSet{controlPlaneSet(), nodeSet(), imagesSet(), kustomizeSet()} {
 		if slices.Contains(set.binaries, name) {
 			dir, err := set.dir()
 			return filepath.Join(dir, name), err

@@ -1,9 +1,11 @@
 package render
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,9 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/api/types"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden from the current output")
@@ -185,25 +186,22 @@ func golden(t *testing.T, path string, got []byte) []byte {
 	return []byte(readFile(t, file))
 }
 
-// kustomizeCLI is what `kustomize build DIR` does with no flags (kustomize/v5 v5.8.1,
-// commands/build/build.go: krusty.MakeDefaultOptions, then HonorKustomizeFlags with every flag
-// at its default, Run on the real disk, AsYaml), written out here independently of the package's
-// own options. It runs behind the guard, like every kustomize call in this package.
+// kustomizeCLI returns what `kustomize build dir` prints, run by the released
+// kustomize CLI at the kustomize/api version go.mod pins (tools/build.sh
+// kustomize). gitsync itself builds with a patched copy of that module
+// (third_party/kustomize-api), so this is the reference the patch is held to.
 func kustomizeCLI(t testing.TB, dir string) []byte {
 	t.Helper()
-	out, err := guarded(t.Context(), func() ([]byte, error) {
-		opts := krusty.MakeDefaultOptions()
-		opts.Reorder = krusty.ReorderOptionUnspecified // the --reorder flag not given
-		opts.LoadRestrictions = types.LoadRestrictionsRootOnly
-		opts.PluginConfig.HelmConfig.Enabled = false
-		m, err := krusty.MakeKustomizer(opts).Run(filesys.MakeFsOnDisk(), dir)
-		if err != nil {
-			return nil, err
-		}
-		return m.AsYaml()
-	})
+	bin, err := testenv.Binary("kustomize")
 	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), bin, "build", dir)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v: %s", dir, err, stderr.Bytes())
 	}
 	return out
 }
