@@ -2,9 +2,12 @@ package render
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // largeOverlay writes an overlay of n resources (a third each ConfigMaps,
@@ -55,9 +58,9 @@ func TestLargeOverlayIsWhatKustomizeBuilds(t *testing.T) {
 
 // BenchmarkRenderLarge renders an overlay of 4000 resources (largeOverlay):
 // cold (a new Renderer), cached (the inputs checked again, nothing built), and
-// kustomize build of the same directory with the pinned kustomize/api
-// beside it. kustomize's krusty grows about quadratically with the number of
-// resources; README, Performance, has where the time goes.
+// the released kustomize build of the same directory beside it. The released
+// kustomize grows with the square of the number of resources, gitsync's
+// patched copy about linearly (third_party/README.md).
 func BenchmarkRenderLarge(b *testing.B) {
 	const n = 4000
 	root := largeOverlay(b, n)
@@ -86,4 +89,124 @@ func BenchmarkRenderLarge(b *testing.B) {
 			b.ReportMetric(time.Since(start).Seconds(), "s")
 		}
 	})
+}
+
+// TestPatchedKustomizeIsKustomize holds the paths third_party/kustomize-api.patch
+// changes to the released kustomize CLI: ids compared when resources are
+// appended (files, bases, the final sort), the resources a name reference may
+// point at (namespaces, RoleBinding subjects, cluster-scoped referrers) and
+// the local-config intersection. Where kustomize builds, gitsync renders the
+// same bytes; where it fails, gitsync fails on the same id.
+func TestPatchedKustomizeIsKustomize(t *testing.T) {
+	const (
+		cm      = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n%sdata:\n  k: v\n"
+		sa      = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: robot\n  namespace: %s\n"
+		binding = `apiVersion: rbac.authorization.k8s.io/v1
+kind: %s
+metadata:
+  name: read
+%sroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects:
+- {kind: ServiceAccount, name: robot, namespace: team-a}
+- {kind: ServiceAccount, name: robot, namespace: team-b}
+`
+		pod = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: %s
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      serviceAccountName: robot
+      containers:
+      - name: web
+        image: nginx
+        envFrom: [{configMapRef: {name: settings}}]
+`
+	)
+	cases := []struct {
+		name  string
+		files map[string]string
+		// dup is the id kustomize must refuse, empty when both must build;
+		// refused is what the render's error says, when not kustomize's words.
+		dup, refused string
+	}{{
+		name: "references across namespaces, from a RoleBinding and a ClusterRoleBinding",
+		files: map[string]string{
+			"app/kustomization.yaml": "namePrefix: p-\nresources: [sa-a.yaml, sa-b.yaml, rb.yaml, crb.yaml, cm-a.yaml, cm-b.yaml, web-a.yaml, web-b.yaml]\n",
+			"app/sa-a.yaml":          fmt.Sprintf(sa, "team-a"),
+			"app/sa-b.yaml":          fmt.Sprintf(sa, "team-b"),
+			"app/rb.yaml":            fmt.Sprintf(binding, "RoleBinding", "  namespace: team-a\n"),
+			"app/crb.yaml":           fmt.Sprintf(binding, "ClusterRoleBinding", ""),
+			"app/cm-a.yaml":          fmt.Sprintf(cm, "settings", "  namespace: team-a\n"),
+			"app/cm-b.yaml":          fmt.Sprintf(cm, "settings", "  namespace: team-b\n"),
+			"app/web-a.yaml":         fmt.Sprintf(pod, "team-a"),
+			"app/web-b.yaml":         fmt.Sprintf(pod, "team-b"),
+		},
+	}, {
+		name: "bases renamed before they are appended, and a local config left out",
+		files: map[string]string{
+			"app/kustomization.yaml": "resources: [../one, ../two, local.yaml]\nnamespace: shop\n",
+			"app/local.yaml":         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: local\n  annotations: {config.kubernetes.io/local-config: \"true\"}\n",
+			"one/kustomization.yaml": "namePrefix: one-\nresources: [cm.yaml]\n",
+			"one/cm.yaml":            fmt.Sprintf(cm, "x", ""),
+			"two/kustomization.yaml": "namePrefix: two-\nresources: [cm.yaml]\n",
+			"two/cm.yaml":            fmt.Sprintf(cm, "x", ""),
+		},
+	}, {
+		name: "the same id in two files",
+		files: map[string]string{
+			"app/kustomization.yaml": "resources: [a.yaml, b.yaml]\n",
+			"app/a.yaml":             fmt.Sprintf(cm, "x", ""),
+			"app/b.yaml":             fmt.Sprintf(cm, "x", "  namespace: default\n"),
+		},
+		dup: "ConfigMap.v1.[noGrp]/x.default",
+	}, {
+		name: "the same id twice in one file",
+		files: map[string]string{
+			"app/kustomization.yaml": "resources: [a.yaml]\n",
+			"app/a.yaml":             fmt.Sprintf(cm, "x", "  namespace: n\n") + "---\n" + fmt.Sprintf(cm, "x", "  namespace: n\n"),
+		},
+		dup:     "ConfigMap.v1.[noGrp]/x.n",
+		refused: "app/a.yaml: v1 ConfigMap n/x: duplicate object", // gitsync reads files itself
+	}, {
+		name: "a base renamed onto a file's id",
+		files: map[string]string{
+			"app/kustomization.yaml": "resources: [one-x.yaml, ../one]\n",
+			"app/one-x.yaml":         fmt.Sprintf(cm, "one-x", ""),
+			"one/kustomization.yaml": "namePrefix: one-\nresources: [cm.yaml]\n",
+			"one/cm.yaml":            fmt.Sprintf(cm, "x", ""),
+		},
+		dup: "ConfigMap.v1.[noGrp]/one-x.[noNs]",
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			writeTree(t, root, tc.files)
+			res, err := New().Render(t.Context(), root, "app")
+			want, cliErr := kustomizeCLIBuild(t, filepath.Join(root, "app"))
+			if tc.dup == "" {
+				if err != nil || cliErr != nil {
+					t.Fatalf("render: %v; kustomize build: %v", err, cliErr)
+				}
+				if diff := cmp.Diff(string(want), string(yamlOf(t, res))); diff != "" {
+					t.Errorf("YAML (-kustomize +render):\n%s", diff)
+				}
+				return
+			}
+			refusal := "may not add resource with an already registered id: " + tc.dup
+			if cliErr == nil || !strings.Contains(cliErr.Error(), refusal) {
+				t.Errorf("kustomize build: %v, want %q", cliErr, refusal)
+			}
+			if tc.refused != "" {
+				refusal = tc.refused
+			}
+			if err == nil || !strings.Contains(err.Error(), refusal) {
+				t.Errorf("render: %v, want %q", err, refusal)
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,6 +193,17 @@ func golden(t *testing.T, path string, got []byte) []byte {
 // (third_party/kustomize-api), so this is the reference the patch is held to.
 func kustomizeCLI(t testing.TB, dir string) []byte {
 	t.Helper()
+	out, err := kustomizeCLIBuild(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// kustomizeCLIBuild is kustomizeCLI for a build that may fail: the error holds
+// what kustomize printed.
+func kustomizeCLIBuild(t testing.TB, dir string) ([]byte, error) {
+	t.Helper()
 	bin, err := testenv.Binary("kustomize")
 	if err != nil {
 		t.Fatal(err)
@@ -201,9 +213,9 @@ func kustomizeCLI(t testing.TB, dir string) []byte {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("kustomize build %s: %v: %s", dir, err, stderr.Bytes())
+		return nil, fmt.Errorf("kustomize build %s: %v: %s", dir, err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	return out
+	return out, nil
 }
 
 func describeAll(objs []*unstructured.Unstructured) []string {

@@ -123,14 +123,18 @@ func (rmF *Factory) FromSecretArgs(
 	return rmF.FromResource(res), nil
 }
 
+// FromResources returns a ResMap of the resources in order, or the error Append
+// would return for the first whose id repeats one before it. It costs one read
+// of each id, where appending them one by one costs n*n/2.
+func FromResources(resources []*resource.Resource) (ResMap, error) {
+	return newResMapFromResourceSlice(resources)
+}
+
 func newResMapFromResourceSlice(
 	resources []*resource.Resource) (ResMap, error) {
-	result := New()
-	for _, res := range resources {
-		err := result.Append(res)
-		if err != nil {
-			return nil, err
-		}
+	result := newOne()
+	if err := result.appendAll(resources); err != nil {
+		return nil, err
 	}
 	return result, nil
 }

@@ -51,14 +51,22 @@ func newNameReferenceTransformer(
 func (t *nameReferenceTransformer) Transform(m resmap.ResMap) error {
 	fMap := t.determineFilters(m.Resources())
 	debug(fMap)
+	candidates, err := resmap.NewReferralCandidates(m)
+	if err != nil {
+		return err
+	}
 	for r, fList := range fMap {
-		c, err := m.SubsetThatCouldBeReferencedByResource(r)
+		c, err := candidates.For(r)
 		if err != nil {
 			return err
 		}
 		for _, f := range fList {
 			f.Referrer = r
 			f.ReferralCandidates = c
+			// Of all ids, the filter can change only the referrer's: it
+			// writes names into the referrer and a refBy annotation into
+			// the referral.
+			candidates.Changed(r)
 			if err := f.Referrer.ApplyFilter(f); err != nil {
 				return err
 			}

@@ -21,6 +21,9 @@ type ResAccumulator struct {
 	resMap  resmap.ResMap
 	tConfig *builtinconfig.TransformerConfig
 	varSet  types.VarSet
+	// appender is set while the resources held are only appended to
+	// (OnlyAppending).
+	appender *resmap.Appender
 }
 
 func MakeEmptyAccumulator() *ResAccumulator {
@@ -42,7 +45,25 @@ func (ra *ResAccumulator) Vars() []types.Var {
 }
 
 func (ra *ResAccumulator) AppendAll(resources resmap.ResMap) error {
+	if ra.appender != nil {
+		return ra.appender.AppendAll(resources)
+	}
 	return ra.resMap.AppendAll(resources)
+}
+
+// OnlyAppending says that until end is called, the resources ra holds are
+// only appended to: none is changed or removed. AppendAll then reads the id of
+// each resource held once (resmap.Appender), not at every call.
+func (ra *ResAccumulator) OnlyAppending() (end func()) {
+	if ra.appender != nil {
+		return func() {}
+	}
+	a, err := resmap.NewAppender(ra.resMap)
+	if err != nil {
+		return func() {}
+	}
+	ra.appender = a
+	return func() { ra.appender = nil }
 }
 
 func (ra *ResAccumulator) AbsorbAll(resources resmap.ResMap) error {
@@ -170,16 +191,12 @@ func (ra *ResAccumulator) FixBackReferences() (err error) {
 
 // Intersection drops the resources which "other" does not have.
 func (ra *ResAccumulator) Intersection(other resmap.ResMap) error {
-	otherIds := other.AllIds() //nolint:revive
+	otherIds := make(map[resid.ResId]bool, other.Size())
+	for _, id := range other.AllIds() {
+		otherIds[id] = true
+	}
 	for _, curId := range ra.resMap.AllIds() {
-		toDelete := true
-		for _, otherId := range otherIds {
-			if otherId == curId {
-				toDelete = false
-				break
-			}
-		}
-		if toDelete {
+		if !otherIds[curId] {
 			err := ra.resMap.Remove(curId)
 			if err != nil {
 				return err

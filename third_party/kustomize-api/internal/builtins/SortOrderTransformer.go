@@ -76,12 +76,13 @@ func (p *SortOrderTransformerPlugin) Transform(m resmap.ResMap) (err error) {
 		sort.Sort(s)
 
 		// Clear the map and re-add the resources in the sorted order.
+		sorted, err := resmap.FromResources(s.resources)
+		if err != nil {
+			return errors.WrapPrefixf(err, "SortOrderTransformer: Failed to append to resources")
+		}
 		m.Clear()
-		for _, r := range s.resources {
-			err := m.Append(r)
-			if err != nil {
-				return errors.WrapPrefixf(err, "SortOrderTransformer: Failed to append to resources")
-			}
+		if err := m.AppendAll(sorted); err != nil {
+			return errors.WrapPrefixf(err, "SortOrderTransformer: Failed to append to resources")
 		}
 	}
 	return nil

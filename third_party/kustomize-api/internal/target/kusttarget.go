@@ -417,6 +417,9 @@ func (kt *KustTarget) removeValidatedByLabel(rm resmap.ResMap) error {
 // with resources read from the given list of paths.
 func (kt *KustTarget) accumulateResources(
 	ra *accumulator.ResAccumulator, paths []string) (*accumulator.ResAccumulator, error) {
+	// Files and bases only add resources to ra: a base is built in an
+	// accumulator of its own and then appended.
+	defer ra.OnlyAppending()()
 	for _, path := range paths {
 		// try loading resource as file then as base (directory or git repository)
 		if errF := kt.accumulateFile(ra, path); errF != nil {

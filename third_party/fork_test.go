@@ -1,0 +1,114 @@
+// Package thirdparty holds the modules gitsync builds from a patched copy;
+// README.md says which and why. Its test holds each copy to the released
+// module plus the patch beside it, so nothing else can drift in.
+package thirdparty
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestKustomizeAPIIsTheReleasePlusThePatch downloads the kustomize/api
+// release go.mod requires, applies kustomize-api.patch to it, and compares
+// the result with kustomize-api/, file by file.
+func TestKustomizeAPIIsTheReleasePlusThePatch(t *testing.T) {
+	const module = "sigs.k8s.io/kustomize/api"
+	version := required(t, module)
+
+	download := exec.Command("go", "mod", "download", "-json", module+"@"+version)
+	download.Dir = t.TempDir() // outside gitsync's module, so its replace does not apply
+	out, err := download.Output()
+	if err != nil {
+		t.Fatalf("go mod download %s@%s: %v\n%s", module, version, err, out)
+	}
+	var release struct{ Dir string }
+	if err := json.Unmarshal(out, &release); err != nil || release.Dir == "" {
+		t.Fatalf("go mod download %s@%s printed no directory: %v\n%s", module, version, err, out)
+	}
+
+	fork := "kustomize-api"
+	files := filesUnder(t, fork)
+	expected := t.TempDir()
+	for _, name := range files {
+		data, err := os.ReadFile(filepath.Join(release.Dir, name))
+		if err != nil {
+			t.Errorf("%s/%s is not in the release %s@%s: %v", fork, name, module, version, err)
+			continue
+		}
+		writeFile(t, filepath.Join(expected, name), data)
+	}
+	if t.Failed() {
+		return
+	}
+	patch, err := filepath.Abs(fork + ".patch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := exec.Command("git", "apply", patch)
+	apply.Dir = expected
+	if out, err := apply.CombinedOutput(); err != nil {
+		t.Fatalf("git apply %s to %s@%s: %v\n%s", patch, module, version, err, out)
+	}
+	for _, name := range files {
+		want, _ := os.ReadFile(filepath.Join(expected, name))
+		got, _ := os.ReadFile(filepath.Join(fork, name))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s/%s is not %s@%s with %s.patch applied: regenerate the patch (README.md)", fork, name, module, version, fork)
+		}
+	}
+
+	// Every Go file of the release that a build uses is in the copy.
+	for _, name := range filesUnder(t, release.Dir) {
+		if strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") && !strings.HasPrefix(name, "testutils/") {
+			if _, err := os.Stat(filepath.Join(fork, name)); err != nil {
+				t.Errorf("%s/%s is missing: copy it from the release (README.md)", fork, name)
+			}
+		}
+	}
+}
+
+// required returns the version of module that gitsync's go.mod requires.
+func required(t *testing.T, module string) string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Version}}", module)
+	cmd.Dir = ".."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -m %s: %v", module, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// filesUnder lists the regular files under dir, relative to it.
+func filesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		files = append(files, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func writeFile(t *testing.T, name string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
