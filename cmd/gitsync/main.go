@@ -2,9 +2,41 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/gitsync-io/gitsync/internal/cli"
 )
 
-func main() { os.Exit(cli.Main()) }
+// profileDirEnv names a directory where each gitsync process writes its CPU
+// profile, as cpu-<pid>.pprof: how the README's profiles of whole runs were
+// taken (go tool pprof -top -cum bin/gitsync <file>).
+const profileDirEnv = "GITSYNC_CPU_PROFILE_DIR"
+
+func main() {
+	if dir := os.Getenv(profileDirEnv); dir != "" {
+		stop, err := profile(dir)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gitsync: %s: %v\n", profileDirEnv, err)
+			os.Exit(2)
+		}
+		code := cli.Main()
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(cli.Main())
+}
+
+func profile(dir string) (stop func(), err error) {
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("cpu-%d.pprof", os.Getpid())))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -102,6 +103,43 @@ func TestCache(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestPlainRenderDecodesOnlyChangedFiles(t *testing.T) {
+	for _, where := range []string{"in memory", "on disk, in a new process"} {
+		t.Run("after a commit that changes one file of many, "+where, func(t *testing.T) {
+			files := map[string]string{}
+			for i := range 50 {
+				files[fmt.Sprintf("many/cm-%02d.yaml", i)] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%02d\ndata: {k: v}\n", i)
+			}
+			root := t.TempDir()
+			writeTree(t, root, files)
+			dir := t.TempDir()
+			r := New(Options{CacheDir: dir})
+			if _, err := r.Render(t.Context(), root, "many"); err != nil {
+				t.Fatal(err)
+			}
+			if where != "in memory" {
+				r = New(Options{CacheDir: dir})
+			}
+			snapshot := copyTree(t, root)
+			writeTree(t, snapshot, map[string]string{"many/cm-07.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-07\ndata: {k: changed}\n"})
+			got, err := r.Render(t.Context(), snapshot, "many")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := r.cache.files("many").decodes; n != 1 {
+				t.Errorf("%d files decoded, want the one that changed", n)
+			}
+			want, err := New().Render(t.Context(), snapshot, "many")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Cached || got.Digest != want.Digest || string(yamlOf(t, got)) != string(yamlOf(t, want)) {
+				t.Errorf("cached %v, digest %s; want a render like a fresh one (%s):\n%s", got.Cached, got.Digest, want.Digest, yamlOf(t, got))
+			}
+		})
 	}
 }
 

@@ -26,6 +26,16 @@ type diskEntry struct {
 	Digest string            `json:"digest"`
 	Paths  []string          `json:"paths"`
 	Docs   []json.RawMessage `json:"docs"`
+	// Files, for a directory of plain YAML, are the files read in order and how
+	// many of Docs each gave: a render after a commit that changed some of them
+	// decodes only those (decoded).
+	Files []diskFile `json:"files,omitempty"`
+}
+
+type diskFile struct {
+	Path    string `json:"path"`
+	SHA256  string `json:"sha256"`
+	Objects int    `json:"objects"`
 }
 
 type diskInput struct {
@@ -61,7 +71,7 @@ func (d diskCache) load(path string) *diskEntry {
 
 // store writes the entry of path. Failing to is not an error of the render:
 // the next process renders again.
-func (d diskCache) store(path string, in inputs, res *Result) error {
+func (d diskCache) store(path string, in inputs, res *Result, files *decoded) error {
 	if d.dir == "" {
 		return nil
 	}
@@ -71,6 +81,11 @@ func (d diskCache) store(path string, in inputs, res *Result) error {
 	}
 	for _, doc := range res.docs {
 		e.Docs = append(e.Docs, doc)
+	}
+	if files != nil {
+		for _, k := range files.order {
+			e.Files = append(e.Files, diskFile{Path: k.path, SHA256: hex.EncodeToString(k.sum[:]), Objects: len(files.cur[k])})
+		}
 	}
 	data, err := json.Marshal(e)
 	if err != nil {
@@ -103,4 +118,33 @@ func (e *diskEntry) result() (*Result, error) {
 		res.docs = append(res.docs, o.json)
 	}
 	return res, nil
+}
+
+// decoded returns the objects of each file of a plain render, for a render
+// of the same directory after a commit that changed some files (decoded.next);
+// nil if the entry is no plain render or does not add up.
+func (e *diskEntry) decoded(res *Result) *decoded {
+	if len(e.Files) == 0 {
+		return nil
+	}
+	d := &decoded{cur: make(map[fileKey][]object, len(e.Files))}
+	at := 0
+	for _, f := range e.Files {
+		sum, err := hex.DecodeString(f.SHA256)
+		if err != nil || len(sum) != sha256.Size || f.Objects < 0 || at+f.Objects > len(res.Objects) {
+			return nil
+		}
+		k := fileKey{path: f.Path}
+		copy(k.sum[:], sum)
+		objs := make([]object, f.Objects)
+		for i := range objs {
+			objs[i] = object{u: res.Objects[at+i], json: res.docs[at+i]}
+		}
+		d.cur[k] = objs
+		at += f.Objects
+	}
+	if at != len(res.Objects) {
+		return nil
+	}
+	return d
 }

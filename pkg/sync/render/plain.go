@@ -44,6 +44,11 @@ func readObjects(fsys *confinedFS, file string, files *decoded) ([]object, error
 // never modified: Render hands out deep copies.
 type decoded struct {
 	prev, cur map[fileKey][]object
+	// order is the files decoded, in the order the render read them: their
+	// objects, concatenated, are the render's.
+	order []fileKey
+	// decodes counts the files decoded rather than reused.
+	decodes int
 }
 
 type fileKey struct {
@@ -62,13 +67,15 @@ func (d *decoded) next() *decoded {
 
 func (d *decoded) decode(file string, data []byte) ([]object, error) {
 	k := fileKey{file, sha256.Sum256(data)}
-	if objs, ok := d.prev[k]; ok {
-		d.cur[k] = objs
-		return objs, nil
+	objs, ok := d.prev[k]
+	if !ok {
+		var err error
+		if objs, err = decodeFile(file, data); err != nil {
+			return nil, err
+		}
+		d.decodes++
 	}
-	objs, err := decodeFile(file, data)
-	if err == nil {
-		d.cur[k] = objs
-	}
-	return objs, err
+	d.cur[k] = objs
+	d.order = append(d.order, k)
+	return objs, nil
 }

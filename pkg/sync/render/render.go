@@ -100,38 +100,49 @@ func (r *Renderer) Render(ctx context.Context, root, path string) (*Result, erro
 	if res, ok := r.cache.reuse(fsys, rel); ok {
 		return res, nil
 	}
-	if res, ok := r.reuseDisk(fsys, rel); ok {
+	res, kept, ok := r.reuseDisk(fsys, rel)
+	if ok {
 		return res, nil
 	}
-	files := r.cache.files(rel).next()
-	res, err := render(ctx, fsys, rel, files)
+	last := r.cache.files(rel)
+	if last == nil {
+		last = kept
+	}
+	files := last.next()
+	res, err = render(ctx, fsys, rel, files)
 	if err != nil {
 		return nil, err
 	}
 	r.cache.store(rel, entry{inputs: fsys.seen, result: res, files: files})
-	if err := r.disk.store(rel, fsys.seen, res); err != nil {
+	if err := r.disk.store(rel, fsys.seen, res, files); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "keeping the render on disk failed; the next process renders again", "path", rel)
 	}
 	return res.clone(false), nil
 }
 
 // reuseDisk returns the render of rel kept on disk if the snapshot answers
-// every question it asked as before, and keeps it in memory too.
-func (r *Renderer) reuseDisk(fsys *confinedFS, rel string) (*Result, bool) {
+// every question it asked as before, and keeps it in memory too. If some
+// answer changed and the kept render is of plain YAML, it returns the objects
+// of each file it read instead, so that only the changed files are decoded.
+func (r *Renderer) reuseDisk(fsys *confinedFS, rel string) (res *Result, kept *decoded, ok bool) {
 	e := r.disk.load(rel)
 	if e == nil {
-		return nil, false
+		return nil, nil, false
 	}
 	in := e.inputs()
-	if !fsys.unchanged(in) {
-		return nil, false
+	unchanged := fsys.unchanged(in)
+	if !unchanged && len(e.Files) == 0 {
+		return nil, nil, false
 	}
 	res, err := e.result()
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
-	r.cache.store(rel, entry{inputs: in, result: res})
-	return res.clone(true), true
+	if !unchanged {
+		return nil, e.decoded(res), false
+	}
+	r.cache.store(rel, entry{inputs: in, result: res, files: e.decoded(res)})
+	return res.clone(true), nil, true
 }
 
 // render renders dir: a pipeline of find the kustomization → build or read → validate → encode.
