@@ -11,8 +11,9 @@ import (
 )
 
 // profileDirEnv names a directory where each gitsync process writes its CPU
-// profile, as cpu-<pid>.pprof: how the README's profiles of whole runs were
-// taken (go tool pprof -top -cum bin/gitsync <file>).
+// profile and, at exit, what it allocated, as cpu-<pid>.pprof and
+// allocs-<pid>.pprof: how the README's profiles of whole runs were taken
+// (go tool pprof -top -cum <file>).
 const profileDirEnv = "GITSYNC_CPU_PROFILE_DIR"
 
 func main() {
@@ -38,5 +39,12 @@ func profile(dir string) (stop func(), err error) {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		if a, err := os.Create(filepath.Join(dir, fmt.Sprintf("allocs-%d.pprof", os.Getpid()))); err == nil {
+			pprof.Lookup("allocs").WriteTo(a, 0)
+			a.Close()
+		}
+	}, nil
 }
