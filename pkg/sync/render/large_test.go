@@ -157,6 +157,37 @@ spec:
 			"two/cm.yaml":            fmt.Sprintf(cm, "x", ""),
 		},
 	}, {
+		name: "components that add resources to an accumulation and rename what it holds",
+		files: map[string]string{
+			"app/kustomization.yaml":   "resources: [cm.yaml, ../base]\ncomponents: [../extra, ../rename]\n",
+			"app/cm.yaml":              fmt.Sprintf(cm, "settings", ""),
+			"base/kustomization.yaml":  "resources: [web.yaml]\n",
+			"base/web.yaml":            fmt.Sprintf(pod, "default"),
+			"extra/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [more.yaml]\n",
+			"extra/more.yaml":          fmt.Sprintf(cm, "more", ""),
+			"rename/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nnameSuffix: -v2\n" +
+				"resources: [late.yaml]\n",
+			"rename/late.yaml": fmt.Sprintf(cm, "late", ""),
+		},
+	}, {
+		name: "a component that adds an id the component before it renamed away",
+		files: map[string]string{
+			"app/kustomization.yaml":    "resources: [cm.yaml]\ncomponents: [../rename, ../readd]\n",
+			"app/cm.yaml":               fmt.Sprintf(cm, "settings", ""),
+			"rename/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nnameSuffix: -old\n",
+			"readd/kustomization.yaml":  "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [cm.yaml]\n",
+			"readd/cm.yaml":             fmt.Sprintf(cm, "settings", ""),
+		},
+	}, {
+		name: "a component whose resource repeats an id the accumulation holds",
+		files: map[string]string{
+			"app/kustomization.yaml":   "resources: [cm.yaml]\ncomponents: [../extra]\n",
+			"app/cm.yaml":              fmt.Sprintf(cm, "settings", ""),
+			"extra/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [cm.yaml]\n",
+			"extra/cm.yaml":            fmt.Sprintf(cm, "settings", ""),
+		},
+		dup: "ConfigMap.v1.[noGrp]/settings.[noNs]",
+	}, {
 		name: "the same id in two files",
 		files: map[string]string{
 			"app/kustomization.yaml": "resources: [a.yaml, b.yaml]\n",
