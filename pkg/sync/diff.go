@@ -23,7 +23,7 @@ func (s *Syncer) Diff(ctx context.Context) (*Result, []apply.ObjectDiff, error) 
 		return r, nil, &Error{Phase: PhaseFetch, Err: err}
 	}
 	r.Revision = art.Revision
-	out, err := timed(&r.Timings.Render, func() (*render.Result, error) { return s.renderer.Render(ctx, art.Dir, s.opts.Path) })
+	out, err := timed(&r.Timings.Render, func() (*render.Result, error) { return s.renderer.RenderSnapshot(ctx, art.Dir, art.Blobs, s.opts.Path) })
 	if err != nil {
 		return r, nil, &Error{Phase: PhaseRender, Err: err}
 	}

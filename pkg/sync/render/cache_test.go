@@ -2,9 +2,12 @@ package render
 
 import (
 	"context"
+	"crypto/sha1"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -141,6 +144,96 @@ func TestPlainRenderDecodesOnlyChangedFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSnapshotBlobsSpareReads renders snapshots whose git blobs are known. To
+// show that a file whose blob the renderer has seen is not read again, the
+// test changes such a file's bytes behind the renderer's back: the render
+// keeps what the blob holds.
+func TestSnapshotBlobsSpareReads(t *testing.T) {
+	cm := func(name, value string) string {
+		return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata: {k: %s}\n", name, value)
+	}
+	tree := func(t *testing.T, files map[string]string) (string, map[string]string) {
+		root := t.TempDir()
+		writeTree(t, root, files)
+		blobs := map[string]string{}
+		for name, content := range files {
+			blobs[name] = fmt.Sprintf("0100644 %x", sha1.Sum([]byte(content)))
+		}
+		return root, blobs
+	}
+	files := map[string]string{}
+	for i := range 20 {
+		files[fmt.Sprintf("many/cm-%02d.yaml", i)] = cm(fmt.Sprintf("cm-%02d", i), "v")
+	}
+	files["app/kustomization.yaml"] = "resources: [cm.yaml]\nnamePrefix: p-\n"
+	files["app/cm.yaml"] = cm("settings", "v")
+
+	for _, where := range []string{"in memory", "on disk, in a new process"} {
+		t.Run("a plain directory after a commit, "+where, func(t *testing.T) {
+			dir := t.TempDir()
+			r := New(Options{CacheDir: dir})
+			root, blobs := tree(t, files)
+			if _, err := r.RenderSnapshot(t.Context(), root, blobs, "many"); err != nil {
+				t.Fatal(err)
+			}
+			if where != "in memory" {
+				r = New(Options{CacheDir: dir})
+			}
+			next := maps.Clone(files)
+			next["many/cm-07.yaml"] = cm("cm-07", "changed")
+			root, blobs = tree(t, next)
+			writeTree(t, root, map[string]string{"many/cm-03.yaml": cm("cm-03", "not-what-the-blob-holds")})
+			got, err := r.RenderSnapshot(t.Context(), root, blobs, "many")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := r.cache.files("many").decodes; n != 1 {
+				t.Errorf("%d files decoded, want the one whose blob changed", n)
+			}
+			wantRoot, _ := tree(t, next)
+			want, err := New().Render(t.Context(), wantRoot, "many")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Digest != want.Digest || string(yamlOf(t, got)) != string(yamlOf(t, want)) {
+				t.Errorf("render with blobs:\n%s\nwant what the blobs hold:\n%s", yamlOf(t, got), yamlOf(t, want))
+			}
+		})
+		t.Run("a kustomization whose files kept their blobs is reused, "+where, func(t *testing.T) {
+			dir := t.TempDir()
+			r := New(Options{CacheDir: dir})
+			root, blobs := tree(t, files)
+			first, err := r.RenderSnapshot(t.Context(), root, blobs, "app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if where != "in memory" {
+				r = New(Options{CacheDir: dir})
+			}
+			root, blobs = tree(t, files)
+			writeTree(t, root, map[string]string{"app/cm.yaml": cm("settings", "not-what-the-blob-holds")})
+			second, err := r.RenderSnapshot(withoutKustomize(t), root, blobs, "app")
+			if err != nil || !second.Cached || second.Digest != first.Digest {
+				t.Errorf("second render: cached %v, same digest %v (%v); want the first reused", second != nil && second.Cached, second != nil && second.Digest == first.Digest, err)
+			}
+		})
+	}
+	t.Run("a file that is not a regular file in the tree is read", func(t *testing.T) {
+		r := New()
+		root, blobs := tree(t, files)
+		if _, err := r.RenderSnapshot(t.Context(), root, blobs, "app"); err != nil {
+			t.Fatal(err)
+		}
+		root, blobs = tree(t, files)
+		blobs["app/cm.yaml"] = strings.Replace(blobs["app/cm.yaml"], "0100644", "0120000", 1)
+		writeTree(t, root, map[string]string{"app/cm.yaml": cm("settings", "changed")})
+		res, err := r.RenderSnapshot(t.Context(), root, blobs, "app")
+		if err != nil || res.Cached || !strings.Contains(string(yamlOf(t, res)), "changed") {
+			t.Errorf("cached %v (%v):\n%s\nwant the file read again", res != nil && res.Cached, err, yamlOf(t, res))
+		}
+	})
 }
 
 func TestDigestDependsOnlyOnTheInputs(t *testing.T) {

@@ -30,6 +30,9 @@ type diskEntry struct {
 	// many of Docs each gave: a render after a commit that changed some of them
 	// decodes only those (decoded).
 	Files []diskFile `json:"files,omitempty"`
+	// Blobs are the git blobs of the files read, by path, where the snapshot
+	// said: the next process knows their content without reading them.
+	Blobs map[string]string `json:"blobs,omitempty"`
 }
 
 type diskFile struct {
@@ -71,11 +74,11 @@ func (d diskCache) load(path string) *diskEntry {
 
 // store writes the entry of path. Failing to is not an error of the render:
 // the next process renders again.
-func (d diskCache) store(path string, in inputs, res *Result, files *decoded) error {
+func (d diskCache) store(path string, in inputs, blobs map[string]string, res *Result, files *decoded) error {
 	if d.dir == "" {
 		return nil
 	}
-	e := diskEntry{Format: diskFormat, Path: path, Digest: res.Digest, Paths: res.Inputs}
+	e := diskEntry{Format: diskFormat, Path: path, Digest: res.Digest, Paths: res.Inputs, Blobs: blobs}
 	for _, q := range in.sorted() {
 		e.Inputs = append(e.Inputs, diskInput{Op: q.op, Path: q.path, Answer: in[q]})
 	}

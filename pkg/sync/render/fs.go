@@ -38,6 +38,12 @@ type confinedFS struct {
 	refs        map[string]string // referenced path → the file that referenced it
 	origin      string            // where the render started: the referrer when none is closer
 	failed      error             // the first refusal or unexpected error; it fails the render
+	// blobs are the snapshot's git blobs by path, nil if unknown; contents
+	// knows what the blobs read before hold.
+	blobs    map[string]string
+	contents *contents
+	// readBlobs are the blobs of the files read, by path.
+	readBlobs map[string]string
 }
 
 var _ filesys.FileSystem = (*confinedFS)(nil)
@@ -76,7 +82,7 @@ func openRepository(root string) (*confinedFS, error) {
 		return nil, err
 	}
 	return &confinedFS{ctx: context.Background(), root: r, dir: dir, seen: inputs{}, resolved: map[string]node{}, refs: map[string]string{},
-		virtual: map[string]virtualFile{}, virtualDirs: map[string]bool{}}, nil
+		virtual: map[string]virtualFile{}, virtualDirs: map[string]bool{}, contents: &contents{}, readBlobs: map[string]string{}}, nil
 }
 
 func (f *confinedFS) Close() error { return f.root.Close() }
@@ -243,7 +249,44 @@ func (f *confinedFS) readFile(rel string) ([]byte, error) {
 	if f.isVirtual(rel) {
 		return data, nil
 	}
-	return data, f.record(opRead, rel, readAnswer(data, err), err)
+	answer := readAnswer(data, err)
+	if blob, ok := f.blob(rel); ok && err == nil {
+		f.contents.learn(blob, answer)
+		f.readBlobs[rel] = blob
+	}
+	return data, f.record(opRead, rel, answer, err)
+}
+
+// knownContent returns the recorded answer for reading rel if its blob was
+// read before, without reading it, and records it as readFile would.
+func (f *confinedFS) knownContent(rel string) (string, bool) {
+	answer, ok := f.knownAnswer(rel)
+	if ok {
+		f.readBlobs[rel] = f.blobs[rel]
+		f.seen.add(opRead, rel, answer)
+	}
+	return answer, ok
+}
+
+// knownAnswer is what reading rel would answer, if the snapshot holds a
+// regular file there whose blob was read before.
+func (f *confinedFS) knownAnswer(rel string) (string, bool) {
+	blob, ok := f.blob(rel)
+	if !ok {
+		return "", false
+	}
+	return f.contents.of(blob)
+}
+
+// blob returns the git blob of the regular file at rel. A path the tree
+// holds as a file has no symbolic link above it (git cannot store a file
+// under a link), so reading rel reads that blob.
+func (f *confinedFS) blob(rel string) (string, bool) {
+	b, ok := f.blobs[rel]
+	if !ok || f.isVirtual(rel) || !(strings.HasPrefix(b, "0100644 ") || strings.HasPrefix(b, "0100755 ")) {
+		return "", false
+	}
+	return b, true
 }
 
 // isVirtual reports whether rel is a fetched file or a directory of them, which are recorded
@@ -295,6 +338,9 @@ func (f *confinedFS) answer(q input) (string, error) {
 		n, err := f.resolve(q.path)
 		return statAnswer(q.path, n, err), settle(err)
 	case opRead:
+		if answer, ok := f.knownAnswer(q.path); ok {
+			return answer, nil
+		}
 		data, err := f.read(q.path)
 		return readAnswer(data, err), settle(err)
 	case opFetch:

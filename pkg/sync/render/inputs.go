@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 )
 
 // op is one kind of question a render asks the repository.
@@ -63,4 +64,28 @@ func (in inputs) sorted() []input {
 func contentAnswer(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// contents maps git blobs to the answer for reading a file that holds them:
+// two files with the same blob hold the same bytes, so a blob hashed once
+// need not be read again, in this snapshot or the next.
+type contents struct {
+	mu      sync.Mutex
+	answers map[string]string
+}
+
+func (c *contents) learn(blob, answer string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.answers == nil {
+		c.answers = map[string]string{}
+	}
+	c.answers[blob] = answer
+}
+
+func (c *contents) of(blob string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.answers[blob]
+	return a, ok
 }

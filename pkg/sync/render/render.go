@@ -15,9 +15,10 @@ import (
 // holds the render cache, so one Renderer should serve all syncs of a process. Kustomize
 // builds run one at a time process-wide (see guard.go); plain directories render in parallel.
 type Renderer struct {
-	cache  cache
-	disk   diskCache
-	remote *Remote
+	cache    cache
+	disk     diskCache
+	remote   *Remote
+	contents contents
 }
 
 // Options configure a Renderer.
@@ -84,6 +85,13 @@ func (r *Result) YAML() ([]byte, error) {
 // are several) whose Terminal method reports true; other errors, such as a cancelled ctx or an
 // unreadable snapshot, are worth retrying.
 func (r *Renderer) Render(ctx context.Context, root, path string) (*Result, error) {
+	return r.RenderSnapshot(ctx, root, nil, path)
+}
+
+// RenderSnapshot is Render of a snapshot whose files' git blobs are known
+// (source.Artifact.Blobs): a file whose blob was read before is known to hold
+// what it held then, so the renderer checks and reuses it without reading it.
+func (r *Renderer) RenderSnapshot(ctx context.Context, root string, blobs map[string]string, path string) (*Result, error) {
 	rel, err := cleanPath(path)
 	if err != nil {
 		return nil, err
@@ -97,6 +105,7 @@ func (r *Renderer) Render(ctx context.Context, root, path string) (*Result, erro
 	}
 	defer fsys.Close()
 	fsys.ctx, fsys.remote = ctx, r.remote
+	fsys.blobs, fsys.contents = blobs, &r.contents
 	if res, ok := r.cache.reuse(fsys, rel); ok {
 		return res, nil
 	}
@@ -114,7 +123,7 @@ func (r *Renderer) Render(ctx context.Context, root, path string) (*Result, erro
 		return nil, err
 	}
 	r.cache.store(rel, entry{inputs: fsys.seen, result: res, files: files})
-	if err := r.disk.store(rel, fsys.seen, res, files); err != nil {
+	if err := r.disk.store(rel, fsys.seen, fsys.readBlobs, res, files); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "keeping the render on disk failed; the next process renders again", "path", rel)
 	}
 	return res.clone(false), nil
@@ -130,6 +139,11 @@ func (r *Renderer) reuseDisk(fsys *confinedFS, rel string) (res *Result, kept *d
 		return nil, nil, false
 	}
 	in := e.inputs()
+	for path, blob := range e.Blobs {
+		if answer, ok := in[input{opRead, path}]; ok {
+			r.contents.learn(blob, answer)
+		}
+	}
 	unchanged := fsys.unchanged(in)
 	if !unchanged && len(e.Files) == 0 {
 		return nil, nil, false

@@ -69,6 +69,8 @@ func (s *Source) fetchNew(ctx context.Context, auth transport.AuthMethod, t targ
 	}
 	if err := s.snapshots.recordBlobs(commit.Hash, written); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "recording the snapshot's blobs failed; the next fetch writes every file", "url", s.remote.display)
+	} else {
+		s.blobs.keep(commit.Hash, written)
 	}
 	if err := s.snapshots.prune(s.keep, commit.Hash); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "pruning old snapshots failed; the next fetch retries", "url", s.remote.display)
@@ -82,7 +84,8 @@ func (s *Source) artifact(t target, dir string, cached bool) Artifact {
 	if t.name == "" || isCommitSHA(s.ref) {
 		ref = t.commit.String()
 	}
-	return Artifact{URL: s.remote.display, Ref: ref, Revision: t.commit.String(), Dir: dir, Cached: cached}
+	return Artifact{URL: s.remote.display, Ref: ref, Revision: t.commit.String(), Dir: dir, Cached: cached,
+		Blobs: s.blobs.of(t.commit, s.snapshots)}
 }
 
 // download fetches the target into an in-memory repository: one commit deep

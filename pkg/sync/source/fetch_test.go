@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func TestFetchResolvesRefs(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(r.name+" "+tc.name, func(t *testing.T) {
 				art := fetch(t, newSource(t, source.Options{URL: url, Ref: tc.ref, Auth: auth}))
-				want := source.Artifact{URL: url, Ref: tc.wantRef, Revision: tc.wantRev, Dir: art.Dir}
+				want := source.Artifact{URL: url, Ref: tc.wantRef, Revision: tc.wantRev, Dir: art.Dir, Blobs: lsTree(t, h.repo, tc.wantRev)}
 				if diff := cmp.Diff(want, art); diff != "" {
 					t.Errorf("artifact (-want +got):\n%s", diff)
 				}
@@ -67,6 +68,22 @@ func TestFetchResolvesRefs(t *testing.T) {
 			})
 		}
 	}
+}
+
+// lsTree is what git ls-tree says each file of rev holds: path → "mode blob",
+// the mode written with seven octal digits as go-git writes it.
+func lsTree(t *testing.T, repo *gitserver.Repo, rev string) map[string]string {
+	t.Helper()
+	out, err := exec.Command("git", "-C", repo.Dir(), "ls-tree", "-r", "--format=%(objectmode) %(objectname)%x00%(path)", rev).Output()
+	if err != nil {
+		t.Fatalf("git ls-tree %s: %v", rev, err)
+	}
+	blobs := map[string]string{}
+	for line := range strings.Lines(string(out)) {
+		blob, path, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "\x00")
+		blobs[path] = "0" + blob
+	}
+	return blobs
 }
 
 func TestFetchUnadvertisedCommitWhenTheServerAllowsIt(t *testing.T) {
@@ -97,6 +114,13 @@ func TestFetchFollowsTheRemote(t *testing.T) {
 			first, second := fetch(t, s), fetch(t, s)
 			if !second.Cached || first.Cached || second.Dir != first.Dir {
 				t.Errorf("first fetch %+v, second %+v; want the second cached in the same directory", first, second)
+			}
+			// A new process finds the snapshot's blobs beside it.
+			dir := t.TempDir()
+			fetch(t, newSource(t, source.Options{URL: url, Ref: "main", Auth: auth, CacheDir: dir}))
+			third := fetch(t, newSource(t, source.Options{URL: url, Ref: "main", Auth: auth, CacheDir: dir}))
+			if want := lsTree(t, repo, first.Revision); !third.Cached || !cmp.Equal(third.Blobs, want) || !cmp.Equal(second.Blobs, want) {
+				t.Errorf("blobs of cached snapshots: %v in this process, %v (cached %v) in the next; want %v", second.Blobs, third.Blobs, third.Cached, want)
 			}
 		})
 		t.Run(r.name+" fetches a new commit into a new snapshot and leaves the old one alone", func(t *testing.T) {

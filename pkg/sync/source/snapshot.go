@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -132,6 +133,44 @@ func (s snapshots) recordBlobs(rev plumbing.Hash, b blobs) error {
 	return os.Rename(tmp, s.path(rev)+blobsSuffix)
 }
 
+// readBlobs returns the blobs recorded for rev's snapshot.
+func (s snapshots) readBlobs(rev plumbing.Hash) (blobs, error) {
+	data, err := os.ReadFile(s.path(rev) + blobsSuffix)
+	if err != nil {
+		return nil, err
+	}
+	var b blobs
+	return b, json.Unmarshal(data, &b)
+}
+
+// lastBlobs keeps the blobs of the snapshot a Source handed out last, so that
+// a fetch that finds the same commit does not read them again.
+type lastBlobs struct {
+	mu    sync.Mutex
+	rev   plumbing.Hash
+	blobs blobs
+}
+
+func (l *lastBlobs) keep(rev plumbing.Hash, b blobs) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rev, l.blobs = rev, b
+}
+
+// of returns rev's blobs, nil if they cannot be read.
+func (l *lastBlobs) of(rev plumbing.Hash, s snapshots) map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.blobs == nil || l.rev != rev {
+		b, err := s.readBlobs(rev)
+		if err != nil {
+			return nil
+		}
+		l.rev, l.blobs = rev, b
+	}
+	return l.blobs
+}
+
 // newest returns the most recently used snapshot whose blobs are recorded,
 // or an empty base.
 func (s snapshots) newest() base {
@@ -143,9 +182,7 @@ func (s snapshots) newest() base {
 		if !plumbing.IsHash(e.Name()) {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(s.dir, e.Name()+blobsSuffix))
-		var b blobs
-		if err == nil && json.Unmarshal(data, &b) == nil {
+		if b, err := s.readBlobs(plumbing.NewHash(e.Name())); err == nil {
 			return base{dir: filepath.Join(s.dir, e.Name()), blobs: b}
 		}
 	}

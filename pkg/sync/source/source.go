@@ -67,6 +67,11 @@ type Artifact struct {
 	// Cached means the snapshot already existed: the only network traffic
 	// was the check of the remote's refs (none at all for a commit SHA).
 	Cached bool
+	// Blobs maps each file of Dir (repository-relative, slash-separated) to
+	// its git mode and blob, "0100644 <sha1>": a file whose blob a reader has
+	// seen before holds what it held then. Nil if the snapshot's record is
+	// lost. It is shared: do not modify it.
+	Blobs map[string]string
 }
 
 // Source fetches snapshots of one repository's ref. It is safe for
@@ -77,6 +82,7 @@ type Source struct {
 	auth        Auth // with defaults applied and the URL's credentials moved in
 	agentSocket string
 	snapshots   snapshots
+	blobs       lastBlobs
 	keep        int
 	mu          sync.Mutex
 }

@@ -170,7 +170,7 @@ func TestFetchLocalPath(t *testing.T) {
 		sha := repo.Commit(t, "first", map[string]string{"a.yaml": "a"})
 		t.Chdir(repo.Root())
 		art := fetch(t, newSource(t, source.Options{URL: repo.Name()}))
-		want := source.Artifact{URL: "file://" + repo.Dir(), Ref: "refs/heads/main", Revision: sha, Dir: art.Dir}
+		want := source.Artifact{URL: "file://" + repo.Dir(), Ref: "refs/heads/main", Revision: sha, Dir: art.Dir, Blobs: lsTree(t, repo, sha)}
 		if diff := cmp.Diff(want, art); diff != "" {
 			t.Errorf("artifact (-want +got):\n%s", diff)
 		}
