@@ -175,13 +175,5 @@ func (a *Applier) serverSideApply(ctx context.Context, t *target, force bool) (*
 
 // resourcePath is the URL path segments of one object.
 func resourcePath(m *meta.RESTMapping, namespace, name string) []string {
-	gv := m.Resource.GroupVersion()
-	path := []string{"/apis", gv.Group, gv.Version}
-	if gv.Group == "" {
-		path = []string{"/api", gv.Version}
-	}
-	if m.Scope.Name() == meta.RESTScopeNameNamespace {
-		path = append(path, "namespaces", namespace)
-	}
-	return append(path, m.Resource.Resource, name)
+	return append(collectionPath(m, namespace), name)
 }

@@ -8,6 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/gitsync-io/gitsync/pkg/atomicfile"
 )
@@ -111,16 +115,24 @@ func (e *diskEntry) inputs() inputs {
 
 // result decodes the entry's objects.
 func (e *diskEntry) result() (*Result, error) {
-	res := &Result{Digest: e.Digest, Inputs: e.Paths}
-	for _, doc := range e.Docs {
-		o, err := newObject(e.Path, doc)
-		if err != nil {
-			return nil, err
-		}
-		res.Objects = append(res.Objects, o.u)
-		res.docs = append(res.docs, o.json)
+	res := &Result{Digest: e.Digest, Inputs: e.Paths,
+		Objects: make([]*unstructured.Unstructured, len(e.Docs)), docs: make([][]byte, len(e.Docs))}
+	// Decoding is most of reading a large render back; every core takes a share.
+	var g errgroup.Group
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		g.Go(func() error {
+			for i := w; i < len(e.Docs); i += workers {
+				o, err := newObject(e.Path, e.Docs[i])
+				if err != nil {
+					return err
+				}
+				res.Objects[i], res.docs[i] = o.u, o.json
+			}
+			return nil
+		})
 	}
-	return res, nil
+	return res, g.Wait()
 }
 
 // decoded returns the objects of each file of a plain render, for a render
