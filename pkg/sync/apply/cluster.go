@@ -142,8 +142,17 @@ func (l *liveCache) start(gvr schema.GroupVersionResource) {
 	inf := dynamicinformer.NewFilteredDynamicInformer(l.client, gvr, metav1.NamespaceAll, 0,
 		cache.Indexers{indexSync: syncIndex},
 		func(o *metav1.ListOptions) { o.LabelSelector = LabelSync }).Informer()
+	_ = inf.SetTransform(trimCached) // fails only once the informer runs
 	l.informers[gvr] = inf
 	go inf.RunWithContext(l.ctx)
+}
+
+// trimCached is trimManagedFields for the objects an informer keeps.
+func trimCached(o any) (any, error) {
+	if u, ok := o.(*unstructured.Unstructured); ok {
+		trimManagedFields(u)
+	}
+	return o, nil
 }
 
 func syncIndex(obj any) ([]string, error) {

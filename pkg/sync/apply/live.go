@@ -93,11 +93,26 @@ func (a *Applier) listDecoded(ctx context.Context, m *meta.RESTMapping, namespac
 					items[i].SetAPIVersion(apiVersion)
 					items[i].SetKind(kind)
 				}
+				trimManagedFields(&items[i])
 			}
 			return nil
 		})
 	}
 	return items, g.Wait()
+}
+
+// trimManagedFields drops the field sets from the managedFields of a live
+// object, keeping who manages it and how: gitsync reads the managers (who
+// else applies to an object) but never the fields, and the sets are most of
+// a live object's size in memory.
+func trimManagedFields(u *unstructured.Unstructured) {
+	metadata, _ := u.Object["metadata"].(map[string]any)
+	entries, _ := metadata["managedFields"].([]any)
+	for _, e := range entries {
+		if m, ok := e.(map[string]any); ok {
+			delete(m, "fieldsV1")
+		}
+	}
 }
 
 // collectionPath is the URL path segments of the objects of m's type in
