@@ -40,22 +40,8 @@ type lister func(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, 
 // listObjects lists whole objects, across all namespaces (clusterWide) or in
 // each of nss where that is forbidden.
 func (a *Applier) listObjects(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) ([]unstructured.Unstructured, bool, error) {
-	items, err := a.listDecoded(ctx, m, "", selector)
-	if err == nil {
-		return items, true, nil
-	}
-	if m.Scope.Name() != meta.RESTScopeNameNamespace || !apierrors.IsForbidden(err) {
-		return nil, false, fmt.Errorf("list %s: %w", m.Resource.GroupResource(), err)
-	}
-	var all []unstructured.Unstructured
-	for ns := range nss {
-		items, err := a.listDecoded(ctx, m, ns, selector)
-		if err != nil {
-			return nil, false, fmt.Errorf("list %s in namespace %s: %w", m.Resource.GroupResource(), ns, err)
-		}
-		all = append(all, items...)
-	}
-	return all, false, nil
+	return listWideOrEach(m.Resource.GroupResource(), m.Scope.Name() == meta.RESTScopeNameNamespace, nss,
+		func(ns string) ([]unstructured.Unstructured, error) { return a.listDecoded(ctx, m, ns, selector) })
 }
 
 // listDecoded lists the objects of m's type with selector, in namespace or
@@ -133,23 +119,16 @@ func collectionPath(m *meta.RESTMapping, namespace string) []string {
 // mapping's kind that hold nothing else: enough to read their labels, at a
 // fraction of the size.
 func (a *Applier) listMetadata(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) ([]unstructured.Unstructured, bool, error) {
-	opts := metav1.ListOptions{LabelSelector: selector}
-	var metas []metav1.PartialObjectMetadata
-	list, err := a.metadata.Resource(m.Resource).List(ctx, opts)
-	clusterWide := err == nil
-	switch {
-	case err == nil:
-		metas = list.Items
-	case m.Scope.Name() != meta.RESTScopeNameNamespace || !apierrors.IsForbidden(err):
-		return nil, false, fmt.Errorf("list %s: %w", m.Resource.GroupResource(), err)
-	default:
-		for ns := range nss {
-			list, err := a.metadata.Resource(m.Resource).Namespace(ns).List(ctx, opts)
+	metas, clusterWide, err := listWideOrEach(m.Resource.GroupResource(), m.Scope.Name() == meta.RESTScopeNameNamespace, nss,
+		func(ns string) ([]metav1.PartialObjectMetadata, error) {
+			list, err := a.metadata.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 			if err != nil {
-				return nil, false, fmt.Errorf("list %s in namespace %s: %w", m.Resource.GroupResource(), ns, err)
+				return nil, err
 			}
-			metas = append(metas, list.Items...)
-		}
+			return list.Items, nil
+		})
+	if err != nil {
+		return nil, false, err
 	}
 	items := make([]unstructured.Unstructured, len(metas))
 	for i := range metas {
@@ -225,27 +204,50 @@ func namespacesOf(targets []*target) map[string]bool {
 // across all namespaces (clusterWide), or in each of nss where that is
 // forbidden.
 func listResource(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVersionResource, namespaced bool, nss map[string]bool, selector string) (items []unstructured.Unstructured, clusterWide bool, err error) {
-	opts := metav1.ListOptions{LabelSelector: selector}
-	list, err := dc.Resource(gvr).List(ctx, opts)
-	if err == nil {
-		return list.Items, true, nil
-	}
-	if !namespaced || !apierrors.IsForbidden(err) {
-		return nil, false, fmt.Errorf("list %s: %w", gvr.GroupResource(), err)
-	}
-	items, err = listNamespaces(ctx, dc, gvr, nss, selector)
-	return items, false, err
+	return listWideOrEach(gvr.GroupResource(), namespaced, nss, dynamicLister(ctx, dc, gvr, selector))
 }
 
 // listNamespaces lists one resource type with a label selector in each of nss.
 func listNamespaces(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVersionResource, nss map[string]bool, selector string) ([]unstructured.Unstructured, error) {
-	var items []unstructured.Unstructured
-	for ns := range nss {
+	return listEach(gvr.GroupResource(), nss, dynamicLister(ctx, dc, gvr, selector))
+}
+
+// dynamicLister lists gvr with selector through dc, in one namespace or (if
+// empty) in all.
+func dynamicLister(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVersionResource, selector string) func(ns string) ([]unstructured.Unstructured, error) {
+	return func(ns string) ([]unstructured.Unstructured, error) {
 		list, err := dc.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
-			return nil, fmt.Errorf("list %s in namespace %s: %w", gvr.GroupResource(), ns, err)
+			return nil, err
 		}
-		items = append(items, list.Items...)
+		return list.Items, nil
+	}
+}
+
+// listWideOrEach lists a resource type with list("") across all namespaces
+// (clusterWide) or, where RBAC forbids that for a namespaced type, with
+// list(ns) in each of nss.
+func listWideOrEach[T any](gr schema.GroupResource, namespaced bool, nss map[string]bool, list func(ns string) ([]T, error)) (items []T, clusterWide bool, err error) {
+	items, err = list("")
+	if err == nil {
+		return items, true, nil
+	}
+	if !namespaced || !apierrors.IsForbidden(err) {
+		return nil, false, fmt.Errorf("list %s: %w", gr, err)
+	}
+	items, err = listEach(gr, nss, list)
+	return items, false, err
+}
+
+// listEach lists a resource type with list(ns) in each of nss.
+func listEach[T any](gr schema.GroupResource, nss map[string]bool, list func(ns string) ([]T, error)) ([]T, error) {
+	var items []T
+	for ns := range nss {
+		more, err := list(ns)
+		if err != nil {
+			return nil, fmt.Errorf("list %s in namespace %s: %w", gr, ns, err)
+		}
+		items = append(items, more...)
 	}
 	return items, nil
 }
