@@ -145,12 +145,10 @@ func (e *diskEntry) decoded(res *Result) *decoded {
 	d := &decoded{cur: make(map[fileKey][]object, len(e.Files))}
 	at := 0
 	for _, f := range e.Files {
-		sum, err := hex.DecodeString(f.SHA256)
-		if err != nil || len(sum) != sha256.Size || f.Objects < 0 || at+f.Objects > len(res.Objects) {
+		k, ok := fileKeyOf(f.Path, f.SHA256)
+		if !ok || f.Objects < 0 || at+f.Objects > len(res.Objects) {
 			return nil
 		}
-		k := fileKey{path: f.Path}
-		copy(k.sum[:], sum)
 		objs := make([]object, f.Objects)
 		for i := range objs {
 			objs[i] = object{u: res.Objects[at+i], json: res.docs[at+i]}

@@ -63,6 +63,17 @@ type fileKey struct {
 	sum  [sha256.Size]byte
 }
 
+// fileKeyOf is the key of file with the content whose sha256 is hexSum.
+func fileKeyOf(file, hexSum string) (fileKey, bool) {
+	k := fileKey{path: file}
+	sum, err := hex.DecodeString(hexSum)
+	if err != nil || len(sum) != sha256.Size {
+		return k, false
+	}
+	copy(k.sum[:], sum)
+	return k, true
+}
+
 // next starts a render that may reuse what this one decoded; nil-safe.
 func (d *decoded) next() *decoded {
 	n := &decoded{cur: map[fileKey][]object{}}
@@ -75,12 +86,10 @@ func (d *decoded) next() *decoded {
 // reuse returns the objects the last render decoded from file when its
 // content had the answer (contentAnswer) it has now.
 func (d *decoded) reuse(file, answer string) ([]object, bool) {
-	sum, err := hex.DecodeString(answer)
-	if err != nil || len(sum) != sha256.Size {
+	k, ok := fileKeyOf(file, answer)
+	if !ok {
 		return nil, false
 	}
-	k := fileKey{path: file}
-	copy(k.sum[:], sum)
 	objs, ok := d.prev[k]
 	if ok {
 		d.cur[k] = objs
