@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,22 @@ func TestShards(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("shard 0 moved from the killed %s to %s in %s (lease duration %s)", victim.name, taker, time.Since(killed).Round(10*time.Millisecond), leaseDuration)
+
+	// Once the killed replica's membership lapses too, the survivors divide
+	// every shard between them again, so other shards move as well. Wait
+	// until the holders stay put for two lease durations: a sync whose shard
+	// moves while it is applied is applied by both, one after the other.
+	settled, since := shardHolders(t, admin, invNS, shards), time.Now()
+	for time.Since(since) < 2*leaseDuration {
+		if time.Now().After(deadline.Add(2 * leaseDuration)) {
+			t.Fatalf("the shard holders never settled after the kill: %v\n%s", settled, logs())
+		}
+		time.Sleep(200 * time.Millisecond)
+		if now := shardHolders(t, admin, invNS, shards); !slices.Equal(now, settled) || slices.Contains(now, victim.name) || slices.Contains(now, "") {
+			settled, since = now, time.Now()
+		}
+	}
+	t.Logf("the shards settled on %v", settled)
 
 	repo.Commit(t, "change every path", manyFiles(prefix, syncs, "v2"))
 	start = marks()
