@@ -74,5 +74,6 @@ func newSyncer(f *syncFlags, progress *progressLine) (*gsync.Syncer, error) {
 	if progress != nil {
 		opts.Progress = progress.update
 	}
+	opts.Once = true
 	return gsync.New(cfg, opts)
 }

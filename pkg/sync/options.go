@@ -65,6 +65,10 @@ type Options struct {
 	// Events, if set, records what changed as Kubernetes Events on the
 	// sync's inventory ConfigMap.
 	Events events.EventRecorder
+	// Once says the Syncer syncs once or a few times (gitsync sync, diff):
+	// its renders are not kept in memory for the next interval, which saves
+	// copying each one.
+	Once bool
 }
 
 // DefaultOptions returns the defaults of the command line.
@@ -113,7 +117,7 @@ func (o *Options) validate() error {
 // snapshots.
 func (o Options) renderOptions() render.Options {
 	sum := sha256.Sum256([]byte(o.Source.URL + "\x00" + o.Source.Ref))
-	return render.Options{Remote: o.remote(), CacheDir: filepath.Join(o.Source.CacheDir, "renders", hex.EncodeToString(sum[:12]))}
+	return render.Options{Remote: o.remote(), CacheDir: filepath.Join(o.Source.CacheDir, "renders", hex.EncodeToString(sum[:12])), Once: o.Once}
 }
 
 // remote is how the render fetches: Options.Remote, and remote bases when

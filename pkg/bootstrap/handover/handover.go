@@ -228,7 +228,7 @@ func (h *handover) sync(ctx context.Context, name, path string) (outcome, error)
 	opts := gsync.DefaultOptions()
 	opts.Name, opts.Namespace, opts.Path, opts.Timeout = name, Namespace, path, h.opts.Timeout
 	opts.Source = source.Options{URL: h.c.GitOps.Repo, Ref: h.c.GitOps.Ref, Auth: h.opts.Auth, CacheDir: h.opts.CacheDir}
-	opts.Remote = h.opts.Remote
+	opts.Remote, opts.Once = h.opts.Remote, true
 	s, err := gsync.New(h.cfg, opts)
 	if err != nil {
 		return outcome{}, err

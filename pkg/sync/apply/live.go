@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"runtime"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -45,33 +47,30 @@ func (a *Applier) listObjects(ctx context.Context, m *meta.RESTMapping, nss map[
 }
 
 // listDecoded lists the objects of m's type with selector, in namespace or
-// (if empty) in all, and decodes the items on every core: decoding 10,000
-// live objects is most of what a sync that changes nothing costs, and the
-// dynamic client decodes a list on one.
+// (if empty) in all, and decodes the items on every core while the list is
+// still arriving: decoding 10,000 live objects is most of what a sync that
+// changes nothing costs, and the dynamic client reads the whole list into
+// memory, then decodes it on one core.
 func (a *Applier) listDecoded(ctx context.Context, m *meta.RESTMapping, namespace, selector string) ([]unstructured.Unstructured, error) {
-	result := a.rest.Get().AbsPath(collectionPath(m, namespace)...).
+	body, err := a.rest.Get().AbsPath(collectionPath(m, namespace)...).
 		Param("labelSelector", selector).
 		SetHeader("Accept", "application/json").
-		Do(ctx)
-	raw, err := result.Raw()
+		Stream(ctx) // an error is the server's Status, decoded
 	if err != nil {
-		return nil, result.Error() // decodes the server's Status
+		return nil, err
 	}
-	var list struct {
-		Items []json.RawMessage `json:"items"`
-	}
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf("decode the list: %w", err)
-	}
-	items := make([]unstructured.Unstructured, len(list.Items))
+	defer body.Close()
 	apiVersion, kind := m.GroupVersionKind.ToAPIVersionAndKind()
-	var g errgroup.Group
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
+	var batches [][]unstructured.Unstructured
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	err = eachListItem(body, listBatch, func(raws []json.RawMessage) {
+		items := make([]unstructured.Unstructured, len(raws))
+		batches = append(batches, items)
 		g.Go(func() error {
-			for i := w; i < len(items); i += workers {
-				if err := utiljson.Unmarshal(list.Items[i], &items[i].Object); err != nil {
-					return fmt.Errorf("decode item %d of the list: %w", i, err)
+			for i, raw := range raws {
+				if err := utiljson.Unmarshal(raw, &items[i].Object); err != nil {
+					return fmt.Errorf("decode an item of the list: %w", err)
 				}
 				// Items of a list leave out what the list says: the
 				// dynamic client fills them in too.
@@ -81,10 +80,78 @@ func (a *Applier) listDecoded(ctx context.Context, m *meta.RESTMapping, namespac
 				}
 				trimManagedFields(&items[i])
 			}
-			return nil
+			return ctx.Err()
 		})
+	})
+	if waitErr := g.Wait(); err == nil {
+		err = waitErr
 	}
-	return items, g.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("read the list: %w", err)
+	}
+	return slices.Concat(batches...), nil
+}
+
+// listBatch is how many items of a list one decoding goroutine takes.
+const listBatch = 256
+
+// eachListItem reads a JSON list from r and hands its items to batch, n at a
+// time, as they arrive; the other fields of the list are skipped.
+func eachListItem(r io.Reader, n int, batch func([]json.RawMessage)) error {
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if key != "items" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+			continue
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case nil: // "items": null
+			continue
+		case json.Delim('['):
+		default:
+			return fmt.Errorf("items is %v, not a list", tok)
+		}
+		raws := make([]json.RawMessage, 0, n)
+		for dec.More() {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return err
+			}
+			if raws = append(raws, raw); len(raws) == n {
+				batch(raws)
+				raws = make([]json.RawMessage, 0, n)
+			}
+		}
+		if len(raws) > 0 {
+			batch(raws)
+		}
+		if err := expectDelim(dec, ']'); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, '}')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err == nil && tok != want {
+		err = fmt.Errorf("found %v where %v belongs", tok, want)
+	}
+	return err
 }
 
 // trimManagedFields drops the field sets from the managedFields of a live

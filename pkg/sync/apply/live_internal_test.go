@@ -1,6 +1,8 @@
 package apply
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -25,5 +27,41 @@ func TestTrimManagedFieldsKeepsTheManagers(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"helm"}, otherAppliers(live, "gitsync")); diff != "" {
 		t.Errorf("other appliers (-want +got):\n%s", diff)
+	}
+}
+
+func TestEachListItemHandsOutEveryItemOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, list string
+		want       [][]string // the batches, each item compact
+		wantErr    bool
+	}{
+		{name: "batches of two, the last one short",
+			list: `{"kind":"ConfigMapList","metadata":{"resourceVersion":"7"},"items":[{"a":1},{"b":[2,3]},{"c":"]"},{"d":{}},{"e":null}]}`,
+			want: [][]string{{`{"a":1}`, `{"b":[2,3]}`}, {`{"c":"]"}`, `{"d":{}}`}, {`{"e":null}`}}},
+		{name: "fields after the items", list: `{"items":[{"a":1}],"metadata":{"continue":""},"kind":"List"}`,
+			want: [][]string{{`{"a":1}`}}},
+		{name: "no items", list: `{"kind":"List","items":[]}`},
+		{name: "null items", list: `{"kind":"List","items":null}`},
+		{name: "cut short", list: `{"items":[{"a":1},{"b":`, wantErr: true},
+		{name: "items that are no list", list: `{"items":{"a":1}}`, wantErr: true},
+		{name: "not an object", list: `[{"a":1}]`, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got [][]string
+			err := eachListItem(strings.NewReader(tc.list), 2, func(raws []json.RawMessage) {
+				var batch []string
+				for _, r := range raws {
+					batch = append(batch, string(r))
+				}
+				got = append(got, batch)
+			})
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("error %v, want an error: %v", err, tc.wantErr)
+			}
+			if diff := cmp.Diff(tc.want, got); !tc.wantErr && diff != "" {
+				t.Errorf("batches (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"fmt"
@@ -74,18 +75,23 @@ func TestCache(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		for _, where := range []string{"in memory", "on disk, in a new process"} {
+		for _, where := range []string{"in memory", "on disk, in a new process", "on disk, by processes that render once"} {
 			t.Run(tc.name+", "+where, func(t *testing.T) {
 				r := New()
 				next := func() *Renderer { return r }
 				if where != "in memory" {
 					dir := t.TempDir()
-					r = New(Options{CacheDir: dir})
-					next = func() *Renderer { return New(Options{CacheDir: dir}) }
+					once := strings.Contains(where, "once")
+					r = New(Options{CacheDir: dir, Once: once})
+					next = func() *Renderer { return New(Options{CacheDir: dir, Once: once}) }
 				}
 				first, err := r.Render(t.Context(), copyTree(t, repo), tc.path)
 				if err != nil {
 					t.Fatal(err)
+				}
+				// The caller owns what it gets: changing it changes no later render.
+				for _, o := range first.Objects {
+					o.SetLabels(map[string]string{"changed-by": "caller"})
 				}
 				snapshot := copyTree(t, repo)
 				tc.change(t, snapshot)
@@ -103,6 +109,11 @@ func TestCache(t *testing.T) {
 				}
 				if tc.wantCached && (string(yamlOf(t, first)) != string(yamlOf(t, second)) || len(first.Objects) != len(second.Objects)) {
 					t.Errorf("the reused render differs:\n%s\nwant:\n%s", yamlOf(t, second), yamlOf(t, first))
+				}
+				for _, o := range second.Objects {
+					if o.GetLabels()["changed-by"] != "" {
+						t.Errorf("%s/%s carries the label the caller set on the first render's copy", o.GetKind(), o.GetName())
+					}
 				}
 			})
 		}
@@ -266,26 +277,45 @@ func withoutKustomize(t *testing.T) context.Context {
 }
 
 func TestDiskCacheThatCannotBeReadIsReplaced(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain"); err != nil {
-		t.Fatal(err)
-	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil || len(files) != 1 {
-		t.Fatalf("cache files %v (%v), want one", files, err)
-	}
-	if err := os.WriteFile(files[0], []byte(`{"format":1,"path":"plain","docs":[`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	res, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain")
-	if err != nil {
-		t.Fatalf("render over a torn cache file: %v", err)
-	}
-	if res.Cached || len(res.Objects) == 0 {
-		t.Fatalf("render over a torn cache file: cached %v, %d objects; want a fresh render", res.Cached, len(res.Objects))
-	}
-	again, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain")
-	if err != nil || !again.Cached {
-		t.Errorf("the next process: cached %v (%v), want the replaced entry reused", again != nil && again.Cached, err)
+	for _, tc := range []struct {
+		name  string
+		spoil func(kept []byte) []byte
+	}{
+		{"a torn first line", func([]byte) []byte { return []byte(`{"format":2,"path":"plain","objects":`) }},
+		{"an entry of another format", func(kept []byte) []byte { return bytes.Replace(kept, []byte(`"format":2`), []byte(`"format":1`), 1) }},
+		{"objects cut short", func(kept []byte) []byte {
+			return kept[:bytes.LastIndexByte(kept[:len(kept)-1], '\n')+1]
+		}},
+		{"more objects than it says", func(kept []byte) []byte { return append(kept, "{}\n"...) }},
+		{"an object that is not JSON", func(kept []byte) []byte { return append(kept[:len(kept)-2], "\n"...) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain"); err != nil {
+				t.Fatal(err)
+			}
+			files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+			if err != nil || len(files) != 1 {
+				t.Fatalf("cache files %v (%v), want one", files, err)
+			}
+			kept, err := os.ReadFile(files[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(files[0], tc.spoil(kept), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			res, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain")
+			if err != nil {
+				t.Fatalf("render over a spoilt cache file: %v", err)
+			}
+			if res.Cached || len(res.Objects) == 0 {
+				t.Fatalf("render over a spoilt cache file: cached %v, %d objects; want a fresh render", res.Cached, len(res.Objects))
+			}
+			again, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain")
+			if err != nil || !again.Cached {
+				t.Errorf("the next process: cached %v (%v), want the replaced entry reused", again != nil && again.Cached, err)
+			}
+		})
 	}
 }

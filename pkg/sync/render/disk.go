@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,25 +19,32 @@ import (
 
 // diskFormat is bumped when diskEntry changes: an entry of another format
 // is ignored and replaced.
-const diskFormat = 1
+const diskFormat = 2
 
 // diskEntry is a render kept on disk: the questions it asked with their
 // answers (digests, never file contents), and its objects. A new process
 // reuses it as the memory cache would, when the snapshot answers the same.
+//
+// The file is the entry as one line of JSON, then each object's JSON on a
+// line of its own (compact JSON has no line breaks), so that reading it back
+// splits the objects apart without parsing them, and writing it copies them.
 type diskEntry struct {
-	Format int               `json:"format"`
-	Path   string            `json:"path"`
-	Inputs []diskInput       `json:"inputs"`
-	Digest string            `json:"digest"`
-	Paths  []string          `json:"paths"`
-	Docs   []json.RawMessage `json:"docs"`
+	Format int         `json:"format"`
+	Path   string      `json:"path"`
+	Inputs []diskInput `json:"inputs"`
+	Digest string      `json:"digest"`
+	Paths  []string    `json:"paths"`
+	// Objects is how many object lines follow.
+	Objects int `json:"objects"`
 	// Files, for a directory of plain YAML, are the files read in order and how
-	// many of Docs each gave: a render after a commit that changed some of them
-	// decodes only those (decoded).
+	// many of the objects each gave: a render after a commit that changed some
+	// of them decodes only those (decoded).
 	Files []diskFile `json:"files,omitempty"`
 	// Blobs are the git blobs of the files read, by path, where the snapshot
 	// said: the next process knows their content without reading them.
 	Blobs map[string]string `json:"blobs,omitempty"`
+
+	docs [][]byte
 }
 
 type diskFile struct {
@@ -69,9 +77,19 @@ func (d diskCache) load(path string) *diskEntry {
 	if err != nil {
 		return nil
 	}
+	header, rest, _ := bytes.Cut(data, []byte{'\n'})
 	var e diskEntry
-	if json.Unmarshal(data, &e) != nil || e.Format != diskFormat || e.Path != path {
+	if json.Unmarshal(header, &e) != nil || e.Format != diskFormat || e.Path != path || e.Objects < 0 {
 		return nil
+	}
+	e.docs = make([][]byte, 0, e.Objects)
+	for len(rest) > 0 && len(e.docs) < e.Objects {
+		var doc []byte
+		doc, rest, _ = bytes.Cut(rest, []byte{'\n'})
+		e.docs = append(e.docs, doc)
+	}
+	if len(e.docs) != e.Objects || len(rest) > 0 {
+		return nil // cut short, or more than it says
 	}
 	return &e
 }
@@ -82,21 +100,34 @@ func (d diskCache) store(path string, in inputs, blobs map[string]string, res *R
 	if d.dir == "" {
 		return nil
 	}
-	e := diskEntry{Format: diskFormat, Path: path, Digest: res.Digest, Paths: res.Inputs, Blobs: blobs}
+	e := diskEntry{Format: diskFormat, Path: path, Digest: res.Digest, Paths: res.Inputs, Objects: len(res.docs), Blobs: blobs}
 	for _, q := range in.sorted() {
 		e.Inputs = append(e.Inputs, diskInput{Op: q.op, Path: q.path, Answer: in[q]})
-	}
-	for _, doc := range res.docs {
-		e.Docs = append(e.Docs, doc)
 	}
 	if files != nil {
 		for _, k := range files.order {
 			e.Files = append(e.Files, diskFile{Path: k.path, SHA256: hex.EncodeToString(k.sum[:]), Objects: len(files.cur[k])})
 		}
 	}
-	data, err := json.Marshal(e)
+	header, err := json.Marshal(e)
 	if err != nil {
 		return err
+	}
+	size := len(header) + 1
+	for _, doc := range res.docs {
+		size += len(doc) + 1
+	}
+	data := make([]byte, 0, size)
+	data = append(append(data, header...), '\n')
+	for _, doc := range res.docs {
+		if bytes.IndexByte(doc, '\n') >= 0 { // never from json.Marshal; be sure
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, doc); err != nil {
+				return err
+			}
+			doc = buf.Bytes()
+		}
+		data = append(append(data, doc...), '\n')
 	}
 	if err := os.MkdirAll(d.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
@@ -116,14 +147,14 @@ func (e *diskEntry) inputs() inputs {
 // result decodes the entry's objects.
 func (e *diskEntry) result() (*Result, error) {
 	res := &Result{Digest: e.Digest, Inputs: e.Paths,
-		Objects: make([]*unstructured.Unstructured, len(e.Docs)), docs: make([][]byte, len(e.Docs))}
+		Objects: make([]*unstructured.Unstructured, len(e.docs)), docs: make([][]byte, len(e.docs))}
 	// Decoding is most of reading a large render back; every core takes a share.
 	var g errgroup.Group
 	workers := runtime.GOMAXPROCS(0)
 	for w := range workers {
 		g.Go(func() error {
-			for i := w; i < len(e.Docs); i += workers {
-				o, err := newObject(e.Path, e.Docs[i])
+			for i := w; i < len(e.docs); i += workers {
+				o, err := newObject(e.Path, e.docs[i])
 				if err != nil {
 					return err
 				}

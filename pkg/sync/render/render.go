@@ -18,6 +18,7 @@ type Renderer struct {
 	cache    cache
 	disk     diskCache
 	remote   *Remote
+	once     bool
 	contents contents
 }
 
@@ -29,13 +30,16 @@ type Options struct {
 	// read: a new process (gitsync sync, a restart) reuses it when the snapshot answers the same.
 	// Renderers of different repositories should not share one.
 	CacheDir string
+	// Once says each path is rendered once (gitsync sync, diff): nothing is kept in memory for a
+	// next render, so results are handed out as they are instead of as copies.
+	Once bool
 }
 
 // New returns a Renderer with an empty cache. It takes at most one Options.
 func New(opts ...Options) *Renderer {
 	r := &Renderer{}
 	for _, o := range opts {
-		r.remote, r.disk = o.Remote, diskCache{dir: o.CacheDir}
+		r.remote, r.disk, r.once = o.Remote, diskCache{dir: o.CacheDir}, o.Once
 	}
 	return r
 }
@@ -122,11 +126,22 @@ func (r *Renderer) RenderSnapshot(ctx context.Context, root string, blobs map[st
 	if err != nil {
 		return nil, err
 	}
-	r.cache.store(rel, entry{inputs: fsys.seen, result: res, files: files})
 	if err := r.disk.store(rel, fsys.seen, fsys.readBlobs, res, files); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "keeping the render on disk failed; the next process renders again", "path", rel)
 	}
-	return res.clone(false), nil
+	return r.keep(rel, entry{inputs: fsys.seen, result: res, files: files}, false), nil
+}
+
+// keep keeps e in memory for the next render of rel and returns a copy of its
+// result for the caller; a Renderer that renders once keeps nothing and
+// returns the result itself.
+func (r *Renderer) keep(rel string, e entry, cached bool) *Result {
+	if r.once {
+		e.result.Cached = cached
+		return e.result
+	}
+	r.cache.store(rel, e)
+	return e.result.clone(cached)
 }
 
 // reuseDisk returns the render of rel kept on disk if the snapshot answers
@@ -155,8 +170,7 @@ func (r *Renderer) reuseDisk(fsys *confinedFS, rel string) (res *Result, kept *d
 	if !unchanged {
 		return nil, e.decoded(res), false
 	}
-	r.cache.store(rel, entry{inputs: in, result: res, files: e.decoded(res)})
-	return res.clone(true), nil, true
+	return r.keep(rel, entry{inputs: in, result: res, files: e.decoded(res)}, true), nil, true
 }
 
 // render renders dir: a pipeline of find the kustomization → build or read → validate → encode.

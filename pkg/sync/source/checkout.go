@@ -2,14 +2,19 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"golang.org/x/sync/errgroup"
 )
 
 // blobs maps each file of a snapshot to its git mode and blob, so that the
@@ -26,43 +31,118 @@ type base struct {
 
 // writeTree writes the commit's files into dir, read-only, and its symbolic
 // links as links, without following them. Submodules are left out. Files
-// whose blob is the same in from are linked from there.
+// whose blob is the same in from are hard-linked from there, on every core:
+// after a small commit to a large tree, linking is nearly all the work. The
+// walk reads tree objects only; a blob is read when its file is written.
 func writeTree(ctx context.Context, commit *object.Commit, dir string, from base) (blobs, error) {
 	tree, err := commit.Tree()
 	if err != nil {
 		return nil, err
 	}
 	written := blobs{}
-	err = tree.Files().ForEach(func(f *object.File) error {
-		if err := ctx.Err(); err != nil {
-			return err
+	var links, writes []entry
+	walker := object.NewTreeWalker(tree, true, nil)
+	defer walker.Close()
+	for {
+		name, e, err := walker.Next()
+		if err == io.EOF {
+			break
 		}
-		written[f.Name] = f.Mode.String() + " " + f.Hash.String()
-		return writeFile(dir, f, from)
-	})
-	return written, err
+		if err != nil {
+			return nil, walkError(name, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !safePath(name) {
+			return nil, withKind(InvalidTree, fmt.Errorf("the tree holds the unsafe path %q", name))
+		}
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		switch e.Mode {
+		case filemode.Dir:
+			if err := os.Mkdir(path, 0o755); err != nil {
+				return nil, err
+			}
+			continue
+		case filemode.Submodule:
+			continue
+		}
+		blob := e.Mode.String() + " " + e.Hash.String()
+		written[name] = blob
+		f := entry{name: name, path: path, mode: e.Mode, hash: e.Hash}
+		if e.Mode != filemode.Symlink && from.blobs[name] == blob {
+			links = append(links, f)
+		} else {
+			writes = append(writes, f)
+		}
+	}
+	// A link fails if the base was pruned meanwhile: write the file instead.
+	failed, err := link(ctx, from.dir, links)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range append(writes, failed...) {
+		if err := writeEntry(tree, f); err != nil {
+			return nil, err
+		}
+	}
+	return written, nil
 }
 
-func writeFile(dir string, f *object.File, from base) error {
-	if !safePath(f.Name) {
-		return withKind(InvalidTree, fmt.Errorf("the tree holds the unsafe path %q", f.Name))
-	}
-	path := filepath.Join(dir, filepath.FromSlash(f.Name))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+// walkError is the tree walker's error, as InvalidTree where the tree holds
+// a name git refuses to check out.
+func walkError(name string, err error) error {
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return err
 	}
-	if f.Mode != filemode.Symlink && from.blobs[f.Name] == f.Mode.String()+" "+f.Hash.String() {
-		if os.Link(filepath.Join(from.dir, filepath.FromSlash(f.Name)), path) == nil {
+	return withKind(InvalidTree, fmt.Errorf("the tree holds the path %q: %w", name, err))
+}
+
+// entry is one file of the tree being written.
+type entry struct {
+	name, path string
+	mode       filemode.FileMode
+	hash       plumbing.Hash
+}
+
+// link hard-links each file from the base snapshot in baseDir, on every
+// core, and returns those it could not link.
+func link(ctx context.Context, baseDir string, files []entry) ([]entry, error) {
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	failed := make([][]entry, workers)
+	g, ctx := errgroup.WithContext(ctx)
+	for w := range workers {
+		g.Go(func() error {
+			for i := w; i < len(files); i += workers {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				f := files[i]
+				if os.Link(filepath.Join(baseDir, filepath.FromSlash(f.name)), f.path) != nil {
+					failed[w] = append(failed[w], f)
+				}
+			}
 			return nil
-		} // else write it: the base may have been pruned meanwhile
+		})
 	}
-	switch f.Mode {
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return slices.Concat(failed...), nil
+}
+
+func writeEntry(tree *object.Tree, e entry) error {
+	f, err := tree.TreeEntryFile(&object.TreeEntry{Name: e.name, Mode: e.mode, Hash: e.hash})
+	if err != nil {
+		return err
+	}
+	switch e.mode {
 	case filemode.Symlink:
-		return writeSymlink(f, path)
+		return writeSymlink(f, e.path)
 	case filemode.Executable:
-		return writeBlob(f, path, 0o555)
+		return writeBlob(f, e.path, 0o555)
 	}
-	return writeBlob(f, path, 0o444)
+	return writeBlob(f, e.path, 0o444)
 }
 
 // safePath refuses paths that leave the snapshot or write into a .git

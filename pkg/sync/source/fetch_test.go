@@ -159,6 +159,25 @@ func TestFetchFollowsTheRemote(t *testing.T) {
 				t.Errorf("new snapshot (-want +got):\n%s", diff)
 			}
 		})
+		t.Run(r.name+" writes a file it cannot link from the previous snapshot", func(t *testing.T) {
+			repo := gitserver.NewRepo(t)
+			repo.Commit(t, "first", map[string]string{"deep/er/same.yaml": "same", "deep/lost.yaml": "lost", "app.yaml": "v1"})
+			url, auth := r.serve(t, repo)
+			s := newSource(t, source.Options{URL: url, Ref: "main", Auth: auth})
+			old := fetch(t, s)
+			if err := os.Remove(filepath.Join(old.Dir, "deep", "lost.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			repo.Commit(t, "second", map[string]string{"app.yaml": "v2"})
+			art := fetch(t, s)
+			if !sameFile(t, old.Dir, art.Dir, "deep/er/same.yaml") {
+				t.Error("deep/er/same.yaml was written again instead of linked")
+			}
+			want := map[string]string{"deep/er/same.yaml": "same", "deep/lost.yaml": "lost", "app.yaml": "v2"}
+			if diff := cmp.Diff(want, readTree(t, art.Dir)); diff != "" {
+				t.Errorf("new snapshot (-want +got):\n%s", diff)
+			}
+		})
 		t.Run(r.name+" follows a force push to an unrelated commit", func(t *testing.T) {
 			repo := gitserver.NewRepo(t)
 			repo.Commit(t, "first", map[string]string{"app.yaml": "v1"})
