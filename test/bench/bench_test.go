@@ -207,26 +207,33 @@ func watchPeakRSS(pid int) func() int64 {
 	}
 }
 
-// gitsyncRunner commits each step to a local repository and runs gitsync sync.
+// gitsyncRunner commits each step to a local repository, pushes it to a bare
+// one as to a git server, and runs gitsync sync on that. The bare repository
+// holds what a server would: the first push's objects in a pack, a small
+// push's loose (git's transfer.unpackLimit). A working repository would hold
+// every object loose, and git upload-pack would search deltas for all of
+// them on every fetch, which no server does.
 type gitsyncRunner struct {
-	bin, repo, cache string
-	proxy            *testenv.Proxy
-	w                workload
+	bin, work, repo, cache string
+	proxy                  *testenv.Proxy
+	w                      workload
 }
 
 func newGitsyncRunner(b *testing.B, proxy *testenv.Proxy, w workload) *gitsyncRunner {
 	b.Helper()
 	bin := buildGitsync(b)
-	repo := b.TempDir()
-	git(b, repo, "init", "-q", "-b", "main")
-	return &gitsyncRunner{bin: bin, repo: repo, cache: b.TempDir(), proxy: proxy, w: w}
+	work, repo := b.TempDir(), b.TempDir()
+	git(b, work, "init", "-q", "-b", "main")
+	git(b, repo, "init", "-q", "--bare", "-b", "main")
+	return &gitsyncRunner{bin: bin, work: work, repo: repo, cache: b.TempDir(), proxy: proxy, w: w}
 }
 
 func (g *gitsyncRunner) run(b *testing.B, s step) row {
-	write(b, g.repo, s.files(g.w))
-	git(b, g.repo, "add", "-A")
+	write(b, g.work, s.files(g.w))
+	git(b, g.work, "add", "-A")
 	if s.name != "no-op" { // a no-op resync sees the same revision
-		git(b, g.repo, "commit", "-q", "-m", s.name)
+		git(b, g.work, "commit", "-q", "-m", s.name)
+		git(b, g.work, "push", "-q", g.repo, "main")
 	}
 	cmd := exec.Command(g.bin, "sync", "--repo", g.repo, "--path", "objs", "--name", g.w.label,
 		"--namespace", "bench-identity", "--kubeconfig", g.proxy.Kubeconfig, "--cache-dir", g.cache,

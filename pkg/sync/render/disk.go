@@ -59,6 +59,8 @@ type diskInput struct {
 	Answer string `json:"answer"`
 }
 
+var newline = []byte{'\n'}
+
 // diskCache keeps one entry per rendered path in dir.
 type diskCache struct{ dir string }
 
@@ -77,19 +79,19 @@ func (d diskCache) load(path string) *diskEntry {
 	if err != nil {
 		return nil
 	}
-	header, rest, _ := bytes.Cut(data, []byte{'\n'})
+	header, rest, _ := bytes.Cut(data, newline)
 	var e diskEntry
-	if json.Unmarshal(header, &e) != nil || e.Format != diskFormat || e.Path != path || e.Objects < 0 {
+	if json.Unmarshal(header, &e) != nil || e.Format != diskFormat || e.Path != path {
 		return nil
 	}
-	e.docs = make([][]byte, 0, e.Objects)
-	for len(rest) > 0 && len(e.docs) < e.Objects {
-		var doc []byte
-		doc, rest, _ = bytes.Cut(rest, []byte{'\n'})
-		e.docs = append(e.docs, doc)
-	}
-	if len(e.docs) != e.Objects || len(rest) > 0 {
+	if bytes.Count(rest, newline) != e.Objects || !bytes.HasSuffix(rest, newline) && len(rest) > 0 {
 		return nil // cut short, or more than it says
+	}
+	e.docs = make([][]byte, 0, e.Objects)
+	for len(rest) > 0 {
+		var doc []byte
+		doc, rest, _ = bytes.Cut(rest, newline)
+		e.docs = append(e.docs, doc)
 	}
 	return &e
 }
@@ -118,16 +120,16 @@ func (d diskCache) store(path string, in inputs, blobs map[string]string, res *R
 		size += len(doc) + 1
 	}
 	data := make([]byte, 0, size)
-	data = append(append(data, header...), '\n')
+	data = append(append(data, header...), newline...)
 	for _, doc := range res.docs {
-		if bytes.IndexByte(doc, '\n') >= 0 { // never from json.Marshal; be sure
+		if bytes.Contains(doc, newline) { // never from json.Marshal; be sure
 			var buf bytes.Buffer
 			if err := json.Compact(&buf, doc); err != nil {
 				return err
 			}
 			doc = buf.Bytes()
 		}
-		data = append(append(data, doc...), '\n')
+		data = append(append(data, doc...), newline...)
 	}
 	if err := os.MkdirAll(d.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
