@@ -34,7 +34,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH GOFLAGS= \
     go build -trimpath -buildvcs=false \
-      -ldflags "-s -w -X github.com/gitsync-io/gitsync/internal/cli.version=${VERSION} -X github.com/gitsync-io/gitsync/internal/cli.commit=${COMMIT}" \
+      -ldflags "-s -w -X github.com/gitsync-io/gitsync/internal/version.Version=${VERSION} -X github.com/gitsync-io/gitsync/internal/version.Commit=${COMMIT}" \
       -o /out/gitsync ./cmd/gitsync
 
 # distroless static:nonroot: CA certificates, /etc/passwd with nonroot

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -X github.com/gitsync-io/gitsync/internal/cli.version=$(VERSION) -X github.com/gitsync-io/gitsync/internal/cli.commit=$(COMMIT)
+LDFLAGS := -X github.com/gitsync-io/gitsync/internal/version.Version=$(VERSION) -X github.com/gitsync-io/gitsync/internal/version.Commit=$(COMMIT)
 CLUSTER_DIR := .cache/cluster
 export GOFLAGS := -buildvcs=false
 

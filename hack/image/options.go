@@ -42,8 +42,8 @@ const (
 	debianCABundle = "/etc/ssl/certs/ca-certificates.crt"
 	binaryPath     = "gitsync" // in the image: /gitsync
 	nonroot        = 65532
-	versionVar     = "github.com/gitsync-io/gitsync/internal/cli.version"
-	commitVar      = "github.com/gitsync-io/gitsync/internal/cli.commit"
+	versionVar     = "github.com/gitsync-io/gitsync/internal/version.Version"
+	commitVar      = "github.com/gitsync-io/gitsync/internal/version.Commit"
 )
 
 // DefaultOptions describes the checkout that contains dir the way the

@@ -6,12 +6,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
-)
 
-// Set at link time by the Makefile: -X .../internal/cli.version=... and .commit=...
-var (
-	version = "dev"
-	commit  = "unknown"
+	"github.com/gitsync-io/gitsync/internal/version"
 )
 
 // VersionInfo is what `gitsync version` reports.
@@ -22,7 +18,7 @@ type VersionInfo struct {
 }
 
 func currentVersion() VersionInfo {
-	v := VersionInfo{Version: version, Commit: commit, Kubernetes: "unknown"}
+	v := VersionInfo{Version: version.Version, Commit: version.Commit, Kubernetes: "unknown"}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, dep := range bi.Deps {
 			if dep.Path == "k8s.io/client-go" {

@@ -276,6 +276,26 @@ func withoutKustomize(t *testing.T) context.Context {
 	return ctx
 }
 
+func TestDiskCacheOfAnotherBuildIsReplaced(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain"); err != nil {
+		t.Fatal(err)
+	}
+	upgraded := func() *Renderer {
+		r := New(Options{CacheDir: dir})
+		r.disk.build = "v9.9.9 0123abc v9.9.9"
+		return r
+	}
+	first, err := upgraded().Render(t.Context(), repo, "plain")
+	if err != nil || first.Cached {
+		t.Fatalf("the first render of another build: cached %v (%v), want a render of its own", first != nil && first.Cached, err)
+	}
+	again, err := upgraded().Render(t.Context(), repo, "plain")
+	if err != nil || !again.Cached {
+		t.Errorf("the next process of that build: cached %v (%v), want its own entry reused", again != nil && again.Cached, err)
+	}
+}
+
 func TestDiskCacheThatCannotBeReadIsReplaced(t *testing.T) {
 	for _, tc := range []struct {
 		name  string

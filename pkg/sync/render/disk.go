@@ -29,7 +29,10 @@ const diskFormat = 2
 // line of its own (compact JSON has no line breaks), so that reading it back
 // splits the objects apart without parsing them, and writing it copies them.
 type diskEntry struct {
-	Format int         `json:"format"`
+	Format int `json:"format"`
+	// Build is the gitsync build that rendered (version.Build): another
+	// build may render the same inputs differently, so it renders again.
+	Build  string      `json:"build"`
 	Path   string      `json:"path"`
 	Inputs []diskInput `json:"inputs"`
 	Digest string      `json:"digest"`
@@ -61,8 +64,9 @@ type diskInput struct {
 
 var newline = []byte{'\n'}
 
-// diskCache keeps one entry per rendered path in dir.
-type diskCache struct{ dir string }
+// diskCache keeps one entry per rendered path in dir, for the build named
+// build.
+type diskCache struct{ dir, build string }
 
 func (d diskCache) file(path string) string {
 	sum := sha256.Sum256([]byte(path))
@@ -81,7 +85,7 @@ func (d diskCache) load(path string) *diskEntry {
 	}
 	header, rest, _ := bytes.Cut(data, newline)
 	var e diskEntry
-	if json.Unmarshal(header, &e) != nil || e.Format != diskFormat || e.Path != path {
+	if json.Unmarshal(header, &e) != nil || e.Format != diskFormat || e.Build != d.build || e.Path != path {
 		return nil
 	}
 	if bytes.Count(rest, newline) != e.Objects || !bytes.HasSuffix(rest, newline) && len(rest) > 0 {
@@ -102,7 +106,7 @@ func (d diskCache) store(path string, in inputs, blobs map[string]string, res *R
 	if d.dir == "" {
 		return nil
 	}
-	e := diskEntry{Format: diskFormat, Path: path, Digest: res.Digest, Paths: res.Inputs, Objects: len(res.docs), Blobs: blobs}
+	e := diskEntry{Format: diskFormat, Build: d.build, Path: path, Digest: res.Digest, Paths: res.Inputs, Objects: len(res.docs), Blobs: blobs}
 	for _, q := range in.sorted() {
 		e.Inputs = append(e.Inputs, diskInput{Op: q.op, Path: q.path, Answer: in[q]})
 	}

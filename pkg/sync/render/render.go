@@ -9,6 +9,8 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/gitsync-io/gitsync/internal/version"
 )
 
 // Renderer renders directories of repository snapshots. It is safe for concurrent use and
@@ -27,8 +29,8 @@ type Options struct {
 	// Remote fetches the http(s) resource files kustomizations list. Nil refuses them.
 	Remote *Remote
 	// CacheDir, if set, keeps each path's last render on disk too, with the digests of what it
-	// read: a new process (gitsync sync, a restart) reuses it when the snapshot answers the same.
-	// Renderers of different repositories should not share one.
+	// read: a new process (gitsync sync, a restart) of the same gitsync build reuses it when the
+	// snapshot answers the same. Renderers of different repositories should not share one.
 	CacheDir string
 	// Once says each path is rendered once (gitsync sync, diff): nothing is kept in memory for a
 	// next render, so results are handed out as they are instead of as copies.
@@ -39,7 +41,7 @@ type Options struct {
 func New(opts ...Options) *Renderer {
 	r := &Renderer{}
 	for _, o := range opts {
-		r.remote, r.disk, r.once = o.Remote, diskCache{dir: o.CacheDir}, o.Once
+		r.remote, r.disk, r.once = o.Remote, diskCache{dir: o.CacheDir, build: version.Build()}, o.Once
 	}
 	return r
 }
