@@ -88,15 +88,15 @@ func (d diskCache) load(path string) *diskEntry {
 	if json.Unmarshal(header, &e) != nil || e.Format != diskFormat || e.Build != d.build || e.Path != path {
 		return nil
 	}
-	if bytes.Count(rest, newline) != e.Objects || !bytes.HasSuffix(rest, newline) && len(rest) > 0 {
-		return nil // cut short, or more than it says
+	if e.Objects == 0 && len(rest) == 0 {
+		return &e
 	}
-	e.docs = make([][]byte, 0, e.Objects)
-	for len(rest) > 0 {
-		var doc []byte
-		doc, rest, _ = bytes.Cut(rest, newline)
-		e.docs = append(e.docs, doc)
+	// Each object ends its line: a count that differs is a file cut short or
+	// one holding more than it says.
+	if bytes.Count(rest, newline) != e.Objects || !bytes.HasSuffix(rest, newline) {
+		return nil
 	}
+	e.docs = bytes.Split(rest[:len(rest)-1], newline)
 	return &e
 }
 
