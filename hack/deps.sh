@@ -12,6 +12,7 @@ set -euo pipefail
 demo=(git make ca-certificates)
 test=("${demo[@]}"
   openssh-server openssh-client          # pkg/bootstrap/ssh runs a real sshd; test nodes are reached over SSH
+  gnupg                                  # pkg/sync/source signs commits with OpenPGP keys and checks them with git verify-commit
   debootstrap debian-archive-keyring     # test/nodes builds a Debian root file system
   systemd-container iproute2 util-linux  # and boots it with systemd-nspawn in network namespaces
   gcc libc6-dev pkg-config libseccomp-dev # tools/build.sh builds runc (cgo, static, seccomp)

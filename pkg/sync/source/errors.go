@@ -25,6 +25,7 @@ const (
 	HostKeyUnknown Kind = "host key unknown"      // terminal
 	HostKeyChanged Kind = "host key changed"      // terminal
 	InvalidTree    Kind = "invalid tree"          // terminal: the revision cannot be checked out safely
+	Unverified     Kind = "unverified"            // terminal: the revision's signature is missing, bad or untrusted
 	Unreachable    Kind = "unreachable"           // the network or the server failed, or timed out
 	Canceled       Kind = "canceled"              // the context was canceled
 	Failed         Kind = "failed"                // anything else, such as a full disk
@@ -36,7 +37,7 @@ func (k Kind) Error() string { return string(k) }
 // Terminal reports whether retrying cannot fix a failure of this kind.
 func (k Kind) Terminal() bool {
 	switch k {
-	case InvalidOptions, RepoNotFound, RefNotFound, AuthFailed, HostKeyUnknown, HostKeyChanged, InvalidTree:
+	case InvalidOptions, RepoNotFound, RefNotFound, AuthFailed, HostKeyUnknown, HostKeyChanged, InvalidTree, Unverified:
 		return true
 	}
 	return false
@@ -45,10 +46,14 @@ func (k Kind) Terminal() bool {
 // Error is the error New and Fetch return. It never holds a credential: URL
 // is redacted and causes are scrubbed of the secrets the Source knows.
 type Error struct {
-	Op   string // what failed: "new", "ls-remote", "fetch", "checkout", "publish"
+	Op   string // what failed: "new", "ls-remote", "fetch", "verify", "checkout", "publish"
 	URL  string // the repository, without credentials
 	Kind Kind
-	Err  error
+	// Revision is the commit the failure is about, when it is known and
+	// matters: the revision that failed verification, which must not be
+	// applied (nor fetched again until the keys change).
+	Revision string
+	Err      error
 }
 
 // Error is one line: the repository, the operation, the kind and the cause.

@@ -22,12 +22,20 @@ const fetchedRef = "refs/gitsync/fetched"
 // already, it returns it with Cached set. Otherwise it fetches the commit,
 // shallowly where the server allows, into memory, publishes its tree as a
 // new snapshot and prunes old ones. A commit SHA with a snapshot costs no
-// network at all. Errors are *Error.
+// network at all. With Options.Verify, a revision whose signature does not
+// verify fails with Kind Unverified before any of its files is written, and
+// is not downloaded again to be refused again. Errors are *Error.
 func (s *Source) Fetch(ctx context.Context) (Artifact, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if dir, ok := s.pinned(); ok {
-		return s.artifact(target{commit: plumbing.NewHash(s.ref)}, dir, true), nil
+		t := target{commit: plumbing.NewHash(s.ref)}
+		if sig, known, err := s.verifyKept(t); known {
+			if err != nil {
+				return Artifact{}, s.failVerify(ctx, t, err)
+			}
+			return s.artifact(t, dir, true, sig), nil
+		}
 	}
 	auth, release, err := s.authMethod(ctx)
 	if err != nil {
@@ -38,8 +46,12 @@ func (s *Source) Fetch(ctx context.Context) (Artifact, error) {
 	if err != nil {
 		return Artifact{}, err
 	}
-	if dir, ok := s.snapshots.lookup(t.commit); ok {
-		return s.artifact(t, dir, true), nil
+	sig, known, err := s.verifyKept(t)
+	if err != nil {
+		return Artifact{}, s.failVerify(ctx, t, err)
+	}
+	if dir, ok := s.snapshots.lookup(t.commit); ok && known {
+		return s.artifact(t, dir, true, sig), nil
 	}
 	return s.fetchNew(ctx, auth, t)
 }
@@ -52,11 +64,21 @@ func (s *Source) pinned() (string, bool) {
 	return s.snapshots.lookup(plumbing.NewHash(s.ref))
 }
 
-// fetchNew downloads the target, publishes its snapshot and prunes old ones.
+// fetchNew downloads the target, verifies it, publishes its snapshot and
+// prunes old ones.
 func (s *Source) fetchNew(ctx context.Context, auth transport.AuthMethod, t target) (Artifact, error) {
-	commit, err := s.download(ctx, auth, t)
+	got, err := s.download(ctx, auth, t)
 	if err != nil {
 		return Artifact{}, s.fail(ctx, "fetch", err)
+	}
+	commit := got.commit
+	t.commit, t.tag = commit.Hash, got.tag // the ref may have moved since it was listed
+	if err := s.snapshots.saveObjects(got.repo.Storer, t.commit, t.tag); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "keeping the revision's commit failed; a verifying fetch downloads it again", "url", s.remote.display)
+	}
+	sig, err := s.verifyFetched(got)
+	if err != nil {
+		return Artifact{}, s.failVerify(ctx, t, err)
 	}
 	from := s.snapshots.newest()
 	var written blobs
@@ -75,57 +97,69 @@ func (s *Source) fetchNew(ctx context.Context, auth transport.AuthMethod, t targ
 	if err := s.snapshots.prune(s.keep, commit.Hash); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "pruning old snapshots failed; the next fetch retries", "url", s.remote.display)
 	}
-	t.commit = commit.Hash // the ref may have moved since it was listed
-	return s.artifact(t, dir, false), nil
+	return s.artifact(t, dir, false, sig), nil
 }
 
-func (s *Source) artifact(t target, dir string, cached bool) Artifact {
+func (s *Source) artifact(t target, dir string, cached bool, sig *Signature) Artifact {
 	ref := t.name.String()
 	if t.name == "" || isCommitSHA(s.ref) {
 		ref = t.commit.String()
 	}
 	return Artifact{URL: s.remote.display, Ref: ref, Revision: t.commit.String(), Dir: dir, Cached: cached,
-		Blobs: s.blobs.of(t.commit, s.snapshots)}
+		Blobs: s.blobs.of(t.commit, s.snapshots), Signature: sig}
+}
+
+// fetched is what a download brought: the commit, and the annotated tag
+// that points to it if the ref is one.
+type fetched struct {
+	repo   *git.Repository
+	commit *object.Commit
+	tag    plumbing.Hash
 }
 
 // download fetches the target into an in-memory repository: one commit deep
 // for a ref, and for an unadvertised commit too if the server allows asking
 // for it; otherwise every branch and tag, whole.
-func (s *Source) download(ctx context.Context, auth transport.AuthMethod, t target) (*object.Commit, error) {
+func (s *Source) download(ctx context.Context, auth transport.AuthMethod, t target) (fetched, error) {
 	if t.name != "" {
 		return s.fetchInto(ctx, auth, 1, config.RefSpec("+"+t.name.String()+":"+fetchedRef))
 	}
-	commit, err := s.fetchInto(ctx, auth, 1, config.RefSpec(t.commit.String()+":"+fetchedRef))
+	got, err := s.fetchInto(ctx, auth, 1, config.RefSpec(t.commit.String()+":"+fetchedRef))
 	if !errors.Is(err, git.ErrExactSHA1NotSupported) {
-		return commit, err
+		return got, err
 	}
 	return s.fetchCommit(ctx, auth, t.commit)
 }
 
 // fetchCommit fetches all branches and tags and finds the commit among them.
-func (s *Source) fetchCommit(ctx context.Context, auth transport.AuthMethod, hash plumbing.Hash) (*object.Commit, error) {
+func (s *Source) fetchCommit(ctx context.Context, auth transport.AuthMethod, hash plumbing.Hash) (fetched, error) {
 	repo, err := s.fetchRepo(ctx, auth, 0, "+refs/heads/*:refs/gitsync/heads/*", "+refs/tags/*:refs/gitsync/tags/*")
 	if err != nil {
-		return nil, err
+		return fetched{}, err
 	}
 	commit, err := repo.CommitObject(hash)
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
-		return nil, withKind(RefNotFound, fmt.Errorf("commit %s is on no branch or tag of the remote", hash))
+		return fetched{}, withKind(RefNotFound, fmt.Errorf("commit %s is on no branch or tag of the remote", hash))
 	}
-	return commit, err
+	return fetched{repo: repo, commit: commit}, err
 }
 
 // fetchInto fetches one refspec into fetchedRef and returns its commit.
-func (s *Source) fetchInto(ctx context.Context, auth transport.AuthMethod, depth int, spec config.RefSpec) (*object.Commit, error) {
+func (s *Source) fetchInto(ctx context.Context, auth transport.AuthMethod, depth int, spec config.RefSpec) (fetched, error) {
 	repo, err := s.fetchRepo(ctx, auth, depth, spec)
 	if err != nil {
-		return nil, err
+		return fetched{}, err
 	}
 	ref, err := repo.Reference(plumbing.ReferenceName(fetchedRef), true)
 	if err != nil {
-		return nil, err
+		return fetched{}, err
 	}
-	return peelCommit(repo, ref.Hash())
+	got := fetched{repo: repo}
+	if _, err := repo.TagObject(ref.Hash()); err == nil {
+		got.tag = ref.Hash()
+	}
+	got.commit, err = peelCommit(repo, ref.Hash())
+	return got, err
 }
 
 func (s *Source) fetchRepo(ctx context.Context, auth transport.AuthMethod, depth int, specs ...config.RefSpec) (*git.Repository, error) {

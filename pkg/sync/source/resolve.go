@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/Masterminds/semver/v3"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -17,6 +18,19 @@ import (
 type target struct {
 	name   plumbing.ReferenceName // the remote ref to fetch; "" for a commit no ref points to
 	commit plumbing.Hash          // the commit, with annotated tags peeled
+	tag    plumbing.Hash          // the annotated tag object name points to; zero for other refs
+}
+
+// describe names the target for an error: "tag v1.2.0", "branch main", or
+// "commit 1a2b3c4d5e6f".
+func (t target) describe() string {
+	switch {
+	case t.name.IsTag():
+		return "tag " + t.name.Short()
+	case t.name.IsBranch():
+		return "branch " + t.name.Short()
+	}
+	return "commit " + short(t.commit.String())
 }
 
 // remoteRefs maps the remote's reference names to references; peeled
@@ -31,6 +45,9 @@ func (s *Source) resolve(ctx context.Context, auth transport.AuthMethod) (target
 		return target{}, s.fail(ctx, "ls-remote", err)
 	}
 	t, ok := refs.find(s.ref)
+	if s.semver != nil {
+		t, ok = refs.newestTag(s.semver)
+	}
 	if !ok {
 		return target{}, s.fail(ctx, "ls-remote", withKind(RefNotFound, s.refNotFound()))
 	}
@@ -38,6 +55,9 @@ func (s *Source) resolve(ctx context.Context, auth transport.AuthMethod) (target
 }
 
 func (s *Source) refNotFound() error {
+	if s.semver != nil {
+		return fmt.Errorf("no tag on the remote is a version in the range %q", s.semver)
+	}
 	if s.ref == "" {
 		return fmt.Errorf("the remote has no default branch (HEAD)")
 	}
@@ -61,7 +81,7 @@ func (refs remoteRefs) find(ref string) (target, bool) {
 	}
 	for _, name := range candidates(ref) {
 		if r, ok := refs.deref(name); ok {
-			return target{name: r.Name(), commit: refs.peel(r)}, true
+			return refs.target(r), true
 		}
 	}
 	return target{}, false
@@ -85,6 +105,39 @@ func (refs remoteRefs) deref(name plumbing.ReferenceName) (*plumbing.Reference, 
 		r, ok = refs[r.Target()]
 	}
 	return r, ok
+}
+
+// target is what the hash reference r points to.
+func (refs remoteRefs) target(r *plumbing.Reference) target {
+	t := target{name: r.Name(), commit: refs.peel(r)}
+	if r.Name().IsTag() && t.commit != r.Hash() {
+		t.tag = r.Hash()
+	}
+	return t
+}
+
+// newestTag finds the tag of the highest version in the range, as Flux's
+// semver ref does: tags that are not versions are ignored, and a leading
+// "v" is allowed.
+func (refs remoteRefs) newestTag(c *semver.Constraints) (target, bool) {
+	var best *semver.Version
+	var found *plumbing.Reference
+	for name, r := range refs {
+		if !name.IsTag() || strings.HasSuffix(name.String(), "^{}") {
+			continue
+		}
+		v, err := semver.NewVersion(name.Short())
+		if err != nil || !c.Check(v) {
+			continue
+		}
+		if best == nil || v.GreaterThan(best) || (v.Equal(best) && name < found.Name()) {
+			best, found = v, r
+		}
+	}
+	if found == nil {
+		return target{}, false
+	}
+	return refs.target(found), true
 }
 
 // peel returns the commit an annotated tag points to, or the ref's own hash.

@@ -76,7 +76,9 @@ func (s snapshots) prune(keep int, current plumbing.Hash) error {
 		return err
 	}
 	var errs []error
-	for _, name := range s.expendable(entries, keep, current) {
+	gone := s.expendable(entries, keep, current)
+	errs = append(errs, s.pruneObjects(entries, gone))
+	for _, name := range gone {
 		errs = append(errs, os.RemoveAll(filepath.Join(s.dir, name)))
 		if err := os.Remove(filepath.Join(s.dir, name+blobsSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)

@@ -15,7 +15,8 @@ import (
 
 // snapshotNames lists what the repository's snapshot directory holds: the
 // snapshots, with the record of their blobs counted as part of them (a record
-// left behind by a pruned snapshot shows up as that snapshot).
+// left behind by a pruned snapshot shows up as that snapshot). The kept
+// commit objects must be those of the snapshots.
 func snapshotNames(t *testing.T, art source.Artifact) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Dir(art.Dir))
@@ -24,10 +25,24 @@ func snapshotNames(t *testing.T, art source.Artifact) []string {
 	}
 	var names []string
 	for _, e := range entries {
-		names = append(names, strings.TrimSuffix(e.Name(), ".blobs"))
+		if e.Name() != "objects" {
+			names = append(names, strings.TrimSuffix(e.Name(), ".blobs"))
+		}
 	}
 	slices.Sort(names)
-	return slices.Compact(names)
+	names = slices.Compact(names)
+	objects, err := os.ReadDir(filepath.Join(filepath.Dir(art.Dir), "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commits []string
+	for _, e := range objects {
+		commits = append(commits, e.Name())
+	}
+	if diff := cmp.Diff(names, commits); diff != "" {
+		t.Errorf("kept commit objects (-snapshots +objects):\n%s", diff)
+	}
+	return names
 }
 
 func sorted(names ...string) []string {

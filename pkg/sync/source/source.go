@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -26,6 +28,11 @@ type Options struct {
 	// Ref is a branch, a tag, a full reference name (refs/...) or a full
 	// 40-hex commit SHA. Empty means the remote's default branch (HEAD).
 	Ref string
+	// SemVer, instead of Ref, follows the tag of the highest version in a
+	// range, such as ">=1.2.0 <2" (Masterminds/semver syntax).
+	SemVer string
+	// Verify, if set, requires the revision to be signed by a trusted key.
+	Verify *Verify
 	// CacheDir holds the snapshots. Required.
 	CacheDir string
 	Auth     Auth
@@ -72,6 +79,8 @@ type Artifact struct {
 	// seen before holds what it held then. Nil if the snapshot's record is
 	// lost. It is shared: do not modify it.
 	Blobs map[string]string
+	// Signature is who signed the revision, when Options.Verify asked.
+	Signature *Signature
 }
 
 // Source fetches snapshots of one repository's ref. It is safe for
@@ -79,6 +88,8 @@ type Artifact struct {
 type Source struct {
 	remote      endpoint
 	ref         string
+	semver      *semver.Constraints
+	verify      *Verify
 	auth        Auth // with defaults applied and the URL's credentials moved in
 	agentSocket string
 	snapshots   snapshots
@@ -107,6 +118,9 @@ func (s *Source) configure(opts Options) error {
 	if err := validateRef(opts.Ref); err != nil {
 		return err
 	}
+	if err := s.configureTrust(opts); err != nil {
+		return err
+	}
 	if err := s.configureCache(opts.CacheDir); err != nil {
 		return err
 	}
@@ -128,6 +142,37 @@ func (s *Source) configureCache(dir string) error {
 	abs, err := filepath.Abs(dir)
 	s.snapshots = newSnapshots(abs, s.remote.display)
 	return err
+}
+
+// configureTrust checks SemVer and Verify, and that the keys can be read.
+func (s *Source) configureTrust(opts Options) error {
+	if opts.SemVer != "" {
+		if opts.Ref != "" {
+			return errors.New("Ref and SemVer: give one, not both")
+		}
+		c, err := semver.NewConstraint(opts.SemVer)
+		if err != nil {
+			return fmt.Errorf("SemVer %q: %w", opts.SemVer, err)
+		}
+		s.semver = c
+	}
+	v := opts.Verify
+	if v == nil {
+		return nil
+	}
+	switch {
+	case v.Mode == VerifyTag && opts.SemVer == "" && (opts.Ref == "" || isCommitSHA(opts.Ref) || strings.HasPrefix(opts.Ref, "refs/heads/")):
+		return fmt.Errorf("Verify mode %q needs a tag: Ref naming a tag, or SemVer", v.Mode)
+	case v.Mode != VerifyHead && v.Mode != VerifyTag:
+		return fmt.Errorf("Verify mode %q: want %q or %q", v.Mode, VerifyHead, VerifyTag)
+	case len(v.Keys) == 0:
+		return errors.New("Verify needs Keys: files or directories of trusted OpenPGP and SSH keys")
+	}
+	if _, err := v.loadKeys(); err != nil {
+		return err
+	}
+	s.verify = &Verify{Mode: v.Mode, Keys: slices.Clone(v.Keys)}
+	return nil
 }
 
 func validateRef(ref string) error {

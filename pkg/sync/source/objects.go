@@ -1,0 +1,132 @@
+package source
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// objectsDir, beside the snapshots, keeps the commit and tag objects of the
+// revisions fetched, as git stores loose objects but uncompressed: "<type>
+// <size>\0<content>", named by their hash. A signature can then be checked
+// again without a fetch: by a new process, with other keys, or for a
+// revision that failed verification before (which is not downloaded again).
+const objectsDir = "objects"
+
+func (s snapshots) objectPath(h plumbing.Hash) string {
+	return filepath.Join(s.dir, objectsDir, h.String())
+}
+
+// saveObjects copies the objects of hashes from st, skipping zero hashes.
+func (s snapshots) saveObjects(st storer.EncodedObjectStorer, hashes ...plumbing.Hash) error {
+	if err := os.MkdirAll(filepath.Join(s.dir, objectsDir), 0o755); err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		if h.IsZero() {
+			continue
+		}
+		o, err := st.EncodedObject(plumbing.AnyObject, h)
+		if err != nil {
+			return err
+		}
+		content, err := readAll(o)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		fmt.Fprintf(&buf, "%s %d\x00", o.Type(), len(content))
+		buf.Write(content)
+		tmp := filepath.Join(s.dir, objectsDir, tempPrefix+h.String())
+		if err := os.WriteFile(tmp, buf.Bytes(), 0o444); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, s.objectPath(h)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errNoObject means the object was never saved, or was pruned.
+var errNoObject = errors.New("object not kept")
+
+// loadObject reads a saved object, checking that its content hashes to its
+// name, and marks it as just used.
+func (s snapshots) loadObject(h plumbing.Hash) (plumbing.EncodedObject, error) {
+	data, err := os.ReadFile(s.objectPath(h))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errNoObject
+	}
+	if err != nil {
+		return nil, err
+	}
+	header, content, ok := bytes.Cut(data, []byte{0})
+	kind, size, _ := bytes.Cut(header, []byte(" "))
+	t, err := plumbing.ParseObjectType(string(kind))
+	if n, aerr := strconv.Atoi(string(size)); !ok || err != nil || aerr != nil || n != len(content) {
+		return nil, fmt.Errorf("kept object %s is damaged", h)
+	}
+	if plumbing.ComputeHash(t, content) != h {
+		return nil, fmt.Errorf("kept object %s does not hash to its name", h)
+	}
+	o := &plumbing.MemoryObject{}
+	o.SetType(t)
+	if _, err := o.Write(content); err != nil {
+		return nil, err
+	}
+	_ = touch(s.objectPath(h))
+	return o, nil
+}
+
+func (s snapshots) loadCommit(h plumbing.Hash) (*object.Commit, error) {
+	o, err := s.loadObject(h)
+	if err != nil {
+		return nil, err
+	}
+	c := &object.Commit{}
+	return c, c.Decode(o)
+}
+
+func (s snapshots) loadTag(h plumbing.Hash) (*object.Tag, error) {
+	o, err := s.loadObject(h)
+	if err != nil {
+		return nil, err
+	}
+	t := &object.Tag{}
+	return t, t.Decode(o)
+}
+
+// pruneObjects keeps the commits of the snapshots that pruning keeps, and
+// removes the others' and every other object (tags, commits refused) not
+// used for staleTemp.
+func (s snapshots) pruneObjects(snapshots []os.DirEntry, gone []string) error {
+	entries, err := os.ReadDir(filepath.Join(s.dir, objectsDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	kept := map[string]bool{}
+	for _, e := range snapshots {
+		kept[e.Name()] = plumbing.IsHash(e.Name()) && !slices.Contains(gone, e.Name())
+	}
+	cutoff := time.Now().Add(-staleTemp)
+	var errs []error
+	for _, e := range entries {
+		if !kept[e.Name()] && modTime(e).Before(cutoff) || slices.Contains(gone, e.Name()) {
+			errs = append(errs, os.Remove(filepath.Join(s.dir, objectsDir, e.Name())))
+		}
+	}
+	return errors.Join(errs...)
+}
