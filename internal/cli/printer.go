@@ -66,6 +66,9 @@ func (p *printer) result(r *gsync.Result, err error) error {
 		}
 	}
 	p.recovery(r.Recovery)
+	if r.SignedBy != "" {
+		fmt.Fprintf(p.s.Out, "revision %s is signed by %s\n", short(r.Revision), r.SignedBy)
+	}
 	if err != nil {
 		fmt.Fprintf(p.s.ErrOut, "error: %s/%s at %s: %v\n", r.Namespace, r.Name, short(r.Revision), err)
 		return nil

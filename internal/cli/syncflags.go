@@ -40,6 +40,9 @@ type gitFlags struct {
 	mirrors                      []string
 	remoteTimeout                time.Duration
 	remoteBases                  bool
+	semver                       string
+	verifyKeys                   []string
+	verifyMode                   string
 }
 
 // kubeFlags select the cluster.
@@ -82,6 +85,9 @@ func (g *gitFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&g.sshAcceptNew, "ssh-accept-new", false, "record the key of an SSH host not yet in known_hosts; a changed key is always refused")
 	fs.StringArrayVar(&g.mirrors, "mirror", nil, "FROM=TO: fetch remote resource files whose URL starts with FROM from TO instead (repeatable; the longest FROM wins)")
 	fs.DurationVar(&g.remoteTimeout, "remote-timeout", render.DefaultRemoteTimeout, "how long to wait for each remote resource file")
+	fs.StringVar(&g.semver, "semver", "", `instead of --ref, follow the tag of the newest version in a range, such as ">=1.2.0 <2"`)
+	fs.StringArrayVar(&g.verifyKeys, "verify-keys", nil, "apply only revisions signed by these keys: a file or directory of armored OpenPGP public keys and SSH allowed_signers files (repeatable)")
+	fs.StringVar(&g.verifyMode, "verify-mode", string(source.VerifyHead), "with --verify-keys, what must be signed: head (the commit) or tag (the annotated tag --ref or --semver names)")
 	fs.BoolVar(&g.remoteBases, "allow-remote-bases", false, "fetch kustomization entries naming a directory of another git repository (without this repository's credentials)")
 }
 
@@ -176,9 +182,15 @@ func (g *gitFlags) source(repo, ref string) (source.Options, error) {
 		}
 		passphrase = p
 	}
+	verify, err := g.verify(ref)
+	if err != nil {
+		return source.Options{}, err
+	}
 	return source.Options{
 		URL:      repo,
 		Ref:      ref,
+		SemVer:   g.semver,
+		Verify:   verify,
 		CacheDir: g.cacheDir,
 		Auth: source.Auth{
 			Username:          g.username,
@@ -190,6 +202,22 @@ func (g *gitFlags) source(repo, ref string) (source.Options, error) {
 			AcceptNewHostKeys: g.sshAcceptNew,
 		},
 	}, nil
+}
+
+// verify checks --semver and the --verify flags against --ref.
+func (g *gitFlags) verify(ref string) (*source.Verify, error) {
+	mode := source.VerifyMode(g.verifyMode)
+	switch {
+	case g.semver != "" && ref != "":
+		return nil, errors.New("--ref and --semver: give one, not both")
+	case mode != source.VerifyHead && mode != source.VerifyTag:
+		return nil, fmt.Errorf("--verify-mode %q: want head or tag", g.verifyMode)
+	case len(g.verifyKeys) == 0 && mode == source.VerifyTag:
+		return nil, errors.New("--verify-mode tag needs --verify-keys: the trusted keys")
+	case len(g.verifyKeys) == 0:
+		return nil, nil
+	}
+	return &source.Verify{Mode: mode, Keys: g.verifyKeys}, nil
 }
 
 func readSecret(flag, path string) (string, error) {

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -8,11 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
+	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
 
 // ConfigAPIVersion and ConfigKind identify a config file.
@@ -47,12 +50,109 @@ type RemoteConfig struct {
 
 // SourceConfig is one repository and ref.
 type SourceConfig struct {
-	Name string `json:"name"`
-	URL  string `json:"url"`
-	Ref  string `json:"ref,omitempty"`
+	Name string    `json:"name"`
+	URL  string    `json:"url"`
+	Ref  RefConfig `json:"ref,omitempty"`
 	// Interval between checks of the remote; default 1m.
 	Interval metav1.Duration `json:"interval,omitempty"`
 	Auth     AuthConfig      `json:"auth,omitempty"`
+	// Verify, if set, applies only revisions signed by a trusted key.
+	Verify *VerifyConfig `json:"verify,omitempty"`
+}
+
+// RefConfig is what to follow: a string (a branch, tag, full reference
+// name or commit SHA, as --ref takes), or one of branch, tag, semver and
+// commit, as Flux's GitRepository has it:
+//
+//	ref: main
+//	ref: {tag: v1.2.3}
+//	ref: {semver: ">=1.2.0 <2"}
+type RefConfig struct {
+	Name   string `json:"-"`
+	Branch string `json:"branch,omitempty"`
+	Tag    string `json:"tag,omitempty"`
+	// SemVer follows the tag of the highest version in the range.
+	SemVer string `json:"semver,omitempty"`
+	Commit string `json:"commit,omitempty"`
+}
+
+// UnmarshalJSON takes a string or an object.
+func (r *RefConfig) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '"' {
+		*r = RefConfig{}
+		return json.Unmarshal(data, &r.Name)
+	}
+	type plain RefConfig // without this method
+	strict, err := kjson.UnmarshalStrict(data, (*plain)(r), kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	if err == nil {
+		err = errors.Join(strict...)
+	}
+	if err != nil {
+		return fmt.Errorf("ref: %w (want a string, or one of branch, tag, semver, commit)", err)
+	}
+	return nil
+}
+
+// MarshalJSON writes the string form back as a string.
+func (r RefConfig) MarshalJSON() ([]byte, error) {
+	if r.Name != "" {
+		return json.Marshal(r.Name)
+	}
+	type plain RefConfig
+	return json.Marshal(plain(r))
+}
+
+// options is the ref as the source package takes it.
+func (r RefConfig) options() (ref, semver string) {
+	switch {
+	case r.Branch != "":
+		return "refs/heads/" + r.Branch, ""
+	case r.Tag != "":
+		return "refs/tags/" + r.Tag, ""
+	case r.Commit != "":
+		return r.Commit, ""
+	}
+	return r.Name, r.SemVer
+}
+
+func (r RefConfig) validate() error {
+	set := 0
+	for _, f := range []string{r.Name, r.Branch, r.Tag, r.SemVer, r.Commit} {
+		if f != "" {
+			set++
+		}
+	}
+	if set > 1 {
+		return errors.New("give one of branch, tag, semver and commit")
+	}
+	if r.SemVer != "" {
+		if _, err := semver.NewConstraint(r.SemVer); err != nil {
+			return fmt.Errorf("semver %q: %w", r.SemVer, err)
+		}
+	}
+	return nil
+}
+
+// VerifyConfig turns on signature verification for a source.
+type VerifyConfig struct {
+	// Mode is head (the commit the ref points to must be signed) or tag
+	// (the annotated tag must be; for a tag or semver ref). Default head.
+	Mode string `json:"mode,omitempty"`
+	// Keys is a file or directory (a mounted Secret) of trusted keys:
+	// armored OpenPGP public keys and SSH allowed_signers files.
+	Keys string `json:"keys"`
+}
+
+// options is Verify as the source package takes it, nil if off.
+func (v *VerifyConfig) options() *source.Verify {
+	if v == nil {
+		return nil
+	}
+	mode := source.VerifyMode(v.Mode)
+	if mode == "" {
+		mode = source.VerifyHead
+	}
+	return &source.Verify{Mode: mode, Keys: []string{v.Keys}}
 }
 
 // AuthConfig names files, mounted from Secrets, that hold credentials.
@@ -152,6 +252,20 @@ func (c *Config) validate() error {
 		}
 		if s.Interval.Duration < 0 {
 			bad("%s.interval: %s is negative", field, s.Interval.Duration)
+		}
+		if err := s.Ref.validate(); err != nil {
+			bad("%s.ref: %w", field, err)
+		}
+		if v := s.Verify; v != nil {
+			if v.Keys == "" {
+				bad("%s.verify.keys: required (a file or directory of trusted OpenPGP and SSH keys)", field)
+			}
+			if v.Mode != "" && v.Mode != string(source.VerifyHead) && v.Mode != string(source.VerifyTag) {
+				bad("%s.verify.mode: %q, want head or tag", field, v.Mode)
+			}
+			if v.Mode == string(source.VerifyTag) && s.Ref.Tag == "" && s.Ref.SemVer == "" {
+				bad("%s.verify.mode: tag needs ref: {tag: NAME} or ref: {semver: RANGE}", field)
+			}
 		}
 	}
 	if len(c.Syncs) == 0 {

@@ -38,6 +38,20 @@ func TestParseConfig(t *testing.T) {
 			t.Errorf("parsed %+v", c)
 		}
 	})
+	t.Run("takes a ref as a string or an object", func(t *testing.T) {
+		for ref, want := range map[string]gsync.RefConfig{
+			"main":                   {Name: "main"},
+			"{tag: v1.2.3}":          {Tag: "v1.2.3"},
+			`{semver: ">=1.2.0 <2"}`: {SemVer: ">=1.2.0 <2"},
+			"{branch: release}":      {Branch: "release"},
+			"{commit: " + strings.Repeat("a", 40) + "}": {Commit: strings.Repeat("a", 40)},
+		} {
+			c, err := gsync.ParseConfig([]byte(strings.Replace(validConfig, "  ref: main", "  ref: "+ref, 1)))
+			if err != nil || c.Sources[0].Ref != want {
+				t.Errorf("ref: %s: got %+v, %v; want %+v", ref, c.Sources[0].Ref, err, want)
+			}
+		}
+	})
 	for _, tc := range []struct {
 		name, from, to, want string
 	}{
@@ -51,6 +65,12 @@ func TestParseConfig(t *testing.T) {
 		{"a webhook without a secret", "  secretFile: /etc/gitsync/webhook/secret", "  secretFile: \"\"", "webhook.secretFile"},
 		{"a negative interval", "interval: 30s", "interval: -30s", "sources[0].interval"},
 		{"a field given twice", "kind: Config\n", "kind: Config\nkind: Config\n", `key "kind" already set`},
+		{"a ref of two kinds", "  ref: main", "  ref: {branch: main, tag: v1}", "sources[0].ref: give one of branch, tag, semver and commit"},
+		{"a bad semver range", "  ref: main", "  ref: {semver: \">>1\"}", `sources[0].ref: semver ">>1"`},
+		{"an unknown ref field", "  ref: main", "  ref: {brunch: main}", `ref: unknown field "brunch"`},
+		{"verify without keys", "  ref: main", "  ref: main\n  verify: {mode: head}", "sources[0].verify.keys: required"},
+		{"verify of an unknown mode", "  ref: main", "  ref: main\n  verify: {mode: all, keys: /k}", `sources[0].verify.mode: "all", want head or tag`},
+		{"verify of tags on a branch", "  ref: main", "  ref: main\n  verify: {mode: tag, keys: /k}", "sources[0].verify.mode: tag needs ref: {tag: NAME} or ref: {semver: RANGE}"},
 		{"a mirror that is not a URL", "kind: Config\n", "kind: Config\nremote: {mirrors: [{from: https://a.example/, to: b.example}]}\n", "remote.mirrors[0]"},
 	} {
 		t.Run("rejects "+tc.name, func(t *testing.T) {

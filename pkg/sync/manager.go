@@ -409,7 +409,8 @@ func (c *Config) Managed(namespace, cacheDir string) ([]Managed, error) {
 		}
 		opts := DefaultOptions()
 		opts.Name, opts.Namespace, opts.TargetNamespace, opts.Path = s.Name, namespace, s.Namespace, s.Path
-		opts.Source = source.Options{URL: src.URL, Ref: src.Ref, CacheDir: cacheDir, Auth: auth}
+		opts.Source = source.Options{URL: src.URL, CacheDir: cacheDir, Auth: auth, Verify: src.Verify.options()}
+		opts.Source.Ref, opts.Source.SemVer = src.Ref.options()
 		opts.SourceName = src.Name
 		if s.Prune != nil {
 			opts.Prune = *s.Prune

@@ -116,7 +116,11 @@ func (o *Options) validate() error {
 // <Source.CacheDir>/renders/<digest of the repository and ref>, beside the
 // snapshots.
 func (o Options) renderOptions() render.Options {
-	sum := sha256.Sum256([]byte(o.Source.URL + "\x00" + o.Source.Ref))
+	key := o.Source.URL + "\x00" + o.Source.Ref
+	if o.Source.SemVer != "" {
+		key += "\x00semver " + o.Source.SemVer
+	}
+	sum := sha256.Sum256([]byte(key))
 	return render.Options{Remote: o.remote(), CacheDir: filepath.Join(o.Source.CacheDir, "renders", hex.EncodeToString(sum[:12])), Once: o.Once}
 }
 

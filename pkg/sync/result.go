@@ -15,6 +15,9 @@ type Result struct {
 	// Source is the repository URL, without credentials.
 	Source   string `json:"source,omitempty"`
 	Revision string `json:"revision,omitempty"`
+	// SignedBy is who signed the revision, when the source verifies
+	// signatures: "Alice <alice@example.com> (openpgp key 1A2B…)".
+	SignedBy string `json:"signedBy,omitempty"`
 	Digest   string `json:"digest,omitempty"`
 	// Cached is true when neither the fetch nor the render had new input;
 	// RenderCached when the render reused its last result (no input file of

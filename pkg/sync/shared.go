@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -75,7 +76,11 @@ func newShared(cfg *rest.Config, concurrency int) (*shared, error) {
 
 // sourceKey tells which syncs read the same repository the same way.
 func sourceKey(o Options) string {
-	return o.SourceName + "\x00" + o.Source.URL + "\x00" + o.Source.Ref + "\x00" + o.Source.CacheDir
+	key := o.SourceName + "\x00" + o.Source.URL + "\x00" + o.Source.Ref + "\x00" + o.Source.SemVer + "\x00" + o.Source.CacheDir
+	if v := o.Source.Verify; v != nil {
+		key += "\x00" + string(v.Mode) + "\x00" + strings.Join(v.Keys, "\x00")
+	}
+	return key
 }
 
 // acquire waits for a worker token; release gives it back.

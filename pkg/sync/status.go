@@ -20,6 +20,9 @@ type Status struct {
 	Path      string `json:"path"`
 	// LastAppliedRevision is the newest revision applied in full.
 	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
+	// SignedBy is who signed the last applied revision, when the source
+	// verifies signatures.
+	SignedBy string `json:"signedBy,omitempty"`
 	// LastAttemptedRevision is the revision of the latest sync, good or bad.
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
 	Digest                string `json:"digest,omitempty"`
@@ -59,6 +62,7 @@ func (s *Syncer) nextStatus(prev []byte, r *Result, objects int, err error) []by
 		Source:                r.Source,
 		Path:                  s.opts.Path,
 		LastAppliedRevision:   old.LastAppliedRevision,
+		SignedBy:              old.SignedBy,
 		LastAttemptedRevision: r.Revision,
 		Digest:                r.Digest,
 		Counts:                old.Counts,
@@ -69,7 +73,7 @@ func (s *Syncer) nextStatus(prev []byte, r *Result, objects int, err error) []by
 		st.LastAttemptedRevision, st.Source = old.LastAttemptedRevision, old.Source
 	}
 	if err == nil {
-		st.LastAppliedRevision = r.Revision
+		st.LastAppliedRevision, st.SignedBy = r.Revision, r.SignedBy
 	} else {
 		st.Error, st.Stalled, st.RetryIn = s.failure(r, err)
 	}

@@ -146,9 +146,16 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	defer release() // the health wait below releases it earlier
 	art, err := timed(&r.Timings.Fetch, func() (source.Artifact, error) { return s.source.Fetch(ctx) })
 	if err != nil {
+		var srcErr *source.Error
+		if errors.As(err, &srcErr) && srcErr.Revision != "" { // refused: the revision stalls, unapplied
+			r.Source, r.Revision = srcErr.URL, srcErr.Revision
+		}
 		return &Error{Phase: PhaseFetch, Err: err}
 	}
 	r.Source, r.Revision = art.URL, art.Revision
+	if art.Signature != nil {
+		r.SignedBy = art.Signature.String()
+	}
 	if st := s.stalledOn(art.Revision); st != nil {
 		r.Digest, r.Objects, r.Applied = st.digest, st.objects, st.applied
 		return st.err // retrying the same revision cannot help
