@@ -90,4 +90,46 @@ func TestVerifiedCommits(t *testing.T) {
 			t.Errorf("gitsync run exited with %v after SIGTERM, want 0; logs:\n%s", err, p.logs.String())
 		}
 	})
+
+	t.Run("run --config follows the newest signed release tag", func(t *testing.T) {
+		f := newFixture(t)
+		config := f.writeConfig("300ms", "- name: tags\n  source: repo\n  path: app\n  namespace: "+f.ns+"\n  timeout: 30s")
+		text, err := os.ReadFile(config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verify := "  ref: {semver: \">=1.0.0 <2\"}\n  verify: {mode: tag, keys: " + keys + "}\n"
+		if err := os.WriteFile(config, []byte(strings.Replace(string(text), "  ref: main\n", verify, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		applied := func(rev string) func() bool {
+			return func() bool { st := f.statusOf("tags"); return st != nil && st["lastAppliedRevision"] == rev }
+		}
+		v1 := f.repo.Commit(t, "v1", baseApp())
+		f.repo.SignedTag(t, alice, "v1.0.0", "release 1.0.0")
+		f.repo.Commit(t, "not released", map[string]string{"app/a.yaml": configMap("a", "unreleased")})
+		p, _ := f.runConfig(config)
+		p.eventually("the signed tag v1.0.0 is applied", 30*time.Second, applied(v1))
+
+		unsigned := f.repo.Commit(t, "v1.1", map[string]string{"app/a.yaml": configMap("a", "v1.1"), "app/b.yaml": ""})
+		f.repo.AnnotatedTag(t, "v1.1.0", "release 1.1.0, unsigned")
+		p.eventually("the unsigned tag v1.1.0 stalls", 30*time.Second, func() bool {
+			st := f.statusOf("tags")
+			return st != nil && st["lastAttemptedRevision"] == unsigned && st["stalled"] == true &&
+				strings.Contains(fmt.Sprint(st["error"]), "tag v1.1.0 is not signed")
+		})
+		if data(f.get(configMaps, "a")) != "one" || f.get(configMaps, "b") == nil {
+			t.Errorf("the unsigned tag's change reached the cluster")
+		}
+
+		v12 := f.repo.Commit(t, "v1.2", map[string]string{"app/a.yaml": configMap("a", "v1.2")})
+		f.repo.SignedTag(t, bob, "v1.2.0", "release 1.2.0")
+		p.eventually("the signed tag v1.2.0 is applied", 30*time.Second, applied(v12))
+		if data(f.get(configMaps, "a")) != "v1.2" {
+			t.Errorf("ConfigMap a = %q after v1.2.0, want v1.2", data(f.get(configMaps, "a")))
+		}
+		if err := p.stop(); err != nil {
+			t.Errorf("gitsync run exited with %v after SIGTERM, want 0; logs:\n%s", err, p.logs.String())
+		}
+	})
 }

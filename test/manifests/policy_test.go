@@ -299,9 +299,12 @@ func mountsTheConfiguredFiles(t *testing.T, objs []*unstructured.Unstructured) {
 			t.Errorf("config.yaml %s: %s is not projected from a Secret (mounted: %v)", setting, path, files)
 		}
 	}
-	for _, want := range []string{"/etc/gitsync/git/identity", "/etc/gitsync/git/known_hosts"} {
-		if files[want] != "Secret/gitsync-git" {
-			t.Errorf("%s (for SSH) comes from %q, want Secret/gitsync-git", want, files[want])
+	for want, from := range map[string]string{
+		"/etc/gitsync/git/identity": "Secret/gitsync-git", "/etc/gitsync/git/known_hosts": "Secret/gitsync-git", // for SSH
+		"/etc/gitsync/verify/keys.asc": "Secret/gitsync-verify", "/etc/gitsync/verify/allowed_signers": "Secret/gitsync-verify", // sources[].verify.keys
+	} {
+		if files[want] != from {
+			t.Errorf("%s comes from %q, want %s", want, files[want], from)
 		}
 	}
 }
@@ -384,7 +387,7 @@ func carriesNoSecret(t *testing.T, objs []*unstructured.Unstructured) {
 			}
 		}
 	}
-	if want := sets.New("gitsync-git", "gitsync-webhook"); !names.Equal(want) {
+	if want := sets.New("gitsync-git", "gitsync-webhook", "gitsync-verify"); !names.Equal(want) {
 		t.Errorf("secrets.example.yaml has Secrets %v, want %v", sets.List(names), sets.List(want))
 	}
 }
