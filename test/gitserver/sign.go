@@ -175,15 +175,29 @@ func (s *Signer) git(t testing.TB, dir string, args ...string) {
 // when git accepts the signature, else git's output as the error.
 func (r *Repo) GitVerify(t testing.TB, rev string, trusted ...*Signer) error {
 	t.Helper()
+	return r.NewGitVerifier(t, trusted...).Verify(rev)
+}
+
+// GitVerifier is git verify-commit with a set of trusted keys, imported
+// once: GitVerify for many revisions.
+type GitVerifier struct {
+	repo              *Repo
+	home, signersFile string
+}
+
+// NewGitVerifier imports the keys of trusted into a GnuPG home and an
+// allowed_signers file of its own, removed when the test ends.
+func (r *Repo) NewGitVerifier(t testing.TB, trusted ...*Signer) *GitVerifier {
+	t.Helper()
 	home, err := os.MkdirTemp("", "gnupg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		_ = exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
 		os.RemoveAll(home)
-	}()
-	signers := filepath.Join(home, "allowed_signers")
+	})
+	v := &GitVerifier{repo: r, home: home, signersFile: filepath.Join(home, "allowed_signers")}
 	var lines []string
 	for _, s := range trusted {
 		if s.gnupgHome == "" {
@@ -196,16 +210,21 @@ func (r *Repo) GitVerify(t testing.TB, rev string, trusted ...*Signer) error {
 			t.Fatalf("gitserver: gpg --import: %v: %s", err, out)
 		}
 	}
-	if err := os.WriteFile(signers, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(v.signersFile, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return v
+}
+
+// Verify runs git verify-commit, or verify-tag when rev is not a SHA.
+func (v *GitVerifier) Verify(rev string) error {
 	verb := "verify-commit"
 	if !isHex40(rev) {
 		verb = "verify-tag"
 	}
-	cmd := exec.Command("git", "-c", "gpg.ssh.allowedSignersFile="+signers, verb, rev)
-	cmd.Dir = r.Dir()
-	cmd.Env = append(append(os.Environ(), gitEnv()...), "GNUPGHOME="+home)
+	cmd := exec.Command("git", "-c", "gpg.ssh.allowedSignersFile="+v.signersFile, verb, rev)
+	cmd.Dir = v.repo.Dir()
+	cmd.Env = append(append(os.Environ(), gitEnv()...), "GNUPGHOME="+v.home)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return &verifyError{out: strings.TrimSpace(string(out))}
 	}

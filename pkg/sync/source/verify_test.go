@@ -3,10 +3,13 @@ package source_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 	"github.com/gitsync-io/gitsync/test/gitserver"
@@ -14,7 +17,7 @@ import (
 
 // writeKeys writes the public keys of signers as a verifier's key files:
 // OpenPGP keys into one armored file, SSH keys into an allowed_signers file.
-func writeKeys(t *testing.T, signers ...*gitserver.Signer) string {
+func writeKeys(t testing.TB, signers ...*gitserver.Signer) string {
 	t.Helper()
 	dir := t.TempDir()
 	var pgp, ssh []string
@@ -293,3 +296,73 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkVerify measures what verification adds to the fetch of a new
+// revision of a 1000-file repository over HTTP. Each round commits a new
+// signed revision and fetches it twice, with and without verification (in
+// alternating order), so that each pair sees the same repository; it also
+// times git verify-commit of the revision, keys imported beforehand. It
+// reports medians over 15 rounds per signature type and iteration.
+func BenchmarkVerify(b *testing.B) {
+	alice := gitserver.NewGPGSigner(b, "Alice", "alice@example.com", gitserver.GPGOptions{})
+	bob := gitserver.NewSSHSigner(b, "Bob", "bob@example.com", "")
+	keys := writeKeys(b, alice, bob)
+	repo := gitserver.NewRepo(b)
+	files := map[string]string{}
+	for i := range 1000 {
+		files[fmt.Sprintf("apps/app%02d/cm%04d.yaml", i%40, i)] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm%d\ndata:\n  key: value-%d\n", i, i)
+	}
+	repo.SignedCommit(b, alice, "1000 files", files)
+	srv := gitserver.StartHTTP(b, repo.Root(), gitserver.Options{})
+	gitVerify := repo.NewGitVerifier(b, alice, bob)
+	const rounds = 15
+	for _, signer := range []*gitserver.Signer{alice, bob} {
+		kind := "ssh"
+		if strings.HasPrefix(signer.PublicKey, "-----BEGIN PGP") {
+			kind = "openpgp"
+		}
+		b.Run("signature="+kind, func(b *testing.B) {
+			opts := source.Options{URL: srv.URL + "/" + repo.Name(), CacheDir: b.TempDir()}
+			plain := newSource(b, opts)
+			opts.CacheDir, opts.Verify = b.TempDir(), &source.Verify{Mode: source.VerifyHead, Keys: []string{keys}}
+			verifying := newSource(b, opts)
+			fetch(b, plain)
+			fetch(b, verifying)
+			timed := func(s *source.Source, sha string) time.Duration {
+				start := time.Now()
+				art := fetch(b, s)
+				if art.Revision != sha || art.Cached || (art.Signature != nil) != (s == verifying) {
+					b.Fatalf("fetch of %s: %+v", sha, art)
+				}
+				return time.Since(start)
+			}
+			var plains, added, peers []time.Duration
+			for i := range b.N * rounds {
+				sha := repo.SignedCommit(b, signer, "change", map[string]string{"apps/app00/cm0000.yaml": fmt.Sprintf("data: {n: \"%d\"}\n", i)})
+				var p, v time.Duration
+				if i%2 == 0 {
+					p, v = timed(plain, sha), timed(verifying, sha)
+				} else {
+					v, p = timed(verifying, sha), timed(plain, sha)
+				}
+				plains, added = append(plains, p), append(added, v-p)
+				start := time.Now()
+				if err := gitVerify.Verify(sha); err != nil {
+					b.Fatal(err)
+				}
+				peers = append(peers, time.Since(start))
+			}
+			b.ReportMetric(ms(median(plains)), "ms-fetch-p50")
+			b.ReportMetric(ms(median(added)), "ms-added-by-verify-p50")
+			b.ReportMetric(ms(median(peers)), "ms-git-verify-commit-p50")
+		})
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
