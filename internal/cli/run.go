@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/rest"
 
+	"github.com/gitsync-io/gitsync/pkg/notify"
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
 	"github.com/gitsync-io/gitsync/pkg/webhook"
 )
@@ -88,6 +90,12 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 		return err
 	}
 	mopts := gsync.ManagerOptions{Metrics: srv.metrics, Concurrency: f.concurrentSyncs}
+	if file != nil {
+		if mopts.Notifier, err = file.Notifier(logr.FromContextOrDiscard(ctx).WithName("notify")); err != nil {
+			return err
+		}
+		defer closeNotifier(mopts.Notifier)
+	}
 	f.leader.Namespace, f.leader.Identity = ns, identity()
 	if f.shardCount > 0 && f.shardIndex < 0 { // replicas take shards by Lease
 		shards, err := gsync.NewShards(cfg, syncs, mopts, gsync.ShardOptions{Count: f.shardCount, Leader: f.leader})
@@ -232,4 +240,12 @@ func identity() string {
 	}
 	host, _ := os.Hostname()
 	return strings.Trim(host+"-"+rand.String(5), "-")
+}
+
+// closeNotifier delivers what is queued, for up to ten seconds: a leader
+// that steps down hands on no notification.
+func closeNotifier(n *notify.Notifier) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n.Close(ctx)
 }

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/gitsync-io/gitsync/pkg/notify"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
@@ -33,6 +35,41 @@ type Config struct {
 	Syncs      []SyncConfig   `json:"syncs"`
 	Webhook    *WebhookConfig `json:"webhook,omitempty"`
 	Remote     RemoteConfig   `json:"remote,omitempty"`
+	// Cluster names this cluster in notifications and commit status
+	// contexts (gitsync/<cluster>/<sync>); default "default".
+	Cluster string `json:"cluster,omitempty"`
+	// StatusURL, if set, is where notifications link to:
+	// <statusURL>/syncs/<namespace>/<name>.
+	StatusURL     string               `json:"statusURL,omitempty"`
+	Notifications []NotificationConfig `json:"notifications,omitempty"`
+}
+
+// NotificationConfig is a receiver of notifications. Credentials come from
+// files mounted from a Secret: a chat webhook's URL holds a token, so it
+// may come from urlFile.
+type NotificationConfig struct {
+	Name string `json:"name"`
+	// Type is generic, slack, mattermost, discord, teams, feishu,
+	// dingtalk, or (a commit status) github, gitlab, gitea.
+	Type string `json:"type"`
+	// URL is the webhook, or a forge's API base (default: from the
+	// source's URL). URLFile holds it instead.
+	URL     string `json:"url,omitempty"`
+	URLFile string `json:"urlFile,omitempty"`
+	// TokenFile holds a forge's API token.
+	TokenFile string `json:"tokenFile,omitempty"`
+	// SecretFile holds the HMAC key of a generic webhook, or the signing
+	// secret of a Feishu or DingTalk bot.
+	SecretFile string `json:"secretFile,omitempty"`
+	// Events are what it hears (progressing, ready, applied, recovered,
+	// pruned, failed, stalled, degraded); the default depends on the type.
+	Events []string `json:"events,omitempty"`
+	// Syncs limits it to these syncs; default all.
+	Syncs []string `json:"syncs,omitempty"`
+	// PruneThreshold: pruned is sent only when more objects were deleted.
+	PruneThreshold int `json:"pruneThreshold,omitempty"`
+	// PerMinute caps its requests; default 30.
+	PerMinute int `json:"perMinute,omitempty"`
 }
 
 // RemoteConfig is how the http(s) resource files that kustomizations list
@@ -306,6 +343,21 @@ func (c *Config) validate() error {
 	if c.Remote.Timeout.Duration < 0 {
 		bad("remote.timeout: %s is negative", c.Remote.Timeout.Duration)
 	}
+	for i, n := range c.Notifications {
+		field := fmt.Sprintf("notifications[%d]", i)
+		if n.URL != "" && n.URLFile != "" {
+			bad("%s: give url or urlFile, not both", field)
+		}
+		for _, name := range n.Syncs {
+			if _, ok := syncs[name]; !ok {
+				bad("%s.syncs: %q is not one of the syncs", field, name)
+			}
+		}
+		// The files are read when gitsync starts; stand-ins check the rest.
+		if err := n.receiver("https://url.from.file.invalid/", "token", "secret").Validate(); err != nil {
+			bad("%s: %w", field, err)
+		}
+	}
 	if c.Webhook != nil && c.Webhook.SecretFile == "" {
 		bad("webhook.secretFile: required (the webhooks are off without a secret)")
 	}
@@ -378,4 +430,43 @@ func (s SourceConfig) interval() time.Duration {
 		return s.Interval.Duration
 	}
 	return time.Minute
+}
+
+// receiver is n as package notify takes it, with the credentials given.
+func (n NotificationConfig) receiver(url, token, secret string) notify.Receiver {
+	r := notify.Receiver{Name: n.Name, Type: notify.Type(n.Type), URL: n.URL, Syncs: n.Syncs, PruneThreshold: n.PruneThreshold, PerMinute: n.PerMinute}
+	for _, e := range n.Events {
+		r.Events = append(r.Events, notify.Kind(e))
+	}
+	if n.URLFile != "" {
+		r.URL = url
+	}
+	if n.TokenFile != "" {
+		r.Token = token
+	}
+	if n.SecretFile != "" {
+		r.Secret = secret
+	}
+	return r
+}
+
+// Notifier reads the receivers' credentials from their files and starts
+// delivering; nil if there are no receivers.
+func (c *Config) Notifier(log logr.Logger) (*notify.Notifier, error) {
+	if len(c.Notifications) == 0 {
+		return nil, nil
+	}
+	var receivers []notify.Receiver
+	for i, n := range c.Notifications {
+		var creds [3]string
+		for j, f := range []struct{ field, path string }{{"urlFile", n.URLFile}, {"tokenFile", n.TokenFile}, {"secretFile", n.SecretFile}} {
+			v, err := readSecretFile(f.field, f.path)
+			if err != nil {
+				return nil, fmt.Errorf("notifications[%d] (%s).%w", i, n.Name, err)
+			}
+			creds[j] = v
+		}
+		receivers = append(receivers, n.receiver(creds[0], creds[1], creds[2]))
+	}
+	return notify.New(receivers, notify.Options{Cluster: c.Cluster, StatusURL: c.StatusURL, Log: log})
 }

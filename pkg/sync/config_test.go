@@ -71,6 +71,11 @@ func TestParseConfig(t *testing.T) {
 		{"verify without keys", "  ref: main", "  ref: main\n  verify: {mode: head}", "sources[0].verify.keys: required"},
 		{"verify of an unknown mode", "  ref: main", "  ref: main\n  verify: {mode: all, keys: /k}", `sources[0].verify.mode: "all", want head or tag`},
 		{"verify of tags on a branch", "  ref: main", "  ref: main\n  verify: {mode: tag, keys: /k}", "sources[0].verify.mode: tag needs ref: {tag: NAME} or ref: {semver: RANGE}"},
+		{"a receiver of an unknown type", "kind: Config\n", "kind: Config\nnotifications: [{name: chat, type: pager, url: https://x.example}]\n", `notifications[0]: type "pager"`},
+		{"a receiver without a url", "kind: Config\n", "kind: Config\nnotifications: [{name: chat, type: slack}]\n", "notifications[0]: url or urlFile: required"},
+		{"a receiver of an unknown sync", "kind: Config\n", "kind: Config\nnotifications: [{name: chat, type: slack, urlFile: /u, syncs: [appz]}]\n", `notifications[0].syncs: "appz"`},
+		{"a commit status without a token", "kind: Config\n", "kind: Config\nnotifications: [{name: st, type: github}]\n", "notifications[0]: tokenFile: required"},
+		{"a receiver of an unknown event", "kind: Config\n", "kind: Config\nnotifications: [{name: chat, type: slack, urlFile: /u, events: [boom]}]\n", `notifications[0]: events: "boom"`},
 		{"a mirror that is not a URL", "kind: Config\n", "kind: Config\nremote: {mirrors: [{from: https://a.example/, to: b.example}]}\n", "remote.mirrors[0]"},
 	} {
 		t.Run("rejects "+tc.name, func(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 
+	"github.com/gitsync-io/gitsync/pkg/notify"
 	"github.com/gitsync-io/gitsync/pkg/sync/inventory"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
@@ -41,6 +42,8 @@ type ManagerOptions struct {
 	// Concurrency is how many syncs fetch, render, apply and prune at once
 	// (waiting for health does not count); 0 means DefaultConcurrency.
 	Concurrency int
+	// Notifier, if set, hears what happens to every sync.
+	Notifier *notify.Notifier
 
 	// Elsewhere names the syncs other Managers run (the other shards): a
 	// sync may depend on them, and reads their status from the cluster.
@@ -112,7 +115,7 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 	m := &Manager{byName: map[string]*managed{}, remote: map[string][]*managed{}, shared: sh, broadcaster: broadcaster, sink: sink}
 	caches := map[string]inventory.Cache{}
 	for _, s := range syncs {
-		s.Options.Metrics, s.Options.Events = opts.Metrics, recorder
+		s.Options.Metrics, s.Options.Events, s.Options.Notifier = opts.Metrics, recorder, opts.Notifier
 		if err := s.Options.validate(); err != nil {
 			return nil, fmt.Errorf("sync %s: %w", s.Options.Name, terminalError{err})
 		}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
 
+	"github.com/gitsync-io/gitsync/pkg/notify"
 	"github.com/gitsync-io/gitsync/pkg/sync/apply"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
@@ -65,6 +66,9 @@ type Options struct {
 	// Events, if set, records what changed as Kubernetes Events on the
 	// sync's inventory ConfigMap.
 	Events events.EventRecorder
+	// Notifier, if set, hears what happened to the sync, once per event
+	// and revision (see Status.Notified).
+	Notifier *notify.Notifier
 	// Once says the Syncer syncs once or a few times (gitsync sync, diff):
 	// its renders are not kept in memory for the next interval, which saves
 	// copying each one.

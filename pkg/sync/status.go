@@ -47,13 +47,18 @@ type Status struct {
 	Suspended bool `json:"suspended,omitempty"`
 	// Waiting says why the sync has not run: a dependency not Ready yet.
 	Waiting string `json:"waiting,omitempty"`
+	// Notified records the notifications sent, as "kind@revision" (the
+	// newest 16), so that a restart or another leader does not send them
+	// again.
+	Notified []string `json:"notified,omitempty"`
 	// Time is when this status was written.
 	Time time.Time `json:"time"`
 }
 
-// nextStatus turns a sync's outcome into the status to store. It returns the
-// previous document unchanged when nothing but time would differ.
-func (s *Syncer) nextStatus(prev []byte, r *Result, objects int, err error) []byte {
+// nextStatus turns a sync's outcome, and the record of the notifications
+// sent, into the status to store. It returns the previous document
+// unchanged when nothing but time would differ.
+func (s *Syncer) nextStatus(prev []byte, r *Result, objects int, err error, notified []string) []byte {
 	var old Status
 	_ = json.Unmarshal(prev, &old) // an unreadable status is simply replaced
 	st := Status{
@@ -68,6 +73,7 @@ func (s *Syncer) nextStatus(prev []byte, r *Result, objects int, err error) []by
 		Counts:                old.Counts,
 		Objects:               objects,
 		Ready:                 err == nil,
+		Notified:              notified,
 	}
 	if r.Revision == "" { // the fetch failed
 		st.LastAttemptedRevision, st.Source = old.LastAttemptedRevision, old.Source

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -38,6 +39,7 @@ type Syncer struct {
 	retry    retryPolicy // when failures run again; set by NewLoop
 	stalled  *stall      // the revision whose terminal error stalls the sync
 	failures int         // consecutive failures a retry may fix
+	sent     []string    // notifications sent during this sync, for its status
 }
 
 // New returns a Syncer applying to the cluster of cfg, with connections of
@@ -156,6 +158,7 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	if art.Signature != nil {
 		r.SignedBy = art.Signature.String()
 	}
+	s.progressing(rec.Status, r)
 	if st := s.stalledOn(art.Revision); st != nil {
 		r.Digest, r.Objects, r.Applied = st.digest, st.objects, st.applied
 		return st.err // retrying the same revision cannot help
@@ -285,8 +288,15 @@ func (s *Syncer) record(ctx context.Context, r *Result, rec *inventory.Record, e
 	if s.opts.DryRun {
 		return err
 	}
-	next := s.nextStatus(rec.Status, r, len(rec.Objects), err)
-	if serr := s.save(ctx, rec, next, func() { s.event(r, err) }); serr != nil {
+	var old Status
+	_ = json.Unmarshal(rec.Status, &old) // an unreadable status is replaced
+	notes, sent := s.outcome(old, r, err)
+	next := s.nextStatus(rec.Status, r, len(rec.Objects), err, sent)
+	serr := s.save(ctx, rec, next, func() { s.event(r, err) })
+	for _, e := range notes {
+		s.opts.Notifier.Notify(e)
+	}
+	if serr != nil {
 		return errors.Join(err, serr)
 	}
 	return err
