@@ -269,6 +269,9 @@ func mountsTheConfiguredFiles(t *testing.T, objs []*unstructured.Unstructured) {
 					for _, it := range s.Secret.Items {
 						files[m.MountPath+"/"+it.Path] = "Secret/" + s.Secret.Name
 					}
+					if len(s.Secret.Items) == 0 { // every key, a file of the name you choose
+						files[m.MountPath+"/*"] = "Secret/" + s.Secret.Name
+					}
 					if s.Secret.Optional == nil || !*s.Secret.Optional {
 						t.Errorf("Secret %s is not optional: none ships, so pods would not start until you create it", s.Secret.Name)
 					}
@@ -302,6 +305,7 @@ func mountsTheConfiguredFiles(t *testing.T, objs []*unstructured.Unstructured) {
 	for want, from := range map[string]string{
 		"/etc/gitsync/git/identity": "Secret/gitsync-git", "/etc/gitsync/git/known_hosts": "Secret/gitsync-git", // for SSH
 		"/etc/gitsync/verify/keys.asc": "Secret/gitsync-verify", "/etc/gitsync/verify/allowed_signers": "Secret/gitsync-verify", // sources[].verify.keys
+		"/etc/gitsync-notify/*": "Secret/gitsync-notify", // notifications[].urlFile, tokenFile, secretFile
 	} {
 		if files[want] != from {
 			t.Errorf("%s comes from %q, want %s", want, files[want], from)
@@ -387,7 +391,7 @@ func carriesNoSecret(t *testing.T, objs []*unstructured.Unstructured) {
 			}
 		}
 	}
-	if want := sets.New("gitsync-git", "gitsync-webhook", "gitsync-verify"); !names.Equal(want) {
+	if want := sets.New("gitsync-git", "gitsync-webhook", "gitsync-verify", "gitsync-notify"); !names.Equal(want) {
 		t.Errorf("secrets.example.yaml has Secrets %v, want %v", sets.List(names), sets.List(want))
 	}
 }
