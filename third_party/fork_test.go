@@ -23,22 +23,13 @@ func TestKustomizeAPIIsTheReleasePlusThePatch(t *testing.T) {
 	const module = "sigs.k8s.io/kustomize/api"
 	version := required(t, module)
 
-	download := exec.Command("go", "mod", "download", "-json", module+"@"+version)
-	download.Dir = t.TempDir() // outside gitsync's module, so its replace does not apply
-	out, err := download.Output()
-	if err != nil {
-		t.Fatalf("go mod download %s@%s: %v\n%s", module, version, err, out)
-	}
-	var release struct{ Dir string }
-	if err := json.Unmarshal(out, &release); err != nil || release.Dir == "" {
-		t.Fatalf("go mod download %s@%s printed no directory: %v\n%s", module, version, err, out)
-	}
+	release := download(t, module, version)
 
 	fork := "kustomize-api"
 	files := filesUnder(t, fork)
 	expected := t.TempDir()
 	for _, name := range files {
-		data, err := os.ReadFile(filepath.Join(release.Dir, name))
+		data, err := os.ReadFile(filepath.Join(release, name))
 		if err != nil {
 			t.Errorf("%s/%s is not in the release %s@%s: %v", fork, name, module, version, err)
 			continue
@@ -71,13 +62,90 @@ func TestKustomizeAPIIsTheReleasePlusThePatch(t *testing.T) {
 	}
 
 	// Every Go file of the release that a build uses is in the copy.
-	for _, name := range filesUnder(t, release.Dir) {
+	for _, name := range filesUnder(t, release) {
 		if strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") && !strings.HasPrefix(name, "testutils/") {
 			if _, err := os.Stat(filepath.Join(fork, name)); err != nil {
 				t.Errorf("%s/%s is missing: copy it from the release (README.md)", fork, name)
 			}
 		}
 	}
+}
+
+// sopsStandIns are the packages of third_party/sops that are gitsync's own
+// stand-ins for SOPS's (README.md): each is one file, standin.go.
+var sopsStandIns = []string{"audit", "azkv", "config", "gcpkms", "hckms", "hcvault", "internal/standin", "keyservice", "kms", "pgp"}
+
+// TestSOPSIsTheReleaseWithStandIns downloads the SOPS release go.mod
+// requires and checks that every package of sops/ but the stand-ins is the
+// release's, file for file (formatted as gofmt does), and complete; go.mod
+// and go.sum are the release's tidied for the packages copied.
+func TestSOPSIsTheReleaseWithStandIns(t *testing.T) {
+	const module = "github.com/getsops/sops/v3"
+	version := required(t, module)
+	release := download(t, module, version)
+	fork := "sops"
+	standIn := func(name string) bool {
+		for _, dir := range sopsStandIns {
+			if filepath.Dir(name) == dir {
+				return true
+			}
+		}
+		return false
+	}
+	copied := map[string]bool{}
+	for _, name := range filesUnder(t, fork) {
+		switch {
+		case standIn(name):
+			if filepath.Base(name) != "standin.go" {
+				t.Errorf("%s/%s: a stand-in package is one file, standin.go", fork, name)
+			}
+		case name == "go.mod" || name == "go.sum":
+		default:
+			copied[filepath.Dir(name)] = true
+			want, err := os.ReadFile(filepath.Join(release, name))
+			if err != nil {
+				t.Errorf("%s/%s is not in the release %s@%s: %v", fork, name, module, version, err)
+				continue
+			}
+			if strings.HasSuffix(name, ".go") {
+				if want, err = gofmt(want); err != nil {
+					t.Fatalf("gofmt the release's %s: %v", name, err)
+				}
+			}
+			if got, _ := os.ReadFile(filepath.Join(fork, name)); !bytes.Equal(got, want) {
+				t.Errorf("%s/%s differs from the release %s@%s: copy it again (README.md)", fork, name, module, version)
+			}
+		}
+	}
+	for _, name := range filesUnder(t, release) {
+		if strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") && copied[filepath.Dir(name)] {
+			if _, err := os.Stat(filepath.Join(fork, name)); err != nil {
+				t.Errorf("%s/%s is missing: copy it from the release (README.md)", fork, name)
+			}
+		}
+	}
+	for _, dir := range sopsStandIns {
+		if _, err := os.Stat(filepath.Join(fork, dir, "standin.go")); err != nil {
+			t.Errorf("stand-in %s: %v", dir, err)
+		}
+	}
+}
+
+// download fetches module@version from the module proxy and returns its
+// directory in the module cache.
+func download(t *testing.T, module, version string) string {
+	t.Helper()
+	cmd := exec.Command("go", "mod", "download", "-json", module+"@"+version)
+	cmd.Dir = t.TempDir() // outside gitsync's module, so its replace does not apply
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go mod download %s@%s: %v\n%s", module, version, err, out)
+	}
+	var release struct{ Dir string }
+	if err := json.Unmarshal(out, &release); err != nil || release.Dir == "" {
+		t.Fatalf("go mod download %s@%s printed no directory: %v\n%s", module, version, err, out)
+	}
+	return release.Dir
 }
 
 // gofmt formats Go source as gofmt -w does, run until nothing changes: a

@@ -1,0 +1,169 @@
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/getsops/sops/v3"
+	"github.com/getsops/sops/v3/aes"
+	sopsage "github.com/getsops/sops/v3/age"
+	"github.com/getsops/sops/v3/config"
+	"github.com/getsops/sops/v3/keyservice"
+	"github.com/getsops/sops/v3/logging"
+	"github.com/getsops/sops/v3/stores/dotenv"
+	sopsjson "github.com/getsops/sops/v3/stores/json"
+	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
+)
+
+func init() {
+	// SOPS logs through logrus to stderr; what it would say is in the errors.
+	for _, l := range logging.Loggers {
+		l.SetOutput(io.Discard)
+	}
+}
+
+// Decryptor decrypts SOPS-encrypted files with age identities, in memory.
+// It never reads keys from anywhere else (no $SOPS_AGE_KEY, no
+// ~/.config/sops, no SSH keys): a sync decrypts with its own keys or not at
+// all. It is safe for concurrent use.
+type Decryptor struct {
+	identities sopsage.ParsedIdentities
+}
+
+// NewDecryptor parses age identities: the contents of key files as
+// age-keygen writes them (AGE-SECRET-KEY-1… lines; # comments and blank
+// lines are skipped). Each error names the file.
+func NewDecryptor(files map[string][]byte) (*Decryptor, error) {
+	d := &Decryptor{}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		ids, err := age.ParseIdentities(bytes.NewReader(files[name]))
+		if err != nil {
+			return nil, fmt.Errorf("age identities %s: %w", name, err)
+		}
+		d.identities = append(d.identities, ids...)
+	}
+	return d, nil
+}
+
+// sopsFormat is how SOPS stores a file, by its name as sops chooses:
+// .yaml/.yml, .json, .env; anything else is a binary file, stored as JSON.
+type sopsFormat int
+
+const (
+	sopsYAML sopsFormat = iota
+	sopsJSON
+	sopsDotenv
+	sopsBinary
+)
+
+func formatOf(name string) sopsFormat {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml":
+		return sopsYAML
+	case ".json":
+		return sopsJSON
+	case ".env":
+		return sopsDotenv
+	}
+	return sopsBinary
+}
+
+func (f sopsFormat) store() sops.Store {
+	switch f {
+	case sopsYAML:
+		return sopsyaml.NewStore(&config.YAMLStoreConfig{})
+	case sopsJSON:
+		return sopsjson.NewStore(&config.JSONStoreConfig{})
+	case sopsDotenv:
+		return dotenv.NewStore(&config.DotenvStoreConfig{})
+	}
+	return sopsjson.NewBinaryStore(&config.JSONBinaryStoreConfig{})
+}
+
+// isSOPS reports whether data is a file SOPS encrypted: its metadata has a
+// MAC and a modification time. A cheap look at the bytes comes first, so
+// plain files cost next to nothing.
+func isSOPS(name string, data []byte) bool {
+	switch formatOf(name) {
+	case sopsDotenv:
+		return bytes.Contains(data, []byte("sops_mac=")) && bytes.Contains(data, []byte("sops_lastmodified="))
+	default:
+		if !bytes.Contains(data, []byte("sops")) || !bytes.Contains(data, []byte("mac")) || !bytes.Contains(data, []byte("lastmodified")) {
+			return false
+		}
+	}
+	tree, err := formatOf(name).store().LoadEncryptedFile(data)
+	return err == nil && tree.Metadata.MessageAuthenticationCode != ""
+}
+
+// Decrypt returns the plain text of name, a SOPS-encrypted file, checking
+// its MAC. Each error is one line naming the file: no key given (and the
+// recipients it is encrypted for), no given key among them, a MAC that
+// does not match (the file was changed after encryption).
+func (d *Decryptor) Decrypt(name string, data []byte) ([]byte, error) {
+	store := formatOf(name).store()
+	tree, err := store.LoadEncryptedFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a SOPS file sops can read: %w", name, err)
+	}
+	recipients := recipientsOf(tree.Metadata)
+	if d == nil || len(d.identities) == 0 {
+		return nil, fmt.Errorf("%s is encrypted with SOPS for %s, and the sync has no decryption key (give --decryption-key-file, or decryption.secretRef in the config file)", name, strings.Join(recipients, ", "))
+	}
+	for _, group := range tree.Metadata.KeyGroups {
+		for _, k := range group {
+			if ak, ok := k.(*sopsage.MasterKey); ok {
+				d.identities.ApplyToMasterKey(ak)
+			}
+		}
+	}
+	dataKey, err := tree.Metadata.GetDataKeyWithKeyServices([]keyservice.KeyServiceClient{keyservice.NewLocalClient()}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s is encrypted with SOPS for %s, and none of the sync's age keys is among them", name, strings.Join(recipients, ", "))
+	}
+	cipher := aes.NewCipher()
+	mac, err := tree.Decrypt(dataKey, cipher)
+	if err != nil {
+		return nil, fmt.Errorf("%s: a value does not decrypt (the file was changed after encryption): %s", name, firstLineOf(err))
+	}
+	want, err := cipher.Decrypt(tree.Metadata.MessageAuthenticationCode, dataKey, tree.Metadata.LastModified.Format(time.RFC3339))
+	if err != nil || want != mac {
+		return nil, fmt.Errorf("%s: the SOPS MAC does not match: the file was changed after it was encrypted (encrypt it again with sops)", name)
+	}
+	out, err := store.EmitPlainFile(tree.Branches)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return out, nil
+}
+
+// recipientsOf names the keys a file is encrypted for: age recipients,
+// and other key types by type and id.
+func recipientsOf(m sops.Metadata) []string {
+	var out []string
+	for _, group := range m.KeyGroups {
+		for _, k := range group {
+			if ak, ok := k.(*sopsage.MasterKey); ok {
+				out = append(out, ak.Recipient)
+			} else {
+				out = append(out, k.TypeToIdentifier()+" "+k.ToString())
+			}
+		}
+	}
+	if len(out) == 0 {
+		return []string{"no key"}
+	}
+	return out
+}
+
+func firstLineOf(err error) string {
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return line
+}
