@@ -61,5 +61,6 @@ func (r *Result) clone(cached bool) *Result {
 		objs[i] = o.DeepCopy()
 	}
 	// docs are never modified, so the copy shares them.
-	return &Result{Objects: objs, Digest: r.Digest, Inputs: slices.Clone(r.Inputs), Cached: cached, docs: r.docs}
+	return &Result{Objects: objs, Digest: r.Digest, Inputs: slices.Clone(r.Inputs), Cached: cached, docs: r.docs,
+		Decrypted: slices.Clone(r.Decrypted), secrets: r.secrets}
 }

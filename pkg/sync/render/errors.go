@@ -23,6 +23,7 @@ const (
 	DuplicateObject      Problem = "duplicate object"
 	BuildFailed          Problem = "kustomize build failed"
 	BuildPanicked        Problem = "kustomize panicked"
+	Undecryptable        Problem = "cannot decrypt"
 )
 
 func (p Problem) String() string { return string(p) }

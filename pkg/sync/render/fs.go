@@ -44,6 +44,13 @@ type confinedFS struct {
 	contents *contents
 	// readBlobs are the blobs of the files read, by path.
 	readBlobs map[string]string
+	// decryptor decrypts SOPS files; nil refuses them, naming the file.
+	decryptor *Decryptor
+	// decrypted are the files decrypted, and secrets the values they
+	// held encrypted: such a render is never kept on disk, and what
+	// prints it hides them.
+	decrypted []string
+	secrets   []string
 }
 
 var _ filesys.FileSystem = (*confinedFS)(nil)
@@ -254,7 +261,24 @@ func (f *confinedFS) readFile(rel string) ([]byte, error) {
 		f.contents.learn(blob, answer)
 		f.readBlobs[rel] = blob
 	}
-	return data, f.record(opRead, rel, answer, err)
+	if err := f.record(opRead, rel, answer, err); err != nil {
+		return data, err
+	}
+	if isSOPS(rel, data) { // recorded encrypted: the inputs hold no plain text
+		return f.decrypt(rel, data)
+	}
+	return data, nil
+}
+
+// decrypt decrypts the SOPS file rel, in memory.
+func (f *confinedFS) decrypt(rel string, data []byte) ([]byte, error) {
+	plain, values, err := f.decryptor.decrypt(rel, data)
+	if err != nil {
+		return nil, f.fail(err)
+	}
+	f.decrypted = append(f.decrypted, rel)
+	f.secrets = append(f.secrets, values...)
+	return plain, nil
 }
 
 // knownContent returns the recorded answer for reading rel if its blob was

@@ -17,11 +17,12 @@ import (
 // holds the render cache, so one Renderer should serve all syncs of a process. Kustomize
 // builds run one at a time process-wide (see guard.go); plain directories render in parallel.
 type Renderer struct {
-	cache    cache
-	disk     diskCache
-	remote   *Remote
-	once     bool
-	contents contents
+	cache     cache
+	disk      diskCache
+	remote    *Remote
+	decryptor *Decryptor
+	once      bool
+	contents  contents
 }
 
 // Options configure a Renderer.
@@ -35,13 +36,16 @@ type Options struct {
 	// Once says each path is rendered once (gitsync sync, diff): nothing is kept in memory for a
 	// next render, so results are handed out as they are instead of as copies.
 	Once bool
+	// Decryptor decrypts the SOPS-encrypted files the render reads. Nil
+	// fails a render that meets one, naming the file and its recipients.
+	Decryptor *Decryptor
 }
 
 // New returns a Renderer with an empty cache. It takes at most one Options.
 func New(opts ...Options) *Renderer {
 	r := &Renderer{}
 	for _, o := range opts {
-		r.remote, r.disk, r.once = o.Remote, diskCache{dir: o.CacheDir, build: version.Build()}, o.Once
+		r.remote, r.disk, r.once, r.decryptor = o.Remote, diskCache{dir: o.CacheDir, build: version.Build()}, o.Once, o.Decryptor
 	}
 	return r
 }
@@ -59,6 +63,11 @@ type Result struct {
 	// Cached reports that the result was reused: none of the inputs changed since the last
 	// Render of this path.
 	Cached bool
+	// Decrypted are the SOPS files the render decrypted, in memory only: a render that
+	// decrypted is never kept on disk, and YAML hides what they held unless ShowSecrets.
+	Decrypted []string
+
+	secrets []string // the values the decrypted files held encrypted
 
 	// docs is each object's JSON, in output order; YAML encodes them on demand,
 	// since a sync never needs the text (it costs a third of a plain render).
@@ -111,7 +120,7 @@ func (r *Renderer) RenderSnapshot(ctx context.Context, root string, blobs map[st
 	}
 	defer fsys.Close()
 	fsys.ctx, fsys.remote = ctx, r.remote
-	fsys.blobs, fsys.contents = blobs, &r.contents
+	fsys.blobs, fsys.contents, fsys.decryptor = blobs, &r.contents, r.decryptor
 	if res, ok := r.cache.reuse(fsys, rel); ok {
 		return res, nil
 	}
@@ -128,8 +137,11 @@ func (r *Renderer) RenderSnapshot(ctx context.Context, root string, blobs map[st
 	if err != nil {
 		return nil, err
 	}
-	if err := r.disk.store(rel, fsys.seen, fsys.readBlobs, res, files); err != nil {
-		logr.FromContextOrDiscard(ctx).Error(err, "keeping the render on disk failed; the next process renders again", "path", rel)
+	// Decrypted values never touch the disk: a new process decrypts again.
+	if len(res.Decrypted) == 0 {
+		if err := r.disk.store(rel, fsys.seen, fsys.readBlobs, res, files); err != nil {
+			logr.FromContextOrDiscard(ctx).Error(err, "keeping the render on disk failed; the next process renders again", "path", rel)
+		}
 	}
 	return r.keep(rel, entry{inputs: fsys.seen, result: res, files: files}, false), nil
 }
@@ -182,7 +194,7 @@ func render(ctx context.Context, fsys *confinedFS, dir string, files *decoded) (
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Digest: fsys.seen.digest(), Inputs: fsys.seen.paths()}
+	res := &Result{Digest: fsys.seen.digest(), Inputs: fsys.seen.paths(), Decrypted: fsys.decrypted, secrets: fsys.secrets}
 	for _, o := range objs {
 		res.Objects = append(res.Objects, o.u)
 		res.docs = append(res.docs, o.json)

@@ -104,18 +104,29 @@ func isSOPS(name string, data []byte) bool {
 }
 
 // Decrypt returns the plain text of name, a SOPS-encrypted file, checking
-// its MAC. Each error is one line naming the file: no key given (and the
-// recipients it is encrypted for), no given key among them, a MAC that
-// does not match (the file was changed after encryption).
+// its MAC. Its errors are *Error of Problem Undecryptable naming the file:
+// no key given (and the recipients it is encrypted for), no given key among
+// them, a MAC that does not match (the file was changed after encryption).
 func (d *Decryptor) Decrypt(name string, data []byte) ([]byte, error) {
+	plain, _, err := d.decrypt(name, data)
+	return plain, err
+}
+
+// decrypt is Decrypt, and also returns the values that were encrypted, so
+// that what prints a render can hide them.
+func (d *Decryptor) decrypt(name string, data []byte) (plain []byte, values []string, err error) {
+	fail := func(detail, fix string) error {
+		return &Error{Problem: Undecryptable, File: name, Detail: detail, Fix: fix}
+	}
 	store := formatOf(name).store()
 	tree, err := store.LoadEncryptedFile(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a SOPS file sops can read: %w", name, err)
+		return nil, nil, fail("sops cannot read it: "+err.Error(), "encrypt it with sops")
 	}
-	recipients := recipientsOf(tree.Metadata)
+	recipients := strings.Join(recipientsOf(tree.Metadata), ", ")
 	if d == nil || len(d.identities) == 0 {
-		return nil, fmt.Errorf("%s is encrypted with SOPS for %s, and the sync has no decryption key (give --decryption-key-file, or decryption.secretRef in the config file)", name, strings.Join(recipients, ", "))
+		return nil, nil, fail("it is encrypted with SOPS for "+recipients+", and the sync has no decryption key",
+			"give --decryption-key-file, or decryption.secretRef in the config file")
 	}
 	for _, group := range tree.Metadata.KeyGroups {
 		for _, k := range group {
@@ -126,22 +137,60 @@ func (d *Decryptor) Decrypt(name string, data []byte) ([]byte, error) {
 	}
 	dataKey, err := tree.Metadata.GetDataKeyWithKeyServices([]keyservice.KeyServiceClient{keyservice.NewLocalClient()}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s is encrypted with SOPS for %s, and none of the sync's age keys is among them", name, strings.Join(recipients, ", "))
+		return nil, nil, fail("it is encrypted with SOPS for "+recipients+", and none of the sync's age keys is among them",
+			"give the sync one of those keys, or add the sync's recipient to the file (sops updatekeys)")
 	}
+	var encrypted []bool // each leaf, in order: was it encrypted?
+	walkLeaves(tree.Branches, func(v *interface{}) {
+		str, ok := (*v).(string)
+		encrypted = append(encrypted, ok && strings.HasPrefix(str, "ENC[AES256_GCM,"))
+	})
 	cipher := aes.NewCipher()
 	mac, err := tree.Decrypt(dataKey, cipher)
 	if err != nil {
-		return nil, fmt.Errorf("%s: a value does not decrypt (the file was changed after encryption): %s", name, firstLineOf(err))
+		return nil, nil, fail("a value does not decrypt: "+firstLineOf(err), "the file was changed after it was encrypted: edit it with sops")
 	}
 	want, err := cipher.Decrypt(tree.Metadata.MessageAuthenticationCode, dataKey, tree.Metadata.LastModified.Format(time.RFC3339))
 	if err != nil || want != mac {
-		return nil, fmt.Errorf("%s: the SOPS MAC does not match: the file was changed after it was encrypted (encrypt it again with sops)", name)
+		return nil, nil, fail("the SOPS MAC does not match: the file was changed after it was encrypted", "edit it with sops, or encrypt it again")
 	}
+	i := 0
+	walkLeaves(tree.Branches, func(v *interface{}) {
+		if i < len(encrypted) && encrypted[i] {
+			values = append(values, fmt.Sprint(*v))
+		}
+		i++
+	})
 	out, err := store.EmitPlainFile(tree.Branches)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, fail(err.Error(), "")
 	}
-	return out, nil
+	return out, values, nil
+}
+
+// walkLeaves calls f with each value of the tree that is not a branch or a
+// list, depth first, in order.
+func walkLeaves(branches sops.TreeBranches, f func(*interface{})) {
+	var walk func(v *interface{})
+	walk = func(v *interface{}) {
+		switch x := (*v).(type) {
+		case sops.TreeBranch:
+			for i := range x {
+				walk(&x[i].Value)
+			}
+		case []interface{}:
+			for i := range x {
+				walk(&x[i])
+			}
+		default:
+			f(v)
+		}
+	}
+	for _, b := range branches {
+		for i := range b {
+			walk(&b[i].Value)
+		}
+	}
 }
 
 // recipientsOf names the keys a file is encrypted for: age recipients,

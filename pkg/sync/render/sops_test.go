@@ -2,6 +2,11 @@ package render
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
+	"io/fs"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,9 +49,15 @@ func TestDecryptEveryFormat(t *testing.T) {
 			if tc.stillPlain != "" && !bytes.Contains(enc, []byte(tc.stillPlain)) {
 				t.Errorf("%q is not left plain:\n%s", tc.stillPlain, enc)
 			}
-			got, err := d.Decrypt(tc.name, enc)
+			got, values, err := d.decrypt(tc.name, enc)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(values, func(v string) bool { return strings.Contains(v, "hunter2-plain") }) ||
+				slices.ContainsFunc(values, func(v string) bool {
+					return strings.Contains(v, "ENC[") || (tc.stillPlain != "" && strings.HasSuffix(tc.stillPlain, " "+v))
+				}) {
+				t.Errorf("the values that were encrypted: %q", values)
 			}
 			if !semanticallyEqual(tc.name, got, []byte(tc.plain)) {
 				t.Errorf("decrypted:\n%s\nwant:\n%s", got, tc.plain)
@@ -58,7 +69,9 @@ func TestDecryptEveryFormat(t *testing.T) {
 // semanticallyEqual compares what the stores emit: YAML and JSON are
 // re-emitted by SOPS, so formatting may differ.
 func semanticallyEqual(name string, a, b []byte) bool {
-	norm := func(s []byte) string { return strings.Join(strings.Fields(strings.NewReplacer(`"`, "", "{", " ", "}", " ", ",", " ", ":", " ").Replace(string(s))), " ") }
+	norm := func(s []byte) string {
+		return strings.Join(strings.Fields(strings.NewReplacer(`"`, "", "{", " ", "}", " ", ",", " ", ":", " ").Replace(string(s))), " ")
+	}
 	return norm(a) == norm(b)
 }
 
@@ -77,10 +90,10 @@ func TestDecryptRefusals(t *testing.T) {
 		file []byte
 		want string
 	}{
-		{"no key", nil, enc, "app/secret.yaml is encrypted with SOPS for " + alice.Recipient + ", and the sync has no decryption key"},
+		{"no key", nil, enc, "app/secret.yaml: cannot decrypt: it is encrypted with SOPS for " + alice.Recipient + ", and the sync has no decryption key"},
 		{"no keys in the decryptor", &Decryptor{}, enc, "the sync has no decryption key"},
-		{"another key", withBob, enc, "app/secret.yaml is encrypted with SOPS for " + alice.Recipient + ", and none of the sync's age keys is among them"},
-		{"a changed value", withAlice, tampered, "app/secret.yaml: the SOPS MAC does not match"},
+		{"another key", withBob, enc, "app/secret.yaml: cannot decrypt: it is encrypted with SOPS for " + alice.Recipient + ", and none of the sync's age keys is among them"},
+		{"a changed value", withAlice, tampered, "app/secret.yaml: cannot decrypt: the SOPS MAC does not match"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !bytes.Contains(tampered, []byte("name: dc")) {
@@ -94,5 +107,65 @@ func TestDecryptRefusals(t *testing.T) {
 	}
 	if _, err := NewDecryptor(map[string][]byte{"keys.txt": []byte("AGE-SECRET-KEY-1NOTAKEY\n")}); err == nil || !strings.Contains(err.Error(), "age identities keys.txt") {
 		t.Errorf("a bad identity file: %v", err)
+	}
+}
+
+// TestRenderDecryptsSOPSFiles renders a kustomization whose Secret is a
+// SOPS-encrypted YAML file and whose secretGenerator reads an encrypted
+// dotenv file and an encrypted binary file, and a plain directory with an
+// encrypted manifest: the objects hold the plain values, the render kept on
+// disk holds none of them (nor exists), and without the key the render fails
+// naming the file.
+func TestRenderDecryptsSOPSFiles(t *testing.T) {
+	key := sopsfile.NewKey(t)
+	enc := func(name, plain string, opts sopsfile.Options) string {
+		return string(sopsfile.Encrypt(t, name, []byte(plain), opts, key.Recipient))
+	}
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{
+		"app/kustomization.yaml": "resources: [secret.yaml]\nsecretGenerator:\n- name: env\n  envs: [db.env]\n- name: tls\n  files: [tls.key]\ngeneratorOptions: {disableNameSuffixHash: true}\n",
+		"app/secret.yaml":        enc("secret.yaml", secretYAML, sopsfile.Options{EncryptedRegex: "^(data|stringData)$"}),
+		"app/db.env":             enc("db.env", "PASSWORD=hunter2-env\n", sopsfile.Options{}),
+		"app/tls.key":            enc("tls.key", "hunter2-binary\n", sopsfile.Options{}),
+		"plain/secret.yaml":      enc("secret.yaml", strings.Replace(secretYAML, "name: db", "name: plain-db", 1), sopsfile.Options{}),
+	})
+	d, err := NewDecryptor(map[string][]byte{"key": []byte(key.Identity)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	for _, path := range []string{"app", "plain"} {
+		res, err := New(Options{Decryptor: d, CacheDir: cache}).Render(context.Background(), root, path)
+		if err != nil {
+			t.Fatalf("render %s: %v", path, err)
+		}
+		out := string(yamlOf(t, res))
+		for _, want := range map[string][]string{
+			"app":   {"password: hunter2-plain", "PASSWORD: " + base64.StdEncoding.EncodeToString([]byte("hunter2-env")), "tls.key: " + base64.StdEncoding.EncodeToString([]byte("hunter2-binary\n"))},
+			"plain": {"name: plain-db", "password: hunter2-plain"},
+		}[path] {
+			if !strings.Contains(out, want) {
+				t.Errorf("render %s lacks %q:\n%s", path, want, out)
+			}
+		}
+		if len(res.Decrypted) == 0 || strings.Contains(out, "sops:") {
+			t.Errorf("render %s: decrypted %v:\n%s", path, res.Decrypted, out)
+		}
+	}
+	err = filepath.WalkDir(cache, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			t.Errorf("a render that decrypted is kept on disk: %s", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, path := range []string{"app", "plain"} {
+		_, err := New().Render(context.Background(), root, path)
+		if re := renderError(t, err); re.Problem != Undecryptable || !strings.HasPrefix(re.File, path+"/") || !strings.Contains(err.Error(), key.Recipient) {
+			t.Errorf("render %s without a key: %v; want the file and its recipient named", path, err)
+		}
 	}
 }
