@@ -40,7 +40,7 @@ func runLint(ctx context.Context, s Streams, f *lintFlags) error {
 	if err != nil {
 		return err
 	}
-	report := newLintReport(render.Lint(res.Objects))
+	report := newLintReport(res.Lint())
 	if f.output == "json" {
 		err = report.printJSON(s.Out)
 	} else {

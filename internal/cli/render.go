@@ -17,6 +17,7 @@ import (
 
 type renderFlags struct {
 	repo, ref, path string
+	showSecrets     bool
 	git             gitFlags
 }
 
@@ -39,6 +40,7 @@ func (f *renderFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.repo, "repo", "", "git repository to fetch first (default: render the local directory --path)")
 	fs.StringVar(&f.ref, "ref", "", "branch, tag or commit, with --repo")
 	fs.StringVar(&f.path, "path", "", "directory to render: in the repository with --repo, else on disk")
+	fs.BoolVar(&f.showSecrets, "show-secrets", false, "print what SOPS-encrypted files hold; without it, Secret values and any value they held are *** once a file was decrypted")
 	f.git.register(fs)
 }
 
@@ -49,14 +51,18 @@ func runRender(ctx context.Context, s Streams, f *renderFlags) error {
 	if err != nil {
 		return err
 	}
-	y, err := out.YAML()
+	print := out.MaskedYAML
+	if f.showSecrets {
+		print = out.YAML
+	}
+	y, err := print()
 	if err != nil {
 		return err
 	}
 	if _, err := s.Out.Write(y); err != nil {
 		return err
 	}
-	for _, finding := range render.Lint(out.Objects) {
+	for _, finding := range out.Lint() {
 		prefix := "warning: "
 		if finding.Severity == render.SeverityError {
 			prefix += "lint error: "
@@ -84,7 +90,21 @@ func (f *renderFlags) render(ctx context.Context) (*render.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return render.New(render.Options{Remote: &remote}).Render(ctx, root, path)
+	var keys *render.Decryptor
+	if len(f.git.decryptionKeys) > 0 {
+		files := map[string][]byte{}
+		for _, name := range f.git.decryptionKeys {
+			data, err := os.ReadFile(name)
+			if err != nil {
+				return nil, fmt.Errorf("--decryption-key-file: %w", err)
+			}
+			files[name] = data
+		}
+		if keys, err = render.NewDecryptor(files); err != nil {
+			return nil, fmt.Errorf("--decryption-key-file: %w", err)
+		}
+	}
+	return render.New(render.Options{Remote: &remote, Decryptor: keys}).Render(ctx, root, path)
 }
 
 // tree returns the directory confining the render and the path in it: the

@@ -43,6 +43,7 @@ type gitFlags struct {
 	semver                       string
 	verifyKeys                   []string
 	verifyMode                   string
+	decryptionKeys               []string
 }
 
 // kubeFlags select the cluster.
@@ -88,6 +89,7 @@ func (g *gitFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&g.semver, "semver", "", `instead of --ref, follow the tag of the newest version in a range, such as ">=1.2.0 <2"`)
 	fs.StringArrayVar(&g.verifyKeys, "verify-keys", nil, "apply only revisions signed by these keys: a file or directory of armored OpenPGP public keys and SSH allowed_signers files (repeatable)")
 	fs.StringVar(&g.verifyMode, "verify-mode", string(source.VerifyHead), "with --verify-keys, what must be signed: head (the commit) or tag (the annotated tag --ref or --semver names)")
+	fs.StringArrayVar(&g.decryptionKeys, "decryption-key-file", nil, "age identity file (as age-keygen writes it) that decrypts the repository's SOPS-encrypted files (repeatable)")
 	fs.BoolVar(&g.remoteBases, "allow-remote-bases", false, "fetch kustomization entries naming a directory of another git repository (without this repository's credentials)")
 }
 
@@ -162,7 +164,16 @@ func (f *syncFlags) options(namespace string) (gsync.Options, error) {
 		DryRun:          f.dryRun,
 		Force:           f.force,
 		Concurrency:     f.concurrency,
+		Decryption:      f.git.decryption(),
 	}, nil
+}
+
+// decryption is --decryption-key-file as the library takes it.
+func (g *gitFlags) decryption() *gsync.Decryption {
+	if len(g.decryptionKeys) == 0 {
+		return nil
+	}
+	return &gsync.Decryption{KeyFiles: g.decryptionKeys}
 }
 
 func (g *gitFlags) source(repo, ref string) (source.Options, error) {

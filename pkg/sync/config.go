@@ -219,6 +219,23 @@ type SyncConfig struct {
 	// DependsOn names syncs that must be Ready (applied and healthy at
 	// their latest revision) before this one applies.
 	DependsOn []string `json:"dependsOn,omitempty"`
+	// Decryption decrypts the SOPS files of the sync's path.
+	Decryption *DecryptionConfig `json:"decryption,omitempty"`
+}
+
+// DecryptionConfig is where a sync's age keys come from, as Flux's
+// Kustomization has it: a Secret in gitsync's namespace whose keys ending
+// in .agekey hold age identities, or files (a mounted Secret).
+type DecryptionConfig struct {
+	// Provider is sops, the only one.
+	Provider  string     `json:"provider"`
+	SecretRef *SecretRef `json:"secretRef,omitempty"`
+	KeyFiles  []string   `json:"keyFiles,omitempty"`
+}
+
+// SecretRef names a Secret in gitsync's namespace.
+type SecretRef struct {
+	Name string `json:"name"`
 }
 
 // WebhookConfig enables the push webhooks.
@@ -323,6 +340,14 @@ func (c *Config) validate() error {
 		}
 		if s.Timeout.Duration < 0 {
 			bad("%s.timeout: %s is negative", field, s.Timeout.Duration)
+		}
+		if d := s.Decryption; d != nil {
+			if d.Provider != "sops" {
+				bad("%s.decryption.provider: %q, want sops", field, d.Provider)
+			}
+			if (d.SecretRef == nil || d.SecretRef.Name == "") && len(d.KeyFiles) == 0 {
+				bad("%s.decryption: give secretRef: {name: SECRET} (keys ending in .agekey) or keyFiles", field)
+			}
 		}
 	}
 	for i, s := range c.Syncs {

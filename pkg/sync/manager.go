@@ -128,7 +128,11 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 			sh.sources[key] = newSharedSource(src, s.Interval)
 			sh.renderers[key] = render.New(s.Options.renderOptions())
 		}
-		syncer, err := newSyncer(s.Options, sh, sh.sources[key], sh.renderers[key])
+		renderer := sh.renderers[key]
+		if s.Options.Decryption != nil { // its keys are its own, and so are its renders
+			renderer = render.New(s.Options.renderOptions())
+		}
+		syncer, err := newSyncer(s.Options, sh, sh.sources[key], renderer)
 		if err != nil {
 			return nil, fmt.Errorf("sync %s: %w", s.Options.Name, err)
 		}
@@ -425,6 +429,12 @@ func (c *Config) Managed(namespace, cacheDir string) ([]Managed, error) {
 			opts.Timeout = s.Timeout.Duration
 		}
 		opts.Force, opts.AllowEmpty = s.Force, s.AllowEmpty
+		if d := s.Decryption; d != nil {
+			opts.Decryption = &Decryption{KeyFiles: d.KeyFiles}
+			if d.SecretRef != nil {
+				opts.Decryption.SecretRef = d.SecretRef.Name
+			}
+		}
 		opts.Remote = render.Remote{Mirrors: c.Remote.Mirrors, Timeout: c.Remote.Timeout.Duration}
 		opts.RemoteBases = c.Remote.GitBases
 		if err := opts.validate(); err != nil {

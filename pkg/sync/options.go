@@ -69,6 +69,9 @@ type Options struct {
 	// Notifier, if set, hears what happened to the sync, once per event
 	// and revision (see Status.Notified).
 	Notifier *notify.Notifier
+	// Decryption, if set, decrypts the SOPS files the render reads with
+	// these age keys; without it such a file fails the render.
+	Decryption *Decryption
 	// Once says the Syncer syncs once or a few times (gitsync sync, diff):
 	// its renders are not kept in memory for the next interval, which saves
 	// copying each one.
@@ -146,4 +149,14 @@ func RemoteBases(cacheDir string, auth source.Auth) render.GitFetcher {
 	return func(ctx context.Context, url, ref string) (string, string, error) {
 		return source.Snapshot(ctx, url, ref, cacheDir, auth)
 	}
+}
+
+// Decryption is where a sync's age keys come from. Both are read again at
+// each run, so a rotated key takes effect without a restart.
+type Decryption struct {
+	// KeyFiles are age identity files, as age-keygen writes them.
+	KeyFiles []string
+	// SecretRef names a Secret in the sync's Namespace (gitsync's own)
+	// whose keys ending in .agekey hold age identities, as Flux has it.
+	SecretRef string
 }

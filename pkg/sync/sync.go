@@ -163,6 +163,9 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 		r.Digest, r.Objects, r.Applied = st.digest, st.objects, st.applied
 		return st.err // retrying the same revision cannot help
 	}
+	if err := s.loadKeys(ctx); err != nil {
+		return &Error{Phase: PhaseRender, Err: err}
+	}
 	out, err := timed(&r.Timings.Render, func() (*render.Result, error) { return s.renderer.RenderSnapshot(ctx, art.Dir, art.Blobs, s.opts.Path) })
 	if err != nil {
 		return &Error{Phase: PhaseRender, Err: err}

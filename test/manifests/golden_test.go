@@ -34,7 +34,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("render %s: %v", dir, err)
 			}
-			for _, f := range render.Lint(res.Objects) {
+			for _, f := range res.Lint() {
 				if f.Severity == render.SeverityError && !lintAlone[dir] {
 					t.Errorf("gitsync lint --path %s: %s", dir, f)
 				} else {

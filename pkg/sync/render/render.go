@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -17,12 +18,14 @@ import (
 // holds the render cache, so one Renderer should serve all syncs of a process. Kustomize
 // builds run one at a time process-wide (see guard.go); plain directories render in parallel.
 type Renderer struct {
-	cache     cache
-	disk      diskCache
-	remote    *Remote
-	decryptor *Decryptor
-	once      bool
-	contents  contents
+	cache    cache
+	disk     diskCache
+	remote   *Remote
+	once     bool
+	contents contents
+
+	mu        sync.Mutex
+	decryptor *Decryptor // see SetDecryptor
 }
 
 // Options configure a Renderer.
@@ -48,6 +51,22 @@ func New(opts ...Options) *Renderer {
 		r.remote, r.disk, r.once, r.decryptor = o.Remote, diskCache{dir: o.CacheDir, build: version.Build()}, o.Once, o.Decryptor
 	}
 	return r
+}
+
+// SetDecryptor replaces the keys later renders decrypt with (a sync reads
+// its keys again at each run, so a rotated key takes effect). A render
+// reused from memory is not decrypted again: a Renderer that decrypts
+// should serve one sync, whose keys it holds.
+func (r *Renderer) SetDecryptor(d *Decryptor) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.decryptor = d
+}
+
+func (r *Renderer) currentDecryptor() *Decryptor {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.decryptor
 }
 
 // Result is one rendered directory.
@@ -120,7 +139,7 @@ func (r *Renderer) RenderSnapshot(ctx context.Context, root string, blobs map[st
 	}
 	defer fsys.Close()
 	fsys.ctx, fsys.remote = ctx, r.remote
-	fsys.blobs, fsys.contents, fsys.decryptor = blobs, &r.contents, r.decryptor
+	fsys.blobs, fsys.contents, fsys.decryptor = blobs, &r.contents, r.currentDecryptor()
 	if res, ok := r.cache.reuse(fsys, rel); ok {
 		return res, nil
 	}

@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -43,11 +45,18 @@ type Decryptor struct {
 func NewDecryptor(files map[string][]byte) (*Decryptor, error) {
 	d := &Decryptor{}
 	for _, name := range slices.Sorted(maps.Keys(files)) {
-		ids, err := age.ParseIdentities(bytes.NewReader(files[name]))
-		if err != nil {
-			return nil, fmt.Errorf("age identities %s: %w", name, err)
+		for n, line := range strings.Split(string(files[name]), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			// age's own error may quote the line, which is a secret key.
+			ids, err := age.ParseIdentities(strings.NewReader(line))
+			if err != nil {
+				return nil, fmt.Errorf("age identities %s: line %d is not an age identity (AGE-SECRET-KEY-1…, as age-keygen writes it)", name, n+1)
+			}
+			d.identities = append(d.identities, ids...)
 		}
-		d.identities = append(d.identities, ids...)
 	}
 	return d, nil
 }
@@ -215,4 +224,75 @@ func recipientsOf(m sops.Metadata) []string {
 func firstLineOf(err error) string {
 	line, _, _ := strings.Cut(err.Error(), "\n")
 	return line
+}
+
+// MaskedYAML is YAML with what the render decrypted hidden: every value of
+// each Secret's data and stringData is "***", and so is any other value
+// (outside apiVersion, kind and metadata) that holds, or is the base64 of,
+// a value a SOPS file held encrypted: a ConfigMap generated from an
+// encrypted file, say. A render that decrypted nothing prints as YAML does.
+func (r *Result) MaskedYAML() ([]byte, error) {
+	if len(r.Decrypted) == 0 {
+		return r.YAML()
+	}
+	var secrets []string
+	for _, v := range r.secrets {
+		if v = strings.TrimSpace(v); len(v) >= 4 {
+			secrets = append(secrets, v)
+		}
+	}
+	leaks := func(s string) bool {
+		decoded, _ := base64.StdEncoding.DecodeString(s)
+		for _, v := range secrets {
+			if strings.Contains(s, v) || strings.Contains(string(decoded), v) {
+				return true
+			}
+		}
+		return false
+	}
+	masked := &Result{Objects: r.Objects, docs: make([][]byte, len(r.docs))}
+	for i, doc := range r.docs {
+		var m map[string]any
+		if err := json.Unmarshal(doc, &m); err != nil {
+			return nil, err
+		}
+		secret := m["kind"] == "Secret" && m["apiVersion"] == "v1"
+		for field, v := range m {
+			switch {
+			case field == "apiVersion", field == "kind", field == "metadata":
+			case secret && (field == "data" || field == "stringData"):
+				if values, ok := v.(map[string]any); ok {
+					for k := range values {
+						values[k] = "***"
+					}
+				}
+			default:
+				m[field] = maskLeaves(v, leaks)
+			}
+		}
+		var err error
+		if masked.docs[i], err = json.Marshal(m); err != nil {
+			return nil, err
+		}
+	}
+	return masked.YAML()
+}
+
+// maskLeaves replaces the strings in v that leak with "***".
+func maskLeaves(v any, leaks func(string) bool) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = maskLeaves(e, leaks)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = maskLeaves(e, leaks)
+		}
+	case string:
+		if leaks(x) {
+			return "***"
+		}
+	}
+	return v
 }

@@ -105,7 +105,7 @@ func TestDecryptRefusals(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewDecryptor(map[string][]byte{"keys.txt": []byte("AGE-SECRET-KEY-1NOTAKEY\n")}); err == nil || !strings.Contains(err.Error(), "age identities keys.txt") {
+	if _, err := NewDecryptor(map[string][]byte{"keys.txt": []byte("# a key\n\nAGE-SECRET-KEY-1NOTAKEY\n")}); err == nil || !strings.Contains(err.Error(), "age identities keys.txt: line 3 is not an age identity") || strings.Contains(err.Error(), "NOTAKEY") {
 		t.Errorf("a bad identity file: %v", err)
 	}
 }
@@ -167,5 +167,62 @@ func TestRenderDecryptsSOPSFiles(t *testing.T) {
 		if re := renderError(t, err); re.Problem != Undecryptable || !strings.HasPrefix(re.File, path+"/") || !strings.Contains(err.Error(), key.Recipient) {
 			t.Errorf("render %s without a key: %v; want the file and its recipient named", path, err)
 		}
+	}
+}
+
+func TestMaskedYAMLHidesWhatWasDecrypted(t *testing.T) {
+	key := sopsfile.NewKey(t)
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{
+		"app/kustomization.yaml": "resources: [secret.yaml, plain.yaml]\nconfigMapGenerator:\n- name: leaky\n  envs: [db.env]\n",
+		"app/secret.yaml":        string(sopsfile.Encrypt(t, "secret.yaml", []byte(secretYAML), sopsfile.Options{}, key.Recipient)),
+		"app/db.env":             string(sopsfile.Encrypt(t, "db.env", []byte("PASSWORD=hunter2-env\n"), sopsfile.Options{}, key.Recipient)),
+		"app/plain.yaml":         "apiVersion: v1\nkind: Secret\nmetadata: {name: plain}\ndata: {token: " + base64.StdEncoding.EncodeToString([]byte("plain-token")) + "}\n",
+	})
+	d, _ := NewDecryptor(map[string][]byte{"key": []byte(key.Identity)})
+	res, err := New(Options{Decryptor: d}).Render(context.Background(), root, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := res.MaskedYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"hunter2-plain", "hunter2-env", "admin", base64.StdEncoding.EncodeToString([]byte("plain-token"))} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("the masked render shows %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(string(out), "password: '***'") || !strings.Contains(string(out), "PASSWORD: '***'") || !strings.Contains(string(out), "name: db") {
+		t.Errorf("the masked render:\n%s", out)
+	}
+	if plain, _ := res.YAML(); !strings.Contains(string(plain), "hunter2-env") {
+		t.Errorf("YAML (--show-secrets) hides the values:\n%s", plain)
+	}
+}
+
+func TestLintWarnsAboutSecretsInPlainText(t *testing.T) {
+	key := sopsfile.NewKey(t)
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{
+		"app/kustomization.yaml": "resources: [encrypted.yaml, plain.yaml]\nsecretGenerator:\n- name: env\n  envs: [db.env]\n- name: literal\n  literals: [token=in-git]\ngeneratorOptions: {disableNameSuffixHash: true}\n",
+		"app/encrypted.yaml":     string(sopsfile.Encrypt(t, "encrypted.yaml", []byte(secretYAML), sopsfile.Options{EncryptedRegex: "^(data|stringData)$"}, key.Recipient)),
+		"app/db.env":             string(sopsfile.Encrypt(t, "db.env", []byte("PASSWORD=hunter2-env\n"), sopsfile.Options{}, key.Recipient)),
+		"app/plain.yaml":         "apiVersion: v1\nkind: Secret\nmetadata: {name: plain}\ndata: {token: " + base64.StdEncoding.EncodeToString([]byte("plain-token")) + "}\n",
+	})
+	d, _ := NewDecryptor(map[string][]byte{"key": []byte(key.Identity)})
+	res, err := New(Options{Decryptor: d}).Render(context.Background(), root, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range res.Lint() {
+		if strings.Contains(f.Message, "plain text") {
+			got = append(got, f.Object+": "+f.Field)
+		}
+	}
+	want := []string{"v1 Secret literal: data.token", "v1 Secret plain: data.token"}
+	if !slices.Equal(got, want) {
+		t.Errorf("plain-text findings %q, want %q", got, want)
 	}
 }
