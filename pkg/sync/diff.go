@@ -23,6 +23,9 @@ func (s *Syncer) Diff(ctx context.Context) (*Result, []apply.ObjectDiff, error) 
 		return r, nil, &Error{Phase: PhaseFetch, Err: err}
 	}
 	r.Revision = art.Revision
+	if err := s.loadKeys(ctx); err != nil {
+		return r, nil, &Error{Phase: PhaseRender, Err: err}
+	}
 	out, err := timed(&r.Timings.Render, func() (*render.Result, error) { return s.renderer.RenderSnapshot(ctx, art.Dir, art.Blobs, s.opts.Path) })
 	if err != nil {
 		return r, nil, &Error{Phase: PhaseRender, Err: err}
