@@ -144,6 +144,8 @@ func TestInstall(t *testing.T) {
 			{authorizationv1.ResourceAttributes{Verb: "patch", Group: "apps", Resource: "deployments", Namespace: "default"}, false},
 			{authorizationv1.ResourceAttributes{Verb: "patch", Group: "apps", Resource: "deployments", Namespace: system}, false},
 			{authorizationv1.ResourceAttributes{Verb: "get", Group: "", Resource: "secrets", Namespace: system}, false},
+			{authorizationv1.ResourceAttributes{Verb: "get", Group: "", Resource: "secrets", Namespace: system, Name: "sops-age"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "list", Group: "", Resource: "secrets", Namespace: system}, false},
 			{authorizationv1.ResourceAttributes{Verb: "create", Group: "", Resource: "namespaces"}, false},
 			{authorizationv1.ResourceAttributes{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"}, false},
 			{authorizationv1.ResourceAttributes{Verb: "list", Group: "apps", Resource: "deployments"}, false},

@@ -432,7 +432,7 @@ func tokenOnlyForGitsync(t *testing.T, objs []*unstructured.Unstructured) {
 func TestRBAC(t *testing.T) {
 	sa := rbacv1.Subject{Kind: "ServiceAccount", Name: "gitsync", Namespace: system}
 	own := find(t, renderPath(t, repoRoot(t), base), "Role", system, "gitsync")
-	t.Run("the gitsync-system Role covers leases, events and configmaps", func(t *testing.T) {
+	t.Run("the gitsync-system Role covers leases, events, configmaps and reading secrets", func(t *testing.T) {
 		role := typed[rbacv1.Role](t, own)
 		got := map[string][]string{}
 		for _, r := range role.Rules {
@@ -447,6 +447,7 @@ func TestRBAC(t *testing.T) {
 			"/events":                    {"create", "patch"},
 			"events.k8s.io/events":       {"create", "patch"},
 			"/configmaps":                {"get", "list", "watch", "create", "update", "patch", "delete"},
+			"/secrets":                   {"get"}, // Secret sops-age only: the age keys of decryption.secretRef
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Role gitsync rules (-want +got):\n%s", diff)
