@@ -264,19 +264,19 @@ func (f *confinedFS) readFile(rel string) ([]byte, error) {
 	if err := f.record(opRead, rel, answer, err); err != nil {
 		return data, err
 	}
-	if isSOPS(rel, data) { // recorded encrypted: the inputs hold no plain text
-		return f.decrypt(rel, data)
+	if file, ok := loadSOPS(rel, data); ok { // recorded encrypted: the inputs hold no plain text
+		return f.decrypt(file)
 	}
 	return data, nil
 }
 
-// decrypt decrypts the SOPS file rel, in memory.
-func (f *confinedFS) decrypt(rel string, data []byte) ([]byte, error) {
-	plain, values, err := f.decryptor.decrypt(rel, data)
+// decrypt decrypts a SOPS file, in memory.
+func (f *confinedFS) decrypt(file *sopsFile) ([]byte, error) {
+	plain, values, err := f.decryptor.decrypt(file)
 	if err != nil {
 		return nil, f.fail(err)
 	}
-	f.decrypted = append(f.decrypted, rel)
+	f.decrypted = append(f.decrypted, file.name)
 	f.secrets = append(f.secrets, values...)
 	return plain, nil
 }

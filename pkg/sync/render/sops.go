@@ -96,20 +96,39 @@ func (f sopsFormat) store() sops.Store {
 	return sopsjson.NewBinaryStore(&config.JSONBinaryStoreConfig{})
 }
 
-// isSOPS reports whether data is a file SOPS encrypted: its metadata has a
-// MAC and a modification time. A cheap look at the bytes comes first, so
-// plain files cost next to nothing.
-func isSOPS(name string, data []byte) bool {
-	switch formatOf(name) {
+// sopsFile is a file SOPS encrypted, parsed.
+type sopsFile struct {
+	name  string
+	store sops.Store
+	tree  sops.Tree
+}
+
+// loadSOPS parses data if it is a file SOPS encrypted: its metadata has a
+// MAC. A cheap look at the bytes comes first, so plain files cost next to
+// nothing, and the parse is the one decryption uses.
+func loadSOPS(name string, data []byte) (*sopsFile, bool) {
+	format := formatOf(name)
+	switch format {
 	case sopsDotenv:
-		return bytes.Contains(data, []byte("sops_mac=")) && bytes.Contains(data, []byte("sops_lastmodified="))
+		if !bytes.Contains(data, []byte("sops_mac=")) {
+			return nil, false
+		}
 	default:
 		if !bytes.Contains(data, []byte("sops")) || !bytes.Contains(data, []byte("mac")) || !bytes.Contains(data, []byte("lastmodified")) {
-			return false
+			return nil, false
 		}
 	}
-	tree, err := formatOf(name).store().LoadEncryptedFile(data)
-	return err == nil && tree.Metadata.MessageAuthenticationCode != ""
+	store := format.store()
+	tree, err := store.LoadEncryptedFile(data)
+	if err != nil || tree.Metadata.MessageAuthenticationCode == "" {
+		return nil, false
+	}
+	return &sopsFile{name: name, store: store, tree: tree}, true
+}
+
+func isSOPS(name string, data []byte) bool {
+	_, ok := loadSOPS(name, data)
+	return ok
 }
 
 // Decrypt returns the plain text of name, a SOPS-encrypted file, checking
@@ -117,21 +136,21 @@ func isSOPS(name string, data []byte) bool {
 // no key given (and the recipients it is encrypted for), no given key among
 // them, a MAC that does not match (the file was changed after encryption).
 func (d *Decryptor) Decrypt(name string, data []byte) ([]byte, error) {
-	plain, _, err := d.decrypt(name, data)
+	f, ok := loadSOPS(name, data)
+	if !ok {
+		return nil, &Error{Problem: Undecryptable, File: name, Detail: "not a file SOPS encrypted", Fix: "encrypt it with sops"}
+	}
+	plain, _, err := d.decrypt(f)
 	return plain, err
 }
 
 // decrypt is Decrypt, and also returns the values that were encrypted, so
 // that what prints a render can hide them.
-func (d *Decryptor) decrypt(name string, data []byte) (plain []byte, values []string, err error) {
+func (d *Decryptor) decrypt(f *sopsFile) (plain []byte, values []string, err error) {
 	fail := func(detail, fix string) error {
-		return &Error{Problem: Undecryptable, File: name, Detail: detail, Fix: fix}
+		return &Error{Problem: Undecryptable, File: f.name, Detail: detail, Fix: fix}
 	}
-	store := formatOf(name).store()
-	tree, err := store.LoadEncryptedFile(data)
-	if err != nil {
-		return nil, nil, fail("sops cannot read it: "+err.Error(), "encrypt it with sops")
-	}
+	store, tree := f.store, f.tree
 	recipients := strings.Join(recipientsOf(tree.Metadata), ", ")
 	if d == nil || len(d.identities) == 0 {
 		return nil, nil, fail("it is encrypted with SOPS for "+recipients+", and the sync has no decryption key",
