@@ -280,3 +280,22 @@ func BenchmarkRenderSOPS(b *testing.B) {
 		})
 	}
 }
+
+// TestDecryptAFileAlsoForAKMSKey reads a file encrypted for age and an AWS
+// KMS key (whose stand-in cannot decrypt): the age key opens it, and a
+// sync without that key hears about both recipients.
+func TestDecryptAFileAlsoForAKMSKey(t *testing.T) {
+	key := sopsfile.NewKey(t)
+	enc := string(sopsfile.Encrypt(t, "secret.yaml", []byte(secretYAML), sopsfile.Options{}, key.Recipient))
+	const arn = "arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	enc = strings.Replace(enc, "\nsops:\n", "\nsops:\n    kms:\n        - arn: "+arn+"\n          created_at: \"2026-12-01T10:00:00Z\"\n          enc: AQICAHhk\n          aws_profile: \"\"\n", 1)
+	d, _ := NewDecryptor(map[string][]byte{"key": []byte(key.Identity)})
+	if plain, err := d.Decrypt("secret.yaml", []byte(enc)); err != nil || !strings.Contains(string(plain), "hunter2-plain") {
+		t.Fatalf("Decrypt: %v\n%s", err, enc)
+	}
+	other, _ := NewDecryptor(map[string][]byte{"key": []byte(sopsfile.NewKey(t).Identity)})
+	_, err := other.Decrypt("secret.yaml", []byte(enc))
+	if err == nil || !strings.Contains(err.Error(), "kms "+arn) || !strings.Contains(err.Error(), key.Recipient) {
+		t.Errorf("Decrypt with another key: %v; want both recipients named", err)
+	}
+}
