@@ -11,7 +11,9 @@
 #   tools/build.sh kustomize      kustomize itself, from the released module at the kustomize/api
 #                                 version go.mod pins (gitsync builds with a patched copy of it,
 #                                 third_party/kustomize-api): the render tests' reference -> .cache/kustomize
-#   tools/build.sh all            all four
+#   tools/build.sh gitea          a real Gitea server, from its released module: the forge of the
+#                                 commit status test (test/e2e) -> .cache/gitea
+#   tools/build.sh all            all five
 #
 # Each set is cached outside the checkout ($GITSYNC_TOOLS_CACHE, default
 # ~/.cache/gitsync/tools) so fresh clones on the same machine reuse it. A set's
@@ -150,6 +152,28 @@ build_kustomize() {
   CGO_ENABLED=0 gobuild "$out/kustomize" kustomize sigs.k8s.io/kustomize/kustomize/v5 -ldflags "-s -w"
 }
 
+# Gitea's go.mod has replace directives, so it cannot be required by a tools
+# module (they would not apply): its version is pinned here.
+gitea_version=v1.27.3
+
+# Gitea as upstream's `make backend` builds it with TAGS=bindata: pure Go (its
+# default SQLite driver is), the templates, translations and assets embedded.
+build_gitea() {
+  local out=$1 src dir d start=$SECONDS
+  dir=$(cd "$out" && GOFLAGS= go mod download -json "code.gitea.io/gitea@$gitea_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] || { echo "tools: go mod download code.gitea.io/gitea@$gitea_version gave no directory" >&2; return 1; }
+  src=$out/src
+  cp -r "$dir" "$src"
+  chmod -R u+w "$src"
+  for d in options templates public migration; do
+    (cd "$src/modules/$d" && go generate -tags bindata -run generate-bindata ./)
+  done
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -tags bindata \
+    -ldflags "-s -w -X main.Version=${gitea_version#v} -X main.Tags=bindata" -o "$out/gitea" .)
+  rm -rf "$src"
+  echo "tools: built gitea in $((SECONDS - start))s"
+}
+
 k8s=$(modver controlplane k8s.io/kubernetes)
 
 controlplane() {
@@ -179,14 +203,19 @@ kustomize() {
   cached "kustomize-$(modver kustomize sigs.k8s.io/kustomize/kustomize/v5).$(digest build_kustomize kustomize)" kustomize build_kustomize
 }
 
+gitea() {
+  cached "gitea-$gitea_version.$(declare -f build_gitea | sha256sum | cut -c1-12)" gitea build_gitea
+}
+
 case ${1:-} in
 controlplane) controlplane ;;
 node) node ;;
 images) images ;;
 kustomize) kustomize ;;
-all) controlplane && node && images && kustomize ;;
+gitea) gitea ;;
+all) controlplane && node && images && kustomize && gitea ;;
 *)
-  echo "usage: tools/build.sh controlplane|node|images|kustomize|all" >&2
+  echo "usage: tools/build.sh controlplane|node|images|kustomize|gitea|all" >&2
   exit 2
   ;;
 esac

@@ -54,6 +54,10 @@ func TestBadInvocationsFailWithOneLineNamingTheFlag(t *testing.T) {
 		{"run with a shard index but no count", nil, []string{"run", "--repo", ".", "--shard-index", "0"}, 1, "--shard-index 0"},
 		{"run taking shards by Lease without --leader-elect", nil, []string{"run", "--repo", ".", "--shard-count", "3"}, 1, "add --leader-elect"},
 		{"render without --path", nil, []string{"render"}, 1, "--path is required"},
+		{"run with --config and --notifications", nil, []string{"run", "--config", "c.yaml", "--notifications", "n.yaml"}, 1, "--notifications is for --repo"},
+		{"sync with a notifications file that does not exist", nil, []string{"sync", "--repo", ".", "--notifications", "no-such-notifications.yaml"}, 1, "no-such-notifications.yaml"},
+		{"run with --semver and --ref", nil, []string{"run", "--repo", ".", "--ref", "main", "--semver", ">=1"}, 1, "--ref and --semver: give one"},
+		{"sync with an unknown --verify-mode", nil, []string{"sync", "--repo", ".", "--verify-mode", "all", "--verify-keys", "k"}, 1, `--verify-mode "all"`},
 		{"lint without --path", nil, []string{"lint"}, 1, "--path is required"},
 		{"lint with an unknown output format", nil, []string{"lint", "--path", ".", "-o", "yaml"}, 1, `--output "yaml"`},
 	} {

@@ -43,7 +43,7 @@ func runDiff(ctx context.Context, s Streams, f *syncFlags) error {
 	if _, err := newPrinter(s, f.output); err != nil {
 		return err
 	}
-	syncer, err := newSyncer(f, nil)
+	syncer, err := newSyncer(f, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,7 @@ func newRunCommand(s Streams) *cobra.Command {
 		},
 	}
 	f.register(cmd.Flags())
+	f.registerNotifications(cmd.Flags())
 	fs := cmd.Flags()
 	fs.DurationVar(&f.interval, "interval", time.Minute, "how often to check the repository (with --repo)")
 	fs.StringVar(&f.config, "config", "", "config file with several sources and syncs, instead of --repo")
@@ -91,11 +92,14 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 	}
 	mopts := gsync.ManagerOptions{Metrics: srv.metrics, Concurrency: f.concurrentSyncs}
 	if file != nil {
-		if mopts.Notifier, err = file.Notifier(logr.FromContextOrDiscard(ctx).WithName("notify")); err != nil {
-			return err
-		}
-		defer closeNotifier(mopts.Notifier)
+		mopts.Notifier, err = file.Notifier(logr.FromContextOrDiscard(ctx).WithName("notify"))
+	} else {
+		mopts.Notifier, err = f.notifier(ctx)
 	}
+	if err != nil {
+		return err
+	}
+	defer closeNotifier(mopts.Notifier)
 	f.leader.Namespace, f.leader.Identity = ns, identity()
 	if f.shardCount > 0 && f.shardIndex < 0 { // replicas take shards by Lease
 		shards, err := gsync.NewShards(cfg, syncs, mopts, gsync.ShardOptions{Count: f.shardCount, Leader: f.leader})
@@ -164,6 +168,8 @@ func (f *runFlags) validate() error {
 	switch {
 	case f.config != "" && f.repo != "":
 		return errors.New("--config and --repo: give one, not both")
+	case f.config != "" && f.notifications != "":
+		return errors.New("--notifications is for --repo: with --config, put notifications: in the config file")
 	case f.config == "" && f.repo == "":
 		return errors.New("--repo or --config is required")
 	case f.interval <= 0:
@@ -179,7 +185,8 @@ func (f *runFlags) validate() error {
 	case f.shardCount > 0 && f.shardIndex < 0 && !f.leaderElect:
 		return errors.New("--shard-count without --shard-index takes shards by Lease: add --leader-elect, or give --shard-index")
 	}
-	return nil
+	_, err := f.git.verify(f.ref) // --semver and --verify-*
+	return err
 }
 
 // syncs returns what to run, from the config file or from the flags, and

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitsync-io/gitsync/pkg/notify"
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
 )
 
@@ -27,6 +28,7 @@ func newSyncCommand(s Streams) *cobra.Command {
 		},
 	}
 	f.register(cmd.Flags())
+	f.registerNotifications(cmd.Flags())
 	cmd.Flags().BoolVar(&now, "now", false, "ask the running gitsync (gitsync run) to sync the sync named by the argument now")
 	bindEnv(cmd)
 	return cmd
@@ -41,7 +43,12 @@ func runSync(ctx context.Context, s Streams, f *syncFlags) error {
 	if !p.json {
 		progress = newProgress(s.ErrOut)
 	}
-	syncer, err := newSyncer(f, progress)
+	notifier, err := f.notifier(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeNotifier(notifier) // the events of this sync go out before it exits
+	syncer, err := newSyncer(f, progress, notifier)
 	if err != nil {
 		return err
 	}
@@ -59,9 +66,12 @@ func runSync(ctx context.Context, s Streams, f *syncFlags) error {
 }
 
 // newSyncer builds a Syncer from the flags; progress may be nil.
-func newSyncer(f *syncFlags, progress *progressLine) (*gsync.Syncer, error) {
+func newSyncer(f *syncFlags, progress *progressLine, notifier *notify.Notifier) (*gsync.Syncer, error) {
 	if f.repo == "" {
 		return nil, errors.New("--repo is required: a git URL or a local path")
+	}
+	if _, err := f.git.verify(f.ref); err != nil { // before connecting: bad flags fail fast
+		return nil, err
 	}
 	cfg, ns, err := f.kube.config()
 	if err != nil {
@@ -74,6 +84,6 @@ func newSyncer(f *syncFlags, progress *progressLine) (*gsync.Syncer, error) {
 	if progress != nil {
 		opts.Progress = progress.update
 	}
-	opts.Once = true
+	opts.Once, opts.Notifier = true, notifier
 	return gsync.New(cfg, opts)
 }

@@ -1,16 +1,19 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/gitsync-io/gitsync/pkg/notify"
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
@@ -26,6 +29,7 @@ type syncFlags struct {
 	allowEmpty            bool
 	concurrency           int
 	output                string
+	notifications         string
 	git                   gitFlags
 }
 
@@ -166,6 +170,27 @@ func (f *syncFlags) options(namespace string) (gsync.Options, error) {
 		Concurrency:     f.concurrency,
 		Decryption:      f.git.decryption(),
 	}, nil
+}
+
+// registerNotifications adds --notifications, for sync and run.
+func (f *syncFlags) registerNotifications(fs *pflag.FlagSet) {
+	fs.StringVar(&f.notifications, "notifications", "", "file with cluster: and notifications: as the config file has them: tell chat, webhooks and the forge's commit status what the sync did")
+}
+
+// notifier starts the receivers of --notifications, nil without it.
+func (f *syncFlags) notifier(ctx context.Context) (*notify.Notifier, error) {
+	if f.notifications == "" {
+		return nil, nil
+	}
+	c, err := gsync.LoadNotifications(f.notifications, f.name)
+	if err != nil {
+		return nil, fmt.Errorf("--notifications %w", err)
+	}
+	n, err := c.Notifier(logr.FromContextOrDiscard(ctx).WithName("notify"))
+	if err != nil {
+		return nil, fmt.Errorf("--notifications %s: %w", f.notifications, err)
+	}
+	return n, nil
 }
 
 // decryption is --decryption-key-file as the library takes it.

@@ -368,21 +368,7 @@ func (c *Config) validate() error {
 	if c.Remote.Timeout.Duration < 0 {
 		bad("remote.timeout: %s is negative", c.Remote.Timeout.Duration)
 	}
-	for i, n := range c.Notifications {
-		field := fmt.Sprintf("notifications[%d]", i)
-		if n.URL != "" && n.URLFile != "" {
-			bad("%s: give url or urlFile, not both", field)
-		}
-		for _, name := range n.Syncs {
-			if _, ok := syncs[name]; !ok {
-				bad("%s.syncs: %q is not one of the syncs", field, name)
-			}
-		}
-		// The files are read when gitsync starts; stand-ins check the rest.
-		if err := n.receiver("https://url.from.file.invalid/", "token", "secret").Validate(); err != nil {
-			bad("%s: %w", field, err)
-		}
-	}
+	errs = append(errs, validateNotifications(c.Notifications, func(name string) bool { _, ok := syncs[name]; return ok })...)
 	if c.Webhook != nil && c.Webhook.SecretFile == "" {
 		bad("webhook.secretFile: required (the webhooks are off without a secret)")
 	}
@@ -455,6 +441,61 @@ func (s SourceConfig) interval() time.Duration {
 		return s.Interval.Duration
 	}
 	return time.Minute
+}
+
+// validateNotifications checks the receivers; isSync tells the names of
+// the syncs they may name.
+func validateNotifications(receivers []NotificationConfig, isSync func(string) bool) []error {
+	var errs []error
+	for i, n := range receivers {
+		field := fmt.Sprintf("notifications[%d]", i)
+		if n.URL != "" && n.URLFile != "" {
+			errs = append(errs, fmt.Errorf("%s: give url or urlFile, not both", field))
+		}
+		for _, name := range n.Syncs {
+			if !isSync(name) {
+				errs = append(errs, fmt.Errorf("%s.syncs: %q is not one of the syncs", field, name))
+			}
+		}
+		// The files are read when gitsync starts; stand-ins check the rest.
+		if err := n.receiver("https://url.from.file.invalid/", "token", "secret").Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+	}
+	return errs
+}
+
+// NotificationsFile is the file of --notifications: the notification
+// settings of a config file, for gitsync sync and run --repo.
+type NotificationsFile struct {
+	Cluster       string               `json:"cluster,omitempty"`
+	StatusURL     string               `json:"statusURL,omitempty"`
+	Notifications []NotificationConfig `json:"notifications"`
+}
+
+// LoadNotifications reads a --notifications file strictly; every error
+// names the file and the field.
+func LoadNotifications(path, syncName string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	j, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: invalid YAML: %w", path, err)
+	}
+	var n NotificationsFile
+	strict, err := kjson.UnmarshalStrict(j, &n, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	if err == nil {
+		err = errors.Join(strict...)
+	}
+	if err == nil {
+		err = errors.Join(validateNotifications(n.Notifications, func(name string) bool { return name == syncName })...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &Config{Cluster: n.Cluster, StatusURL: n.StatusURL, Notifications: n.Notifications}, nil
 }
 
 // receiver is n as package notify takes it, with the credentials given.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gitsync-io/gitsync/test/gitea"
 	"github.com/gitsync-io/gitsync/test/gitserver"
 )
 
@@ -179,5 +180,98 @@ notifications:
 	}
 	if logs := p.logs.String(); strings.Contains(logs, notifySecret) || strings.Contains(logs, forgeToken) {
 		t.Errorf("a credential appears in the logs")
+	}
+}
+
+// TestCommitStatusOnGitea runs gitsync run --config against a real Gitea
+// (built from source by make tools-all): the source is a Gitea repository
+// fetched over HTTP with a token, and a gitea receiver sets the commit status
+// of each revision; Gitea's own API then shows pending and success on a good
+// revision, pending and failure on a bad one, under gitsync/<cluster>/<sync>.
+func TestCommitStatusOnGitea(t *testing.T) {
+	forge := gitea.Start(t)
+	f := newFixture(t)
+	url := forge.CreateRepo(t, "cluster")
+	dir := t.TempDir()
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte(forge.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(`apiVersion: gitsync.io/v1alpha1
+kind: Config
+cluster: e2e
+sources:
+- {name: cluster, url: %s, ref: main, interval: 300ms, auth: {username: %s, passwordFile: %s}}
+syncs:
+- {name: app, source: cluster, path: app, namespace: %s, timeout: 30s}
+notifications:
+- {name: forge, type: gitea, url: %s, tokenFile: %s}
+`, url, forge.User, token, f.ns, forge.URL, token)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	states := func(sha string) []string {
+		var out []string
+		for _, s := range forge.Statuses(t, "cluster", sha) {
+			if s.Context != "gitsync/e2e/app" {
+				t.Errorf("status context %q, want gitsync/e2e/app", s.Context)
+			}
+			out = append(out, s.State)
+		}
+		return out
+	}
+
+	good := f.repo.Commit(t, "good", baseApp())
+	forge.Push(t, f.repo.Dir(), "cluster")
+	p := startGitsync(t, nil, "run", "--config", config, "--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns,
+		"--cache-dir", f.cache, "--log-format", "json")
+	p.eventually("Gitea shows success on the good revision", 30*time.Second, func() bool {
+		return slices.Equal(states(good), []string{"pending", "success"})
+	})
+
+	bad := f.repo.Commit(t, "broken", map[string]string{"app/b.yaml": "kind: [\n"})
+	forge.Push(t, f.repo.Dir(), "cluster")
+	p.eventually("Gitea shows failure on the bad revision", 30*time.Second, func() bool {
+		return slices.Equal(states(bad), []string{"pending", "failure"})
+	})
+	for _, s := range forge.Statuses(t, "cluster", bad) {
+		if s.State == "failure" && !strings.Contains(s.Description, "app/b.yaml") {
+			t.Errorf("the failure's description %q does not name the file", s.Description)
+		}
+	}
+	if err := p.stop(); err != nil {
+		t.Errorf("gitsync run exited with %v; logs:\n%s", err, p.logs.String())
+	}
+	if strings.Contains(p.logs.String(), forge.Token) {
+		t.Error("the Gitea token appears in the logs")
+	}
+}
+
+// TestSyncNotifies gives gitsync sync --notifications: the one-shot sync
+// delivers its events before it exits, and a second sync of the same
+// revision sends none again.
+func TestSyncNotifies(t *testing.T) {
+	f := newFixture(t)
+	receivers := startNotifications(t)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte(notifySecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "notifications.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf("cluster: e2e-cluster\nnotifications:\n- {name: ops, type: generic, url: %s/hook, secretFile: %s}\n",
+		receivers.URL, secret)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.repo.Commit(t, "first", baseApp())
+	rev := short(f.repo.Head(t))
+	// The test server checks the sync's name: the fixture's sync is e2e, so rename it app.
+	r := f.mustSync("--notifications", file, "--name", "app")
+	if got := receivers.lines(); !slices.Equal(got, []string{"applied " + rev}) {
+		t.Errorf("after gitsync sync: %v, want [applied %s]\n%s", got, rev, r)
+	}
+	f.mustSync("--notifications", file, "--name", "app")
+	if got := receivers.lines(); len(got) != 1 {
+		t.Errorf("a second sync of the same revision sent again: %v", got)
 	}
 }

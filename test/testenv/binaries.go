@@ -21,6 +21,9 @@ const ImagesBinDirEnv = "GITSYNC_IMAGES_BIN"
 // KustomizeBinDirEnv overrides where the released kustomize CLI is looked up.
 const KustomizeBinDirEnv = "GITSYNC_KUSTOMIZE_BIN"
 
+// GiteaBinDirEnv overrides where the Gitea server is looked up.
+const GiteaBinDirEnv = "GITSYNC_GITEA_BIN"
+
 // toolSet is one of the sets tools/build.sh builds and caches: where the
 // checkout links it, and the make target a user runs to get it.
 type toolSet struct {
@@ -46,6 +49,10 @@ func kustomizeSet() toolSet {
 	return toolSet{KustomizeBinDirEnv, "kustomize", "make tools-all", []string{"kustomize"}}
 }
 
+func giteaSet() toolSet {
+	return toolSet{GiteaBinDirEnv, "gitea", "make tools-all", []string{"gitea"}}
+}
+
 // BinDir returns the directory holding the control-plane binaries (what `make
 // demo` runs): $GITSYNC_TOOLS_BIN, or .cache/bin at the root of the gitsync
 // checkout containing the working directory. It fails, naming the command that
@@ -63,7 +70,7 @@ func ImagesBinDir() (string, error) { return imagesSet().dir() }
 // Binary returns the path of one of the binaries tools/build.sh builds, from
 // whichever set holds it.
 func Binary(name string) (string, error) {
-	for _, set := range []toolSet{controlPlaneSet(), nodeSet(), imagesSet(), kustomizeSet()} {
+	for _, set := range []toolSet{controlPlaneSet(), nodeSet(), imagesSet(), kustomizeSet(), giteaSet()} {
 		if slices.Contains(set.binaries, name) {
 			dir, err := set.dir()
 			return filepath.Join(dir, name), err

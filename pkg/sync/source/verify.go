@@ -382,11 +382,12 @@ func (s *Source) check(obj signed) (*Signature, error) {
 }
 
 // failVerify is the *Error of a revision that failed verification; it names
-// the revision, which a caller must not apply.
+// the revision, which a caller must not apply. Keys that cannot be read
+// are no fault of the revision: that error names none.
 func (s *Source) failVerify(ctx context.Context, t target, err error) error {
 	e := s.fail(ctx, "verify", err)
 	var srcErr *Error
-	if errors.As(e, &srcErr) {
+	if errors.As(e, &srcErr) && srcErr.Kind == Unverified {
 		srcErr.Revision = t.commit.String()
 	}
 	return e
