@@ -20,8 +20,9 @@ func TestVerifiedCommits(t *testing.T) {
 	alice := gitserver.NewGPGSigner(t, "Alice", "alice@example.com", gitserver.GPGOptions{})
 	bob := gitserver.NewSSHSigner(t, "Bob", "bob@example.com", "")
 	mallory := gitserver.NewSSHSigner(t, "Mallory", "mallory@example.com", "")
+	past := gitserver.NewSSHSigner(t, "Pat", "pat@example.com", `valid-before="20200101Z"`)
 	keys := t.TempDir()
-	for name, key := range map[string]string{"alice.asc": alice.PublicKey, "allowed_signers": bob.PublicKey} {
+	for name, key := range map[string]string{"alice.asc": alice.PublicKey, "allowed_signers": bob.PublicKey + "\n" + past.PublicKey} {
 		if err := os.WriteFile(filepath.Join(keys, name), []byte(key+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -40,14 +41,20 @@ func TestVerifiedCommits(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		signer *gitserver.Signer
+		tamper bool
 		want   string
 	}{
-		{"unsigned", gitserver.Unsigned("Alice", "alice@example.com"), "is not signed"},
-		{"signed by an untrusted key", mallory, "is signed by SSH key " + mallory.Fingerprint + ", which is not trusted"},
+		{"unsigned", gitserver.Unsigned("Alice", "alice@example.com"), false, "is not signed"},
+		{"signed by an untrusted key", mallory, false, "is signed by SSH key " + mallory.Fingerprint + ", which is not trusted"},
+		{"whose signature does not match", bob, true, "has a bad SSH signature by bob@example.com"},
+		{"signed by a key valid only before it", past, false, "is signed by SSH key " + past.Fingerprint + ", which is trusted but expired at 2020-01-01"},
 	} {
 		t.Run("refuses a commit "+tc.name, func(t *testing.T) {
 			f.repo.Reset(t, good)
 			bad := f.repo.SignedCommit(t, tc.signer, tc.name, change)
+			if tc.tamper {
+				bad = f.repo.TamperHead(t)
+			}
 			r := f.sync("--verify-keys", keys)
 			if r.Code == 0 {
 				t.Fatalf("sync succeeded:\n%s", r)

@@ -166,6 +166,11 @@ func TestVerifyTag(t *testing.T) {
 			}
 		})
 	}
+	// A tag named in full, not a range.
+	src := newSource(t, source.Options{URL: repo.URL(), Ref: "refs/tags/v1.1.0", Verify: &source.Verify{Mode: source.VerifyTag, Keys: []string{keys}}})
+	if art := fetch(t, src); art.Ref != "refs/tags/v1.1.0" || art.Signature == nil || art.Signature.Signer != "bob@example.com" {
+		t.Errorf("ref refs/tags/v1.1.0: %+v, signed %+v", art, art.Signature)
+	}
 	if _, err := fetchTag(t, ">=3"); !errors.Is(err, source.RefNotFound) || !strings.Contains(err.Error(), `no tag on the remote is a version in the range ">=3"`) {
 		t.Errorf("a range no tag is in: %v", err)
 	}
