@@ -2,6 +2,7 @@ package manifests
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,6 +75,16 @@ func binary() (string, error) { return gitsyncbin.Build("test-manifests") }
 // unless it exits 0.
 func gitsync(t *testing.T, args ...string) string {
 	t.Helper()
+	out, err := tryGitsync(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tryGitsync is gitsync, returning the failure instead of failing the test.
+func tryGitsync(t *testing.T, args ...string) (string, error) {
+	t.Helper()
 	bin, err := binary()
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +94,7 @@ func gitsync(t *testing.T, args ...string) string {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("gitsync %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, stdout.String(), stderr.String())
+		return stdout.String(), fmt.Errorf("gitsync %v: %v\nstdout:\n%s\nstderr:\n%s", args, err, stdout.String(), stderr.String())
 	}
-	return stdout.String()
+	return stdout.String(), nil
 }

@@ -3,7 +3,9 @@ package manifests
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,11 +145,26 @@ func syncOverlay(t *testing.T, cs kubernetes.Interface, repo *gitserver.Repo, ov
 
 // syncPath runs `gitsync sync` of path in repo, waiting for health, and
 // returns its result; it fails the test unless gitsync exits 0.
+//
+// The tests of this package share one control plane, and an earlier test's
+// Service may hold an overlay's node port for a moment after its namespace
+// is gone (CI saw "provided port is already allocated" once, under load):
+// that refusal alone is tried again, for up to a minute, saying who holds
+// the port.
 func syncPath(t *testing.T, repo *gitserver.Repo, path, name string) syncResult {
 	t.Helper()
-	out := gitsync(t, "sync", "--repo", repo.URL(), "--path", path, "--name", name,
+	args := []string{"sync", "--repo", repo.URL(), "--path", path, "--name", name,
 		"--kubeconfig", testenv.Kubeconfig(t), "--namespace", "default",
-		"--cache-dir", t.TempDir(), "--timeout", "60s", "-o", "json")
+		"--cache-dir", t.TempDir(), "--timeout", "60s", "-o", "json"}
+	out, err := tryGitsync(t, args...)
+	for deadline := time.Now().Add(time.Minute); err != nil && strings.Contains(err.Error(), "provided port is already allocated") && time.Now().Before(deadline); {
+		t.Logf("a node port is still allocated; Services with node ports: %v", nodePorts(t))
+		time.Sleep(2 * time.Second)
+		out, err = tryGitsync(t, args...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	var res syncResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("gitsync sync -o json: %v\n%s", err, out)
@@ -232,4 +249,22 @@ func endpointTracks(ctx context.Context, cs kubernetes.Interface, ns string) (ma
 		}
 	}
 	return tracks, nil
+}
+
+// nodePorts lists the Services that hold node ports, as namespace/name:port.
+func nodePorts(t *testing.T) []string {
+	t.Helper()
+	svcs, err := clientset(t).CoreV1().Services("").List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, s := range svcs.Items {
+		for _, p := range s.Spec.Ports {
+			if p.NodePort != 0 {
+				out = append(out, fmt.Sprintf("%s/%s:%d", s.Namespace, s.Name, p.NodePort))
+			}
+		}
+	}
+	return out
 }
