@@ -1,11 +1,13 @@
 package bootstrap
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gitsync-io/gitsync/test/aptrepo"
 	"github.com/gitsync-io/gitsync/test/gitsyncbin"
@@ -70,6 +72,7 @@ func newFixture(t *testing.T, roles ...string) *fixture {
 		f.names = append(f.names, fmt.Sprintf("%s-%d", kind, i+1))
 	}
 	f.nodes = nodes.Start(t, opts)
+	t.Cleanup(f.logKubeletOnFailure) // before the nodes go: cleanups run last first
 	f.known = f.nodes.KnownHostsFile(t)
 	// The Kubernetes packages from a repository the nodes reach on the gateway; containerd
 	// from a mirror on loopback, since gitsync downloads it and uploads it to the nodes.
@@ -93,6 +96,21 @@ func newFixture(t *testing.T, roles ...string) *fixture {
 	f.file, f.log = filepath.Join(dir, "cluster.yaml"), filepath.Join(dir, "bootstrap.log")
 	f.write()
 	return f
+}
+
+// logKubeletOnFailure logs the end of each node's kubelet journal when the
+// test failed: a kubeadm init or join that timed out waiting for the kubelet
+// says only that it did not answer.
+func (f *fixture) logKubeletOnFailure() {
+	if !f.t.Failed() {
+		return
+	}
+	for _, n := range f.nodes.Nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := n.Command(ctx, "journalctl", "--unit=kubelet.service", "--lines=40", "--no-pager").CombinedOutput()
+		cancel()
+		f.t.Logf("%s: journalctl --unit=kubelet.service (%v):\n%s", n.Name, err, out)
+	}
 }
 
 func (f *fixture) write() {
