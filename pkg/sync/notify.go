@@ -41,11 +41,13 @@ func (s *Syncer) progressing(status []byte, r *Result) {
 // outcome returns the events a sync's outcome tells the receivers that
 // old.Notified has not recorded as sent for that revision, and the record
 // with them added. A restart or a new leader reads the record from the
-// status, so it does not send them again.
-func (s *Syncer) outcome(old Status, r *Result, err error) ([]notify.Event, []string) {
+// status, so it does not send them again. A sync that failed because the
+// process is stopping (stopping is true) tells nothing: that is no failure
+// of the revision, and the next instance syncs it again.
+func (s *Syncer) outcome(old Status, r *Result, err error, stopping bool) ([]notify.Event, []string) {
 	sent := append(slices.Clone(old.Notified), s.sent...)
 	s.sent = nil
-	if s.opts.Notifier == nil || s.opts.DryRun || r.Suspended {
+	if s.opts.Notifier == nil || s.opts.DryRun || r.Suspended || (err != nil && stopping) {
 		return nil, sent
 	}
 	rev := r.Revision

@@ -293,7 +293,7 @@ func (s *Syncer) record(ctx context.Context, r *Result, rec *inventory.Record, e
 	}
 	var old Status
 	_ = json.Unmarshal(rec.Status, &old) // an unreadable status is replaced
-	notes, sent := s.outcome(old, r, err)
+	notes, sent := s.outcome(old, r, err, ctx.Err() != nil)
 	next := s.nextStatus(rec.Status, r, len(rec.Objects), err, sent)
 	serr := s.save(ctx, rec, next, func() { s.event(r, err) })
 	for _, e := range notes {
