@@ -26,11 +26,13 @@ type runFlags struct {
 	logFormat         string
 	httpAddr          string
 	webhookSecretFile string
-	leaderElect       bool
-	leader            gsync.LeaderOptions
-	concurrentSyncs   int
-	shardCount        int
-	shardIndex        int
+	// defaultServiceAccount is what syncs naming no ServiceAccount act as.
+	defaultServiceAccount string
+	leaderElect           bool
+	leader                gsync.LeaderOptions
+	concurrentSyncs       int
+	shardCount            int
+	shardIndex            int
 }
 
 func newRunCommand(s Streams) *cobra.Command {
@@ -48,6 +50,7 @@ func newRunCommand(s Streams) *cobra.Command {
 	fs := cmd.Flags()
 	fs.DurationVar(&f.interval, "interval", time.Minute, "how often to check the repository (with --repo)")
 	fs.StringVar(&f.config, "config", "", "config file with several sources and syncs, instead of --repo")
+	fs.StringVar(&f.defaultServiceAccount, "default-service-account", "", "ServiceAccount, in each sync's namespace, that syncs naming none act as: with it, no sync applies with gitsync's own rights")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json; each sync logs one line")
 	fs.StringVar(&f.httpAddr, "http-addr", "", "serve /healthz, /readyz, /metrics and /hooks/* on this address (e.g. :8080); off when empty")
 	fs.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret (with --repo; the config file has webhook.secretFile)")
@@ -170,6 +173,8 @@ func (f *runFlags) validate() error {
 		return errors.New("--config and --repo: give one, not both")
 	case f.config != "" && f.notifications != "":
 		return errors.New("--notifications is for --repo: with --config, put notifications: in the config file")
+	case f.config != "" && f.serviceAccount != "":
+		return errors.New("--service-account is for --repo: with --config, give syncs[].serviceAccountName, or --default-service-account")
 	case f.config == "" && f.repo == "":
 		return errors.New("--repo or --config is required")
 	case f.interval <= 0:
@@ -219,6 +224,11 @@ func (f *runFlags) syncs(c *gsync.Config, namespace string) ([]gsync.Managed, ma
 			return nil, nil, err
 		}
 		syncs = []gsync.Managed{{Options: opts, Interval: f.interval}}
+	}
+	for i := range syncs {
+		if syncs[i].Options.ServiceAccountName == "" {
+			syncs[i].Options.ServiceAccountName = f.defaultServiceAccount
+		}
 	}
 	if secretFile == "" {
 		return syncs, nil, nil

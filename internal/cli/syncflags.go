@@ -27,6 +27,7 @@ type syncFlags struct {
 	timeout               time.Duration
 	dryRun, force         bool
 	allowEmpty            bool
+	serviceAccount        string
 	concurrency           int
 	output                string
 	notifications         string
@@ -67,6 +68,7 @@ func (f *syncFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "change nothing; print what would change (server-side dry run)")
 	fs.BoolVar(&f.force, "force", false, "take fields from other server-side appliers and recreate objects whose immutable fields changed")
 	fs.BoolVar(&f.allowEmpty, "allow-empty", false, "allow a render with no objects to prune everything the sync applied before")
+	fs.StringVar(&f.serviceAccount, "service-account", "", "apply, prune and read as this ServiceAccount of the inventory's namespace (impersonating it), so its RBAC bounds what the sync can change")
 	fs.IntVar(&f.concurrency, "concurrency", def.Concurrency, "parallel requests within an apply stage")
 	fs.StringVarP(&f.output, "output", "o", "", "output format: text or json")
 	f.kube.register(fs)
@@ -154,21 +156,22 @@ func (f *syncFlags) options(namespace string) (gsync.Options, error) {
 		return gsync.Options{}, err
 	}
 	return gsync.Options{
-		Name:            f.name,
-		Namespace:       namespace,
-		TargetNamespace: f.kube.namespace,
-		Source:          src,
-		Path:            f.path,
-		Remote:          remote,
-		RemoteBases:     f.git.remoteBases,
-		Prune:           f.prune,
-		AllowEmpty:      f.allowEmpty,
-		Wait:            f.wait,
-		Timeout:         f.timeout,
-		DryRun:          f.dryRun,
-		Force:           f.force,
-		Concurrency:     f.concurrency,
-		Decryption:      f.git.decryption(),
+		Name:               f.name,
+		Namespace:          namespace,
+		TargetNamespace:    f.kube.namespace,
+		Source:             src,
+		Path:               f.path,
+		Remote:             remote,
+		RemoteBases:        f.git.remoteBases,
+		Prune:              f.prune,
+		AllowEmpty:         f.allowEmpty,
+		ServiceAccountName: f.serviceAccount,
+		Wait:               f.wait,
+		Timeout:            f.timeout,
+		DryRun:             f.dryRun,
+		Force:              f.force,
+		Concurrency:        f.concurrency,
+		Decryption:         f.git.decryption(),
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"os"
 	"slices"
 	"strings"
@@ -221,6 +222,9 @@ type SyncConfig struct {
 	DependsOn []string `json:"dependsOn,omitempty"`
 	// Decryption decrypts the SOPS files of the sync's path.
 	Decryption *DecryptionConfig `json:"decryption,omitempty"`
+	// ServiceAccountName is the ServiceAccount, in gitsync's namespace,
+	// that the sync applies, prunes and reads health as.
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 }
 
 // DecryptionConfig is where a sync's age keys come from, as Flux's
@@ -340,6 +344,11 @@ func (c *Config) validate() error {
 		}
 		if s.Timeout.Duration < 0 {
 			bad("%s.timeout: %s is negative", field, s.Timeout.Duration)
+		}
+		if s.ServiceAccountName != "" {
+			if errs := validation.IsDNS1123Subdomain(s.ServiceAccountName); len(errs) > 0 {
+				bad("%s.serviceAccountName: %q: %s", field, s.ServiceAccountName, errs[0])
+			}
 		}
 		if d := s.Decryption; d != nil {
 			if d.Provider != "sops" {

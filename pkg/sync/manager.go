@@ -108,7 +108,7 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 	if err != nil {
 		return nil, err
 	}
-	sh.census = &census{cluster: sh.cluster, pending: len(syncs)}
+	sh.census = &census{cluster: sh.cluster}
 	sink := &eventSink{EventSinkImpl: events.EventSinkImpl{Interface: sh.client.EventsV1()}}
 	broadcaster := events.NewBroadcaster(sink)
 	recorder := broadcaster.NewRecorder(scheme.Scheme, "gitsync")
@@ -136,7 +136,10 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 		if err != nil {
 			return nil, fmt.Errorf("sync %s: %w", s.Options.Name, err)
 		}
-		syncer.census = sh.census
+		if s.Options.ServiceAccountName == "" { // the census lists with gitsync's rights, not the sync's
+			syncer.census = sh.census
+			sh.census.pending++
+		}
 		ns := s.Options.Namespace
 		if caches[ns] == nil {
 			caches[ns] = m.watchInventories(ns)

@@ -104,6 +104,13 @@ func (f *fixture) serviceAccount(t *testing.T, name string) *rest.Config {
 // through a Role and RoleBinding called name.
 func (f *fixture) grant(t *testing.T, namespace, name string, rules ...rbacv1.PolicyRule) {
 	t.Helper()
+	f.grantTo(t, "gitsync", namespace, name, rules...)
+}
+
+// grantTo gives the fixture's ServiceAccount sa rules in namespace, through
+// a Role and RoleBinding called name.
+func (f *fixture) grantTo(t *testing.T, sa, namespace, name string, rules ...rbacv1.PolicyRule) {
+	t.Helper()
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}
 	if _, err := f.admin.RbacV1().Roles(namespace).Create(t.Context(), role, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -111,7 +118,7 @@ func (f *fixture) grant(t *testing.T, namespace, name string, rules ...rbacv1.Po
 	binding := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: f.home, Name: "gitsync"}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: f.home, Name: sa}},
 	}
 	if _, err := f.admin.RbacV1().RoleBindings(namespace).Create(t.Context(), binding, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

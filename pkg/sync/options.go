@@ -40,6 +40,12 @@ type Options struct {
 	// directory of another git repository, fetched like the source, without
 	// its credentials, verifying SSH host keys as the source does.
 	RemoteBases bool
+	// ServiceAccountName, if set, is the ServiceAccount of Namespace the
+	// sync acts as: its applies, prunes, lists and health reads impersonate
+	// system:serviceaccount:<Namespace>:<ServiceAccountName>, so that
+	// account's RBAC bounds what the sync can change. The inventory, status
+	// and Events stay gitsync's own.
+	ServiceAccountName string
 	// Prune deletes objects that left git.
 	Prune bool
 	// AllowEmpty lets a render with no objects prune everything the sync
@@ -83,6 +89,15 @@ func DefaultOptions() Options {
 	return Options{Name: "default", Namespace: "default", Prune: true, Wait: true, Timeout: 5 * time.Minute, Concurrency: 32}
 }
 
+// user is whom the sync's requests act as: its ServiceAccount, or "" for
+// gitsync's own identity.
+func (o Options) user() string {
+	if o.ServiceAccountName == "" {
+		return ""
+	}
+	return "system:serviceaccount:" + o.Namespace + ":" + o.ServiceAccountName
+}
+
 // label is the value of gitsync.io/sync on this sync's objects.
 func (o Options) label() string { return apply.SyncLabel(o.Namespace, o.Name) }
 
@@ -96,6 +111,11 @@ func (o *Options) validate() error {
 	}
 	if errs := validation.IsValidLabelValue(o.label()); len(errs) > 0 {
 		return fmt.Errorf("--name %q with --namespace %q: together they must fit a label value: %s", o.Name, o.Namespace, errs[0])
+	}
+	if o.ServiceAccountName != "" {
+		if errs := validation.IsDNS1123Subdomain(o.ServiceAccountName); len(errs) > 0 {
+			return fmt.Errorf("--service-account %q: %s", o.ServiceAccountName, errs[0])
+		}
 	}
 	if o.Wait && o.Timeout <= 0 {
 		return fmt.Errorf("--timeout %s: must be positive", o.Timeout)

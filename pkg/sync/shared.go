@@ -28,8 +28,12 @@ type fetcher interface {
 // at once, and one census of the labelled objects for the inventories to
 // recover on a first run. A Syncer made by New shares nothing.
 type shared struct {
+	config  *rest.Config
 	cluster *apply.Cluster
-	client  kubernetes.Interface
+	// as holds the Clusters of the users syncs impersonate, by user name.
+	// Only the constructors of Syncers touch it, one after another.
+	as     map[string]*apply.Cluster
+	client kubernetes.Interface
 	// workers holds a token for each sync between its fetch and its health
 	// wait; waiting goroutines get tokens in the order they asked.
 	workers   chan struct{}
@@ -63,7 +67,9 @@ func newShared(cfg *rest.Config, concurrency int) (*shared, error) {
 		return nil, err
 	}
 	sh := &shared{
+		config:    cfg,
 		cluster:   cluster,
+		as:        map[string]*apply.Cluster{},
 		client:    cs,
 		sources:   map[string]*sharedSource{},
 		renderers: map[string]*render.Renderer{},
@@ -72,6 +78,25 @@ func newShared(cfg *rest.Config, concurrency int) (*shared, error) {
 		sh.workers = make(chan struct{}, concurrency)
 	}
 	return sh, nil
+}
+
+// clusterFor returns the Cluster a sync's requests go through: gitsync's
+// own, or one impersonating the sync's ServiceAccount, shared by the syncs
+// that name the same one.
+func (sh *shared) clusterFor(o Options) (*apply.Cluster, error) {
+	user := o.user()
+	if user == "" {
+		return sh.cluster, nil
+	}
+	if c := sh.as[user]; c != nil {
+		return c, nil
+	}
+	c, err := sh.cluster.Impersonating(sh.config, user)
+	if err != nil {
+		return nil, err
+	}
+	sh.as[user] = c
+	return c, nil
 }
 
 // sourceKey tells which syncs read the same repository the same way.

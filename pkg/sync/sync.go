@@ -62,7 +62,11 @@ func New(cfg *rest.Config, opts Options) (*Syncer, error) {
 
 // newSyncer returns a Syncer using the connections of sh.
 func newSyncer(opts Options, sh *shared, src fetcher, renderer *render.Renderer) (*Syncer, error) {
-	a, err := sh.cluster.Applier(apply.Options{
+	cluster, err := sh.clusterFor(opts)
+	if err != nil {
+		return nil, err
+	}
+	a, err := cluster.Applier(apply.Options{
 		FieldManager:     "gitsync",
 		Sync:             opts.label(),
 		DefaultNamespace: opts.TargetNamespace,

@@ -59,16 +59,17 @@ func (p *Plan) IDs() object.ObjMetadataSet {
 // ApplyPlan applies a plan made by Plan; see Apply.
 func (a *Applier) ApplyPlan(ctx context.Context, plan *Plan) (*ChangeSet, error) {
 	targets := plan.targets
-	live, err := a.listLive(ctx, targets)
+	live, denied, err := a.listLive(ctx, targets)
 	if err != nil {
 		return nil, err
 	}
-	owners, err := a.owners(ctx, targets, live)
+	owners, err := a.owners(ctx, targets, live, denied)
 	if err != nil {
 		return nil, err
 	}
 	changes := make([]Change, len(targets))
 	done := a.progress("apply", len(targets))
+	refuseUnreadable(targets, denied, changes, done)
 	a.refuseOwned(targets, owners, changes, done)
 	for stage := range numStages {
 		if stage == stageCluster {

@@ -40,6 +40,39 @@ type Cluster struct {
 
 // NewCluster connects to the cluster of cfg.
 func NewCluster(cfg *rest.Config) (*Cluster, error) {
+	c, err := newClients(cfg)
+	if err != nil {
+		return nil, err
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cached := memory.NewMemCacheClient(disc)
+	c.discovery, c.mapper = cached, restmapper.NewDeferredDiscoveryRESTMapper(cached)
+	return c, nil
+}
+
+// Impersonating returns a Cluster whose appliers apply, prune, list and read
+// as user (a ServiceAccount's "system:serviceaccount:<namespace>:<name>"),
+// so the API server's RBAC for that user bounds what they can change. cfg
+// must be the configuration c was made from; the caller's own identity
+// needs the right to impersonate user. The new Cluster shares c's discovery
+// cache and RESTMapper (which resource types exist is no secret) but not its
+// live cache, which watches with the caller's rights.
+func (c *Cluster) Impersonating(cfg *rest.Config, user string) (*Cluster, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	as, err := newClients(cfg)
+	if err != nil {
+		return nil, err
+	}
+	as.discovery, as.mapper = c.discovery, c.mapper
+	return as, nil
+}
+
+// newClients returns a Cluster with the clients of cfg and no discovery.
+func newClients(cfg *rest.Config) (*Cluster, error) {
 	dc, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -54,10 +87,6 @@ func NewCluster(cfg *rest.Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
 	// Raw requests let apply see the status code (201 created, 200 configured).
 	rcfg := rest.CopyConfig(cfg)
 	rcfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
@@ -69,15 +98,12 @@ func NewCluster(cfg *rest.Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	cached := memory.NewMemCacheClient(disc)
 	return &Cluster{
-		reviews:   authz.SelfSubjectRulesReviews(),
-		dynamic:   dc,
-		quiet:     quiet,
-		metadata:  mc,
-		rest:      rc,
-		discovery: cached,
-		mapper:    restmapper.NewDeferredDiscoveryRESTMapper(cached),
+		reviews:  authz.SelfSubjectRulesReviews(),
+		dynamic:  dc,
+		quiet:    quiet,
+		metadata: mc,
+		rest:     rc,
 	}, nil
 }
 

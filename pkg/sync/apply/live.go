@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -25,23 +26,37 @@ import (
 // liveSet is what the cluster holds of this sync's objects, by id.
 type liveSet map[object.ObjMetadata]*unstructured.Unstructured
 
+// unreadable maps the targets whose objects RBAC does not let the applier
+// list (in their namespace, or of their cluster-scoped type) to the API
+// server's refusal. Such a target fails on its own, before any write: a sync
+// acting as a ServiceAccount confined to some namespaces learns which of its
+// objects lie outside them, and its other objects are applied.
+type unreadable map[object.ObjMetadata]error
+
+// listing is what the LISTs of one resource type found.
+type listing[T any] struct {
+	items       []T
+	clusterWide bool             // one LIST across all namespaces
+	forbidden   map[string]error // by namespace ("" for the cluster scope): where RBAC refused the LIST
+}
+
 // listLive reads every object carrying this sync's label, with one LIST per
 // resource type across all namespaces (or, where RBAC allows only some
 // namespaces, one per namespace), or from the Cluster's live cache once it
 // holds the type. This is the whole cost of a no-op sync.
-func (a *Applier) listLive(ctx context.Context, targets []*target) (liveSet, error) {
+func (a *Applier) listLive(ctx context.Context, targets []*target) (liveSet, unreadable, error) {
 	return a.listLabelled(ctx, targets, a.ownSelector(), a.listObjects, func(inf cache.SharedIndexInformer, _ []*target) ([]unstructured.Unstructured, error) {
 		return labelled(inf, a.opts.Sync)
 	})
 }
 
 // lister lists the objects of a resource type with a label selector across
-// all namespaces (clusterWide), or in each of nss where that is forbidden.
-type lister func(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) (items []unstructured.Unstructured, clusterWide bool, err error)
+// all namespaces, or in each of nss where that is forbidden.
+type lister func(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) (listing[unstructured.Unstructured], error)
 
-// listObjects lists whole objects, across all namespaces (clusterWide) or in
-// each of nss where that is forbidden.
-func (a *Applier) listObjects(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) ([]unstructured.Unstructured, bool, error) {
+// listObjects lists whole objects, across all namespaces or in each of nss
+// where that is forbidden.
+func (a *Applier) listObjects(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) (listing[unstructured.Unstructured], error) {
 	return listWideOrEach(m.Resource.GroupResource(), m.Scope.Name() == meta.RESTScopeNameNamespace, nss,
 		func(ns string) ([]unstructured.Unstructured, error) { return a.listDecoded(ctx, m, ns, selector) })
 }
@@ -185,8 +200,8 @@ func collectionPath(m *meta.RESTMapping, namespace string) []string {
 // listMetadata lists only the metadata of the objects, as objects of the
 // mapping's kind that hold nothing else: enough to read their labels, at a
 // fraction of the size.
-func (a *Applier) listMetadata(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) ([]unstructured.Unstructured, bool, error) {
-	metas, clusterWide, err := listWideOrEach(m.Resource.GroupResource(), m.Scope.Name() == meta.RESTScopeNameNamespace, nss,
+func (a *Applier) listMetadata(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) (listing[unstructured.Unstructured], error) {
+	metas, err := listWideOrEach(m.Resource.GroupResource(), m.Scope.Name() == meta.RESTScopeNameNamespace, nss,
 		func(ns string) ([]metav1.PartialObjectMetadata, error) {
 			list, err := a.metadata.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 			if err != nil {
@@ -195,25 +210,26 @@ func (a *Applier) listMetadata(ctx context.Context, m *meta.RESTMapping, nss map
 			return list.Items, nil
 		})
 	if err != nil {
-		return nil, false, err
+		return listing[unstructured.Unstructured]{}, err
 	}
-	items := make([]unstructured.Unstructured, len(metas))
-	for i := range metas {
+	items := make([]unstructured.Unstructured, len(metas.items))
+	for i, o := range metas.items {
 		items[i].SetGroupVersionKind(m.GroupVersionKind)
-		items[i].SetNamespace(metas[i].Namespace)
-		items[i].SetName(metas[i].Name)
-		items[i].SetUID(metas[i].UID)
-		items[i].SetLabels(metas[i].Labels)
+		items[i].SetNamespace(o.Namespace)
+		items[i].SetName(o.Name)
+		items[i].SetUID(o.UID)
+		items[i].SetLabels(o.Labels)
 	}
-	return items, clusterWide, nil
+	return listing[unstructured.Unstructured]{items: items, clusterWide: metas.clusterWide, forbidden: metas.forbidden}, nil
 }
 
 // listLabelled lists the resource types of targets with selector, through
 // list, in the namespaces of targets where a cluster-wide LIST is forbidden.
 // A type the live cache holds is read with fromCache instead, given the
-// targets of that type; a type listed cluster-wide starts its cache.
+// targets of that type; a type listed cluster-wide starts its cache. The
+// targets RBAC does not let it list are returned as unreadable.
 func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector string, list lister,
-	fromCache func(cache.SharedIndexInformer, []*target) ([]unstructured.Unstructured, error)) (liveSet, error) {
+	fromCache func(cache.SharedIndexInformer, []*target) ([]unstructured.Unstructured, error)) (liveSet, unreadable, error) {
 	type key struct {
 		gvr        schema.GroupVersionResource
 		namespaced bool
@@ -227,21 +243,21 @@ func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector 
 		byKey[k] = append(byKey[k], t)
 	}
 	var (
-		mu   sync.Mutex
-		live = liveSet{}
+		mu     sync.Mutex
+		live   = liveSet{}
+		denied = unreadable{}
 	)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(a.opts.Concurrency)
 	for k, ts := range byKey {
 		g.Go(func() error {
-			var items []unstructured.Unstructured
+			var l listing[unstructured.Unstructured]
 			var err error
 			if inf := a.live.synced(ctx, k.gvr); inf != nil {
-				items, err = fromCache(inf, ts)
+				l.items, err = fromCache(inf, ts)
 			} else {
-				var clusterWide bool
-				items, clusterWide, err = list(ctx, ts[0].mapping, namespacesOf(ts), selector)
-				if clusterWide {
+				l, err = list(ctx, ts[0].mapping, namespacesOf(ts), selector)
+				if l.clusterWide {
 					a.live.start(k.gvr)
 				}
 			}
@@ -250,13 +266,18 @@ func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector 
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			for i := range items {
-				live[object.UnstructuredToObjMetadata(&items[i])] = &items[i]
+			for i := range l.items {
+				live[object.UnstructuredToObjMetadata(&l.items[i])] = &l.items[i]
+			}
+			for _, t := range ts {
+				if err := l.forbidden[t.id.Namespace]; err != nil {
+					denied[t.id] = errors.Unwrap(err) // the server's refusal names the verb and the namespace
+				}
 			}
 			return nil
 		})
 	}
-	return live, g.Wait()
+	return live, denied, g.Wait()
 }
 
 func namespacesOf(targets []*target) map[string]bool {
@@ -269,14 +290,23 @@ func namespacesOf(targets []*target) map[string]bool {
 
 // listResource lists one resource type with a label selector, through dc:
 // across all namespaces (clusterWide), or in each of nss where that is
-// forbidden.
+// forbidden; a namespace where that is forbidden too is an error.
 func listResource(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVersionResource, namespaced bool, nss map[string]bool, selector string) (items []unstructured.Unstructured, clusterWide bool, err error) {
-	return listWideOrEach(gvr.GroupResource(), namespaced, nss, dynamicLister(ctx, dc, gvr, selector))
+	l, err := listWideOrEach(gvr.GroupResource(), namespaced, nss, dynamicLister(ctx, dc, gvr, selector))
+	if err == nil {
+		err = l.refused()
+	}
+	return l.items, l.clusterWide, err
 }
 
-// listNamespaces lists one resource type with a label selector in each of nss.
+// listNamespaces lists one resource type with a label selector in each of
+// nss; a namespace where that is forbidden is an error.
 func listNamespaces(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVersionResource, nss map[string]bool, selector string) ([]unstructured.Unstructured, error) {
-	return listEach(gvr.GroupResource(), nss, dynamicLister(ctx, dc, gvr, selector))
+	l, err := listEach(gvr.GroupResource(), nss, dynamicLister(ctx, dc, gvr, selector))
+	if err == nil {
+		err = l.refused()
+	}
+	return l.items, err
 }
 
 // dynamicLister lists gvr with selector through dc, in one namespace or (if
@@ -293,30 +323,46 @@ func dynamicLister(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVe
 
 // listWideOrEach lists a resource type with list("") across all namespaces
 // (clusterWide) or, where RBAC forbids that for a namespaced type, with
-// list(ns) in each of nss.
-func listWideOrEach[T any](gr schema.GroupResource, namespaced bool, nss map[string]bool, list func(ns string) ([]T, error)) (items []T, clusterWide bool, err error) {
-	items, err = list("")
-	if err == nil {
-		return items, true, nil
+// list(ns) in each of nss. Refusals of RBAC are in the listing's forbidden,
+// any other failure is the error.
+func listWideOrEach[T any](gr schema.GroupResource, namespaced bool, nss map[string]bool, list func(ns string) ([]T, error)) (listing[T], error) {
+	items, err := list("")
+	switch {
+	case err == nil:
+		return listing[T]{items: items, clusterWide: true}, nil
+	case !apierrors.IsForbidden(err):
+		return listing[T]{}, fmt.Errorf("list %s: %w", gr, err)
+	case !namespaced:
+		return listing[T]{forbidden: map[string]error{"": fmt.Errorf("list %s: %w", gr, err)}}, nil
 	}
-	if !namespaced || !apierrors.IsForbidden(err) {
-		return nil, false, fmt.Errorf("list %s: %w", gr, err)
-	}
-	items, err = listEach(gr, nss, list)
-	return items, false, err
+	return listEach(gr, nss, list)
 }
 
 // listEach lists a resource type with list(ns) in each of nss.
-func listEach[T any](gr schema.GroupResource, nss map[string]bool, list func(ns string) ([]T, error)) ([]T, error) {
-	var items []T
+func listEach[T any](gr schema.GroupResource, nss map[string]bool, list func(ns string) ([]T, error)) (listing[T], error) {
+	var l listing[T]
 	for ns := range nss {
 		more, err := list(ns)
-		if err != nil {
-			return nil, fmt.Errorf("list %s in namespace %s: %w", gr, ns, err)
+		switch {
+		case apierrors.IsForbidden(err):
+			if l.forbidden == nil {
+				l.forbidden = map[string]error{}
+			}
+			l.forbidden[ns] = fmt.Errorf("list %s in namespace %s: %w", gr, ns, err)
+		case err != nil:
+			return listing[T]{}, fmt.Errorf("list %s in namespace %s: %w", gr, ns, err)
 		}
-		items = append(items, more...)
+		l.items = append(l.items, more...)
 	}
-	return items, nil
+	return l, nil
+}
+
+// refused returns one of the listing's refusals, nil if there is none.
+func (l listing[T]) refused() error {
+	for _, err := range l.forbidden {
+		return err
+	}
+	return nil
 }
 
 // ownSelector selects the objects labelled as this sync's.

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"maps"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -33,18 +34,19 @@ func SyncName(label string) string {
 // LabelSync value. Only the resource types of targets not found with this
 // sync's label are listed (one LIST each, of metadata only: it returns the
 // objects of every other sync), so a sync whose objects all exist pays
-// nothing more.
-func (a *Applier) owners(ctx context.Context, targets []*target, live liveSet) (map[object.ObjMetadata]string, error) {
+// nothing more. Targets already in denied are left out; those this LIST may
+// not read are added to it.
+func (a *Applier) owners(ctx context.Context, targets []*target, live liveSet, denied unreadable) (map[object.ObjMetadata]string, error) {
 	var missing []*target
 	for _, t := range targets {
-		if t.mapping != nil && live[t.id] == nil {
+		if t.mapping != nil && live[t.id] == nil && denied[t.id] == nil {
 			missing = append(missing, t)
 		}
 	}
 	if len(missing) == 0 {
 		return nil, nil
 	}
-	others, err := a.listLabelled(ctx, missing, LabelSync+","+LabelSync+"!="+a.opts.Sync, a.listMetadata, func(inf cache.SharedIndexInformer, ts []*target) ([]unstructured.Unstructured, error) {
+	others, more, err := a.listLabelled(ctx, missing, LabelSync+","+LabelSync+"!="+a.opts.Sync, a.listMetadata, func(inf cache.SharedIndexInformer, ts []*target) ([]unstructured.Unstructured, error) {
 		var out []unstructured.Unstructured
 		for _, t := range ts {
 			if u := cached(inf, t.id.Namespace, t.id.Name); u != nil {
@@ -56,6 +58,7 @@ func (a *Applier) owners(ctx context.Context, targets []*target, live liveSet) (
 	if err != nil {
 		return nil, err
 	}
+	maps.Copy(denied, more)
 	owners := map[object.ObjMetadata]string{}
 	for _, t := range missing {
 		if o := others[t.id]; o != nil && o.GetLabels()[LabelSync] != a.opts.Sync {
@@ -79,6 +82,18 @@ func (a *Applier) refuseOwned(targets []*target, owners map[object.ObjMetadata]s
 		changes[i] = failed(t, invalid(t.ref, "belongs to sync %s (label %s=%s); remove it from one of the two syncs, or take it over with the annotation %s: enabled on the object or --force",
 			SyncName(owner), LabelSync, owner, AnnotationForce))
 		done()
+	}
+}
+
+// refuseUnreadable fails every target the applier may not list: it cannot
+// tell whether the object exists or whose it is, and RBAC that refuses the
+// LIST most likely refuses the write too, which the error then explains.
+func refuseUnreadable(targets []*target, denied unreadable, changes []Change, done func()) {
+	for i, t := range targets {
+		if err := denied[t.id]; err != nil {
+			changes[i] = failed(t, requestError(t.ref, err))
+			done()
+		}
 	}
 }
 

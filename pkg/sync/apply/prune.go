@@ -32,7 +32,7 @@ func (a *Applier) Prune(ctx context.Context, ids object.ObjMetadataSet) *ChangeS
 		}
 		targets[i] = &target{id: id, ref: idRef(id), mapping: m}
 	}
-	live, err := a.listLive(ctx, nonNil(targets))
+	live, denied, err := a.listLive(ctx, nonNil(targets))
 	if err != nil {
 		for i, t := range targets {
 			if t != nil {
@@ -50,7 +50,11 @@ func (a *Applier) Prune(ctx context.Context, ids object.ObjMetadataSet) *ChangeS
 				continue
 			}
 			g.Go(func() error {
-				changes[i] = a.pruneOne(ctx, t, live[t.id])
+				if err := denied[t.id]; err != nil {
+					changes[i] = Change{ID: t.id, Action: Failed, Err: requestError(t.ref, err)}
+				} else {
+					changes[i] = a.pruneOne(ctx, t, live[t.id])
+				}
 				done()
 				return nil
 			})
