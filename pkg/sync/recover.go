@@ -3,10 +3,12 @@ package sync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/apply"
 	"github.com/gitsync-io/gitsync/pkg/sync/inventory"
@@ -36,6 +38,12 @@ func (s *Syncer) recoverInventory(ctx context.Context, r *Result, rec *inventory
 	}
 	rec.Recovered(owned.IDs)
 	r.Recovery = &Recovery{Objects: len(owned.IDs)}
+	if s.opts.ServiceAccountName != "" {
+		// A sync confined by its ServiceAccount may list few types, and
+		// applies only objects it may list: what it may not list it did not
+		// apply (or it lost the rights since, and then not pruning is right).
+		owned.Unlisted = slices.DeleteFunc(owned.Unlisted, func(u apply.Unlisted) bool { return apierrors.IsForbidden(u.Err) })
+	}
 	for _, u := range owned.Unlisted {
 		r.Recovery.Unlisted = append(r.Recovery.Unlisted, u.Resource.String())
 	}

@@ -100,6 +100,18 @@ func TestTenants(t *testing.T) {
 	if st := f.status(t, "team-a"); st.LastAppliedRevision != intrusion || !f.exists(t, nsB, "intruder") || f.exists(t, nsA, "a2") {
 		t.Errorf("tenant A after the grant: %+v; want %s applied and a2 pruned", st, intrusion)
 	}
+
+	// The tenants' first runs found no inventory and recovered it from what
+	// they may list; the types they may not list are no cause for a warning.
+	events, err := f.admin.EventsV1().Events(f.home).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events.Items {
+		if e.Reason == ReasonRecovered && e.Type == corev1.EventTypeWarning {
+			t.Errorf("event %s on %s: %s", e.Reason, e.Regarding.Name, e.Note)
+		}
+	}
 }
 
 // grantCluster gives the fixture's ServiceAccount sa cluster-wide rules,
