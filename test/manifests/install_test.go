@@ -3,11 +3,13 @@ package manifests
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -15,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/gitsync-io/gitsync/test/gitserver"
 	"github.com/gitsync-io/gitsync/test/testenv"
@@ -32,7 +36,7 @@ func TestInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uninstallAtEnd(t, cs, "dev", "prod") // the namespaced variant creates them, and never prunes them
+	uninstallAtEnd(t, cs, "dev", "prod", "team-a", "team-b") // the variants create them, and never prune them
 	repo := gitserver.NewRepo(t)
 	repo.Commit(t, "gitsync install manifests", gitserver.Tree(t, repoRoot(t), base))
 	sync := func(t *testing.T, path string) map[string]int {
@@ -153,6 +157,91 @@ func TestInstall(t *testing.T) {
 			assertAllowed(t, cs, tc.attrs, tc.want)
 		}
 	})
+
+	repo.Commit(t, "tenants variant", gitserver.Tree(t, repoRoot(t), tenants))
+	t.Run("switching to the tenants variant leaves gitsync no rights outside its own state", func(t *testing.T) {
+		counts := sync(t, tenants)
+		if counts["deleted"] != 4 {
+			t.Errorf("counts %v, want the Roles and RoleBindings of dev and prod deleted", counts)
+		}
+		assertAvailable(t, cs)
+		for _, tc := range []struct {
+			attrs authorizationv1.ResourceAttributes
+			want  bool
+		}{
+			{authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "serviceaccounts", Namespace: system, Name: "team-a"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "serviceaccounts", Namespace: system, Name: "team-b"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "serviceaccounts", Namespace: system, Name: "default"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "serviceaccounts", Namespace: "kube-system", Name: "team-a"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "users"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "patch", Group: "apps", Resource: "deployments", Namespace: "team-a"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "patch", Group: "apps", Resource: "deployments", Namespace: "dev"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "create", Group: "", Resource: "namespaces"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: system}, true},
+			{authorizationv1.ResourceAttributes{Verb: "create", Group: "", Resource: "configmaps", Namespace: system}, true},
+		} {
+			assertAllowed(t, cs, tc.attrs, tc.want)
+		}
+	})
+	t.Run("as gitsync, a team's sync writes in the team's namespace and nowhere else", func(t *testing.T) {
+		kubeconfig := tokenKubeconfig(t, cs, system, "gitsync")
+		teams := gitserver.NewRepo(t)
+		teams.Commit(t, "team-a's app", map[string]string{
+			"tenants/team-a/app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: team-a\n",
+		})
+		syncAs := func(sa string) (string, error) {
+			return tryGitsync(t, "sync", "--repo", teams.URL(), "--path", "tenants/team-a", "--name", "team-a",
+				"--kubeconfig", kubeconfig, "--namespace", system, "--service-account", sa,
+				"--cache-dir", t.TempDir(), "--timeout", "60s")
+		}
+		if out, err := syncAs("team-a"); err != nil {
+			t.Fatalf("team-a's sync: %v\n%s", err, out)
+		}
+		if _, err := cs.CoreV1().ConfigMaps("team-a").Get(t.Context(), "app", metav1.GetOptions{}); err != nil {
+			t.Errorf("team-a's ConfigMap: %v", err)
+		}
+		teams.Commit(t, "team-a reaches into team-b", map[string]string{
+			"tenants/team-a/intruder.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: intruder\n  namespace: team-b\n",
+		})
+		_, err := syncAs("team-a")
+		want := `configmaps is forbidden: User "system:serviceaccount:gitsync-system:team-a" cannot list resource "configmaps" in API group "" in the namespace "team-b"`
+		if err == nil || !strings.Contains(err.Error(), "v1 ConfigMap team-b/intruder: "+want) {
+			t.Errorf("team-a's sync of an object in team-b: %v; want it refused with %s", err, want)
+		}
+		if _, err := cs.CoreV1().ConfigMaps("team-b").Get(t.Context(), "intruder", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("ConfigMap team-b/intruder: %v, want NotFound", err)
+		}
+		_, err = syncAs("default")
+		want = `User "system:serviceaccount:gitsync-system:gitsync" cannot impersonate resource "serviceaccounts" in API group "" in the namespace "gitsync-system"`
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a sync as the default ServiceAccount: %v; want %s", err, want)
+		}
+	})
+}
+
+// tokenKubeconfig writes a kubeconfig authenticating as the ServiceAccount
+// namespace/name with a token good for an hour.
+func tokenKubeconfig(t *testing.T, cs kubernetes.Interface, namespace, name string) string {
+	t.Helper()
+	hour := int64(3600)
+	tok, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(t.Context(), name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &hour},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.LoadFromFile(testenv.Kubeconfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ctx := range cfg.Contexts {
+		cfg.AuthInfos[ctx.AuthInfo] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // assertAvailable waits for Deployment gitsync to have 2 available replicas

@@ -22,6 +22,7 @@ func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Workloads: true, N
 const (
 	base       = "manifests/gitsync"
 	namespaced = "manifests/gitsync/namespaced"
+	tenants    = "manifests/gitsync/tenants"
 	image      = "ghcr.io/gitsync-io/gitsync:latest"
 	system     = "gitsync-system"
 )
