@@ -190,8 +190,10 @@ func (f *runFlags) validate() error {
 	case f.shardCount > 0 && f.shardIndex < 0 && !f.leaderElect:
 		return errors.New("--shard-count without --shard-index takes shards by Lease: add --leader-elect, or give --shard-index")
 	}
-	_, err := f.git.verify(f.ref) // --semver and --verify-*
-	return err
+	if err := gsync.CheckServiceAccountName(f.defaultServiceAccount); err != nil {
+		return fmt.Errorf("--default-service-account %w", err)
+	}
+	return f.check()
 }
 
 // syncs returns what to run, from the config file or from the flags, and

@@ -70,7 +70,7 @@ func newSyncer(f *syncFlags, progress *progressLine, notifier *notify.Notifier) 
 	if f.repo == "" {
 		return nil, errors.New("--repo is required: a git URL or a local path")
 	}
-	if _, err := f.git.verify(f.ref); err != nil { // before connecting: bad flags fail fast
+	if err := f.check(); err != nil { // before connecting: bad flags fail fast
 		return nil, err
 	}
 	cfg, ns, err := f.kube.config()

@@ -175,6 +175,18 @@ func (f *syncFlags) options(namespace string) (gsync.Options, error) {
 	}, nil
 }
 
+// check finds the mistakes in the flags that need no cluster to see, so
+// that they fail before connecting.
+func (f *syncFlags) check() error {
+	if _, err := f.git.verify(f.ref); err != nil { // --semver and --verify-*
+		return err
+	}
+	if err := gsync.CheckServiceAccountName(f.serviceAccount); err != nil {
+		return fmt.Errorf("--service-account %w", err)
+	}
+	return nil
+}
+
 // registerNotifications adds --notifications, for sync and run.
 func (f *syncFlags) registerNotifications(fs *pflag.FlagSet) {
 	fs.StringVar(&f.notifications, "notifications", "", "file with cluster: and notifications: as the config file has them: tell chat, webhooks and the forge's commit status what the sync did")

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"os"
 	"slices"
 	"strings"
@@ -345,10 +344,8 @@ func (c *Config) validate() error {
 		if s.Timeout.Duration < 0 {
 			bad("%s.timeout: %s is negative", field, s.Timeout.Duration)
 		}
-		if s.ServiceAccountName != "" {
-			if errs := validation.IsDNS1123Subdomain(s.ServiceAccountName); len(errs) > 0 {
-				bad("%s.serviceAccountName: %q: %s", field, s.ServiceAccountName, errs[0])
-			}
+		if err := CheckServiceAccountName(s.ServiceAccountName); err != nil {
+			bad("%s.serviceAccountName: %w", field, err)
 		}
 		if d := s.Decryption; d != nil {
 			if d.Provider != "sops" {

@@ -57,6 +57,7 @@ func TestParseConfig(t *testing.T) {
 	}{
 		{"an unknown field", "  path: overlays/prod", "  pathh: overlays/prod", `unknown field "syncs[1].pathh"`},
 		{"a wrong kind", "kind: Config", "kind: Cluster", "apiVersion/kind"},
+		{"a ServiceAccount name that cannot be one", "  path: overlays/prod", "  path: overlays/prod\n  serviceAccountName: Team_A", `syncs[1].serviceAccountName: "Team_A": a lowercase RFC 1123 subdomain`},
 		{"a sync of an unknown source", "  source: cluster\n  path: overlays/prod", "  source: clusterr\n  path: overlays/prod", `syncs[1].source: "clusterr"`},
 		{"a dependency that does not exist", "dependsOn: [calico]", "dependsOn: [calicoo]", `syncs[1].dependsOn: "calicoo"`},
 		{"a dependency cycle", "  path: manifests/calico", "  path: manifests/calico\n  dependsOn: [apps]", "cycle: calico → apps → calico"},

@@ -431,7 +431,7 @@ func (c *Config) Managed(namespace, cacheDir string) ([]Managed, error) {
 		if s.Timeout.Duration > 0 {
 			opts.Timeout = s.Timeout.Duration
 		}
-		opts.Force, opts.AllowEmpty = s.Force, s.AllowEmpty
+		opts.Force, opts.AllowEmpty, opts.ServiceAccountName = s.Force, s.AllowEmpty, s.ServiceAccountName
 		if d := s.Decryption; d != nil {
 			opts.Decryption = &Decryption{KeyFiles: d.KeyFiles}
 			if d.SecretRef != nil {

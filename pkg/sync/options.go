@@ -89,6 +89,15 @@ func DefaultOptions() Options {
 	return Options{Name: "default", Namespace: "default", Prune: true, Wait: true, Timeout: 5 * time.Minute, Concurrency: 32}
 }
 
+// CheckServiceAccountName returns an error, starting with the name quoted,
+// if name cannot be a ServiceAccount's; "" is fine (none).
+func CheckServiceAccountName(name string) error {
+	if errs := validation.IsDNS1123Subdomain(name); name != "" && len(errs) > 0 {
+		return fmt.Errorf("%q: %s", name, errs[0])
+	}
+	return nil
+}
+
 // user is whom the sync's requests act as: its ServiceAccount, or "" for
 // gitsync's own identity.
 func (o Options) user() string {
@@ -112,10 +121,8 @@ func (o *Options) validate() error {
 	if errs := validation.IsValidLabelValue(o.label()); len(errs) > 0 {
 		return fmt.Errorf("--name %q with --namespace %q: together they must fit a label value: %s", o.Name, o.Namespace, errs[0])
 	}
-	if o.ServiceAccountName != "" {
-		if errs := validation.IsDNS1123Subdomain(o.ServiceAccountName); len(errs) > 0 {
-			return fmt.Errorf("--service-account %q: %s", o.ServiceAccountName, errs[0])
-		}
+	if err := CheckServiceAccountName(o.ServiceAccountName); err != nil {
+		return fmt.Errorf("--service-account %w", err)
 	}
 	if o.Wait && o.Timeout <= 0 {
 		return fmt.Errorf("--timeout %s: must be positive", o.Timeout)
