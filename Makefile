@@ -29,7 +29,7 @@ deps-test: ## the Debian packages make test needs
 tools: deps-demo ## what make demo runs, built from source and cached by version: etcd, the control plane, kubectl, kwok
 	@bash tools/build.sh controlplane
 
-tools-all: deps-test ## also what the bootstrap tests install on nodes (kubelet, kubeadm, containerd, runc), the real cluster's images, kustomize and Gitea
+tools-all: deps-test ## also what the bootstrap tests install on nodes (kubelet, kubeadm, containerd, runc), the real cluster's images, kustomize, Helm and Gitea
 	@bash tools/build.sh all
 
 test: tools-all ## every test, against the real local control plane and real git servers

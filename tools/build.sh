@@ -11,9 +11,11 @@
 #   tools/build.sh kustomize      kustomize itself, from the released module at the kustomize/api
 #                                 version go.mod pins (gitsync builds with a patched copy of it,
 #                                 third_party/kustomize-api): the render tests' reference -> .cache/kustomize
+#   tools/build.sh helm           the released Helm CLI, at the version go.mod requires: the chart
+#                                 render test's reference -> .cache/helm
 #   tools/build.sh gitea          a real Gitea server, from its released module: the forge of the
 #                                 commit status test (test/e2e) -> .cache/gitea
-#   tools/build.sh all            all five
+#   tools/build.sh all            all six
 #
 # Each set is cached outside the checkout ($GITSYNC_TOOLS_CACHE, default
 # ~/.cache/gitsync/tools) so fresh clones on the same machine reuse it. A set's
@@ -152,6 +154,22 @@ build_kustomize() {
   CGO_ENABLED=0 gobuild "$out/kustomize" kustomize sigs.k8s.io/kustomize/kustomize/v5 -ldflags "-s -w"
 }
 
+# The released Helm CLI. It must be the helm.sh/helm/v4 go.mod requires, or the
+# chart render test would compare gitsync against a different Helm.
+build_helm() {
+  local out=$1 want have
+  want=$(cd "$root" && go list -m -f '{{.Version}}' helm.sh/helm/v4)
+  have=$(modver helm helm.sh/helm/v4)
+  [ "$have" = "$want" ] || {
+    echo "tools/helm builds helm.sh/helm/v4 $have, go.mod requires $want" >&2
+    return 1
+  }
+  # Not stamped with the release's version: gitsync links Helm's engine
+  # unstamped, so both render .Capabilities.HelmVersion as the module's
+  # default ("v4.3"), and `helm version` says the same.
+  CGO_ENABLED=0 gobuild "$out/helm" helm helm.sh/helm/v4/cmd/helm -ldflags "-s -w"
+}
+
 # Gitea's go.mod has replace directives, so it cannot be required by a tools
 # module (they would not apply): its version is pinned here.
 gitea_version=v1.27.3
@@ -203,6 +221,10 @@ kustomize() {
   cached "kustomize-$(modver kustomize sigs.k8s.io/kustomize/kustomize/v5).$(digest build_kustomize kustomize)" kustomize build_kustomize
 }
 
+helm() {
+  cached "helm-$(modver helm helm.sh/helm/v4).$(digest build_helm helm)" helm build_helm
+}
+
 gitea() {
   cached "gitea-$gitea_version.$(declare -f build_gitea | sha256sum | cut -c1-12)" gitea build_gitea
 }
@@ -212,10 +234,11 @@ controlplane) controlplane ;;
 node) node ;;
 images) images ;;
 kustomize) kustomize ;;
+helm) helm ;;
 gitea) gitea ;;
-all) controlplane && node && images && kustomize && gitea ;;
+all) controlplane && node && images && kustomize && helm && gitea ;;
 *)
-  echo "usage: tools/build.sh controlplane|node|images|kustomize|gitea|all" >&2
+  echo "usage: tools/build.sh controlplane|node|images|kustomize|helm|gitea|all" >&2
   exit 2
   ;;
 esac

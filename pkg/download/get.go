@@ -19,6 +19,9 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBytes bounds the body: a larger one fails with a *TooLargeError.
 	MaxBytes int64
+	// Username and Password, if either is set, authenticate the request
+	// (HTTP basic authentication).
+	Username, Password string
 }
 
 // DefaultOptions are 30 seconds and 64 MiB: a manifest or a checksum file, not a release
@@ -60,6 +63,9 @@ func get(ctx context.Context, rawURL string, opts Options) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Username != "" || opts.Password != "" {
+		req.SetBasicAuth(opts.Username, opts.Password)
 	}
 	resp, err := opts.Client.Do(req)
 	if err != nil {

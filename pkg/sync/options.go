@@ -13,6 +13,7 @@ import (
 
 	"github.com/gitsync-io/gitsync/pkg/notify"
 	"github.com/gitsync-io/gitsync/pkg/sync/apply"
+	"github.com/gitsync-io/gitsync/pkg/sync/chart"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
@@ -33,6 +34,11 @@ type Options struct {
 	Source source.Options
 	// Path is the directory to render, relative to the repository root.
 	Path string
+	// Helm, if set, renders a Helm chart: alone when Path is empty, else as
+	// the first resource of the kustomization at Path (which can then patch
+	// it, as Flux's post-renderers do) or before a plain directory's objects.
+	// Its namespace defaults to TargetNamespace.
+	Helm *chart.Spec
 	// Remote fetches the http(s) resource files kustomizations list, through
 	// its mirrors; Remote.CacheDir defaults to <Source.CacheDir>/remote.
 	Remote render.Remote
@@ -124,6 +130,11 @@ func (o *Options) validate() error {
 	if err := CheckServiceAccountName(o.ServiceAccountName); err != nil {
 		return fmt.Errorf("--service-account %w", err)
 	}
+	if o.Helm != nil {
+		if err := o.Helm.Validate(); err != nil {
+			return fmt.Errorf("helm: %w", err)
+		}
+	}
 	if o.Wait && o.Timeout <= 0 {
 		return fmt.Errorf("--timeout %s: must be positive", o.Timeout)
 	}
@@ -156,6 +167,16 @@ func (o Options) renderOptions() render.Options {
 	}
 	sum := sha256.Sum256([]byte(key))
 	return render.Options{Remote: o.remote(), CacheDir: filepath.Join(o.Source.CacheDir, "renders", hex.EncodeToString(sum[:12])), Once: o.Once}
+}
+
+// charts returns the renderer of the sync's chart, fetching into
+// <Source.CacheDir>/charts through the mirrors of remote files; nil without
+// a chart.
+func (o Options) charts() *chart.Renderer {
+	if o.Helm == nil {
+		return nil
+	}
+	return chart.New(&chart.Fetcher{CacheDir: filepath.Join(o.Source.CacheDir, "charts"), Mirrors: o.Remote.Mirrors, Timeout: o.Remote.Timeout})
 }
 
 // remote is how the render fetches: Options.Remote, and remote bases when

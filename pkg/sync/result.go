@@ -18,7 +18,9 @@ type Result struct {
 	// SignedBy is who signed the revision, when the source verifies
 	// signatures: "Alice <alice@example.com> (openpgp key 1A2B…)".
 	SignedBy string `json:"signedBy,omitempty"`
-	Digest   string `json:"digest,omitempty"`
+	// Chart is the Helm chart rendered, "name version", when the sync has one.
+	Chart  string `json:"chart,omitempty"`
+	Digest string `json:"digest,omitempty"`
 	// Cached is true when neither the fetch nor the render had new input;
 	// RenderCached when the render reused its last result (no input file of
 	// the sync changed, even if the revision did).

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/object"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/apply"
+	"github.com/gitsync-io/gitsync/pkg/sync/chart"
 	"github.com/gitsync-io/gitsync/pkg/sync/health"
 	"github.com/gitsync-io/gitsync/pkg/sync/inventory"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
@@ -28,6 +29,8 @@ type Syncer struct {
 	opts     Options
 	source   fetcher
 	renderer *render.Renderer
+	charts   *chart.Renderer // nil unless the sync renders a chart
+	cluster  *apply.Cluster
 	applier  *apply.Applier
 	health   *health.Checker
 	store    *inventory.Store
@@ -83,6 +86,8 @@ func newSyncer(opts Options, sh *shared, src fetcher, renderer *render.Renderer)
 		opts:     opts,
 		source:   src,
 		renderer: renderer,
+		charts:   opts.charts(),
+		cluster:  cluster,
 		applier:  a,
 		health:   health.New(a.Dynamic(), a.Mapper(), selector),
 		store:    inventory.NewStore(sh.client.CoreV1(), opts.Namespace, opts.Name),
@@ -170,7 +175,13 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	if err := s.loadKeys(ctx); err != nil {
 		return &Error{Phase: PhaseRender, Err: err}
 	}
-	out, err := timed(&r.Timings.Render, func() (*render.Result, error) { return s.renderer.RenderSnapshot(ctx, art.Dir, art.Blobs, s.opts.Path) })
+	out, err := timed(&r.Timings.Render, func() (*render.Result, error) {
+		gen, err := s.renderChart(ctx, r, art.Dir)
+		if err != nil {
+			return nil, err
+		}
+		return s.renderer.RenderWith(ctx, art.Dir, art.Blobs, s.opts.Path, gen)
+	})
 	if err != nil {
 		return &Error{Phase: PhaseRender, Err: err}
 	}
@@ -205,6 +216,28 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 		return &Error{Phase: PhaseHealth, Err: err}
 	}
 	return nil
+}
+
+// renderChart renders the sync's chart, if it has one, with the cluster's
+// version and API versions as .Capabilities.
+func (s *Syncer) renderChart(ctx context.Context, r *Result, dir string) (*render.Generated, error) {
+	if s.charts == nil {
+		return nil, nil
+	}
+	version, apis, err := s.cluster.Capabilities()
+	if err != nil {
+		return nil, err
+	}
+	spec := *s.opts.Helm
+	if spec.Namespace == "" {
+		spec.Namespace = s.opts.TargetNamespace
+	}
+	out, err := s.charts.Render(ctx, dir, spec, chart.Capabilities{KubeVersion: version, APIVersions: apis})
+	if err != nil {
+		return nil, err
+	}
+	r.Chart = out.Chart + " " + out.Version
+	return &render.Generated{Name: "chart " + out.Chart + " (release " + out.Release + ")", Data: out.Manifests}, nil
 }
 
 // track validates the objects (no request is made for bad input), rebuilds

@@ -21,6 +21,9 @@ const ImagesBinDirEnv = "GITSYNC_IMAGES_BIN"
 // KustomizeBinDirEnv overrides where the released kustomize CLI is looked up.
 const KustomizeBinDirEnv = "GITSYNC_KUSTOMIZE_BIN"
 
+// HelmBinDirEnv overrides where the released Helm CLI is looked up.
+const HelmBinDirEnv = "GITSYNC_HELM_BIN"
+
 // GiteaBinDirEnv overrides where the Gitea server is looked up.
 const GiteaBinDirEnv = "GITSYNC_GITEA_BIN"
 
@@ -49,6 +52,10 @@ func kustomizeSet() toolSet {
 	return toolSet{KustomizeBinDirEnv, "kustomize", "make tools-all", []string{"kustomize"}}
 }
 
+func helmSet() toolSet {
+	return toolSet{HelmBinDirEnv, "helm", "make tools-all", []string{"helm"}}
+}
+
 func giteaSet() toolSet {
 	return toolSet{GiteaBinDirEnv, "gitea", "make tools-all", []string{"gitea"}}
 }
@@ -70,7 +77,7 @@ func ImagesBinDir() (string, error) { return imagesSet().dir() }
 // Binary returns the path of one of the binaries tools/build.sh builds, from
 // whichever set holds it.
 func Binary(name string) (string, error) {
-	for _, set := range []toolSet{controlPlaneSet(), nodeSet(), imagesSet(), kustomizeSet(), giteaSet()} {
+	for _, set := range []toolSet{controlPlaneSet(), nodeSet(), imagesSet(), kustomizeSet(), helmSet(), giteaSet()} {
 		if slices.Contains(set.binaries, name) {
 			dir, err := set.dir()
 			return filepath.Join(dir, name), err

@@ -3,6 +3,8 @@ package apply
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,6 +38,9 @@ type Cluster struct {
 	mapper    meta.ResettableRESTMapper
 	reviews   authorizationv1client.SelfSubjectRulesReviewInterface
 	live      *liveCache // nil unless Watch was called
+
+	capsMu        sync.Mutex
+	serverVersion string // asked once, for Capabilities
 }
 
 // NewCluster connects to the cluster of cfg.
@@ -222,4 +227,38 @@ func cached(inf cache.SharedIndexInformer, namespace, name string) *unstructured
 		return nil
 	}
 	return u.DeepCopy()
+}
+
+// Capabilities returns the API server's version and the API versions it
+// serves, as Helm's .Capabilities has them ("group/version" and
+// "group/version/Kind", sorted), from the discovery cache. The version is
+// asked once per Cluster.
+func (c *Cluster) Capabilities() (version string, apiVersions []string, err error) {
+	c.capsMu.Lock()
+	if c.serverVersion == "" {
+		v, err := c.discovery.ServerVersion()
+		if err != nil {
+			c.capsMu.Unlock()
+			return "", nil, fmt.Errorf("discovery: server version: %w", err)
+		}
+		c.serverVersion = v.GitVersion
+	}
+	version = c.serverVersion
+	c.capsMu.Unlock()
+	groups, resources, err := c.discovery.ServerGroupsAndResources()
+	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
+		return "", nil, fmt.Errorf("discovery: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, g := range groups {
+		for _, gv := range g.Versions {
+			seen[gv.GroupVersion] = true
+		}
+	}
+	for _, l := range resources {
+		for _, r := range l.APIResources {
+			seen[l.GroupVersion+"/"+r.Kind] = true
+		}
+	}
+	return version, slices.Sorted(maps.Keys(seen)), nil
 }

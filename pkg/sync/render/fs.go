@@ -30,6 +30,7 @@ type confinedFS struct {
 	ctx         context.Context // of the render, for fetches
 	remote      *Remote         // fetches remote files; nil refuses them
 	virtual     map[string]virtualFile
+	generated   *Generated // added to the render; recorded as read when it is
 	virtualDirs map[string]bool
 	root        *os.Root
 	dir         string            // the snapshot's absolute path, symlinks resolved
@@ -369,6 +370,11 @@ func (f *confinedFS) answer(q input) (string, error) {
 		return readAnswer(data, err), settle(err)
 	case opFetch:
 		return f.answerFetch(q.path)
+	case opGenerated:
+		if g := f.generated; g != nil && g.Name == q.path {
+			return contentAnswer(g.Data), nil
+		}
+		return "", errors.New("not generated")
 	default:
 		names, err := f.listYAML(q.path)
 		return listAnswer(names, err), settle(err)

@@ -19,6 +19,9 @@ const (
 	opRead  op = "read"  // the content of a file
 	opList  op = "list"  // the YAML files a plain directory holds
 	opFetch op = "fetch" // the content of a remote file, by its URL as written
+	// opGenerated is the content of objects made outside the repository
+	// (a Helm chart's), by Generated.Name.
+	opGenerated op = "generated"
 )
 
 // input is one question asked of the repository, by repository-relative path (or, for a

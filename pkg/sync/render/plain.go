@@ -17,7 +17,10 @@ func renderPlain(ctx context.Context, fsys *confinedFS, dir string, files *decod
 	if err != nil {
 		return nil, err
 	}
-	var objs []object
+	objs, err := fsys.generatedObjects(files)
+	if err != nil {
+		return nil, err
+	}
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -29,6 +32,17 @@ func renderPlain(ctx context.Context, fsys *confinedFS, dir string, files *decod
 		objs = append(objs, docs...)
 	}
 	return objs, validate(objs)
+}
+
+// generatedObjects decodes the Generated objects of the render, if any,
+// and records them as read.
+func (f *confinedFS) generatedObjects(files *decoded) ([]object, error) {
+	g := f.generated
+	if g == nil {
+		return nil, nil
+	}
+	f.seen.add(opGenerated, g.Name, contentAnswer(g.Data))
+	return files.decode(g.Name, g.Data)
 }
 
 func readObjects(fsys *confinedFS, file string, files *decoded) ([]object, error) {

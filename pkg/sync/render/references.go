@@ -117,6 +117,12 @@ func (k *kustomizeFS) checkKustomization(file string, data []byte) ([]byte, erro
 			return nil, err
 		}
 	}
+	if g := k.generated; g != nil && file == k.origin {
+		local := path.Join(virtualDir, "generated.yaml")
+		k.addVirtual(path.Join(path.Dir(file), local), virtualFile{url: g.Name, data: g.Data})
+		k.seen.add(opGenerated, g.Name, contentAnswer(g.Data))
+		return prependResource(file, data, fetched, local)
+	}
 	if len(fetched) == 0 {
 		return data, nil
 	}

@@ -40,10 +40,7 @@ type Remote struct {
 }
 
 // Mirror replaces the prefix From of a URL with To.
-type Mirror struct {
-	From string `json:"from"`
-	To   string `json:"to"`
-}
+type Mirror = download.Mirror
 
 // DefaultRemoteTimeout bounds a fetch when Remote.Timeout is zero.
 const DefaultRemoteTimeout = 30 * time.Second
@@ -52,24 +49,7 @@ const DefaultRemoteTimeout = 30 * time.Second
 const maxRemoteBytes = 64 << 20
 
 // ParseMirror parses FROM=TO, as --mirror takes it.
-func ParseMirror(s string) (Mirror, error) {
-	from, to, ok := strings.Cut(s, "=")
-	m := Mirror{From: strings.TrimSpace(from), To: strings.TrimSpace(to)}
-	if !ok || m.From == "" || m.To == "" {
-		return Mirror{}, fmt.Errorf("mirror %q: want FROM=TO, e.g. https://raw.githubusercontent.com/=https://mirror.example/raw/", s)
-	}
-	return m, m.Validate()
-}
-
-// Validate checks that both sides are http(s) URLs.
-func (m Mirror) Validate() error {
-	for _, u := range []string{m.From, m.To} {
-		if !isHTTP(u) {
-			return fmt.Errorf("mirror %s=%s: %q is not an http:// or https:// URL", m.From, m.To, u)
-		}
-	}
-	return nil
-}
+func ParseMirror(s string) (Mirror, error) { return download.ParseMirror(s) }
 
 // pinned is a remote file reference: the URL to fetch and the sha256 it must have, if pinned.
 type pinned struct {
@@ -141,18 +121,7 @@ func (r *Remote) downloadOptions() download.Options {
 }
 
 // rewrite applies the longest matching mirror.
-func (r *Remote) rewrite(u string) string {
-	best := Mirror{}
-	for _, m := range r.Mirrors {
-		if strings.HasPrefix(u, m.From) && len(m.From) > len(best.From) {
-			best = m
-		}
-	}
-	if best.From == "" {
-		return u
-	}
-	return best.To + strings.TrimPrefix(u, best.From)
-}
+func (r *Remote) rewrite(u string) string { return download.Rewrite(r.Mirrors, u) }
 
 func describeFetch(u, from string) string {
 	if from == "" || from == u {
@@ -170,10 +139,7 @@ func redact(s string) string {
 	return u.Redacted()
 }
 
-func isHTTP(s string) bool {
-	l := strings.ToLower(s)
-	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")
-}
+func isHTTP(s string) bool { return download.IsHTTP(s) }
 
 // isRemoteFile reports whether a resources entry is an http(s) file Remote fetches: a URL whose
 // path ends in .yaml, .yml or .json. Any other URL is a remote base, which kustomize would
@@ -214,8 +180,32 @@ func (k *kustomizeFS) fetchResource(file, url string) (string, error) {
 	return local, nil
 }
 
+// prependResource is replaceResources, then local made the first entry of
+// the kustomization's resources.
+func prependResource(file string, data []byte, with map[string]string, local string) ([]byte, error) {
+	data, err := replaceResources(file, data, with)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := kyaml.Parse(string(data))
+	if err != nil {
+		return nil, kustomizationError(file, data, err)
+	}
+	list, err := doc.Pipe(kyaml.LookupCreate(kyaml.SequenceNode, "resources"))
+	if err != nil {
+		return nil, kustomizationError(file, data, err)
+	}
+	entry := kyaml.NewScalarRNode(local).YNode()
+	list.YNode().Content = append([]*kyaml.Node{entry}, list.YNode().Content...)
+	out, err := doc.String()
+	return []byte(out), err
+}
+
 // replaceResources rewrites the resources (and legacy bases) entries of a kustomization.
 func replaceResources(file string, data []byte, with map[string]string) ([]byte, error) {
+	if len(with) == 0 {
+		return data, nil
+	}
 	doc, err := kyaml.Parse(string(data))
 	if err != nil {
 		return nil, kustomizationError(file, data, err)

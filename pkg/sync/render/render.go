@@ -126,9 +126,36 @@ func (r *Renderer) Render(ctx context.Context, root, path string) (*Result, erro
 // (source.Artifact.Blobs): a file whose blob was read before is known to hold
 // what it held then, so the renderer checks and reuses it without reading it.
 func (r *Renderer) RenderSnapshot(ctx context.Context, root string, blobs map[string]string, path string) (*Result, error) {
+	return r.RenderWith(ctx, root, blobs, path, nil)
+}
+
+// Generated are objects made outside the repository, rendered with it: a
+// Helm chart's output. A kustomization at the path gets them as its first
+// resource (so it can patch them, as Flux's post-renderers do); a plain
+// directory gets them before its own files' objects; an empty path renders
+// them alone. They are an input of the render like a file it read.
+type Generated struct {
+	// Name names them in messages and in the render's inputs: "helm release web".
+	Name string
+	// Data is YAML documents.
+	Data []byte
+}
+
+// generatedOnly is the path of a render of Generated alone.
+const generatedOnly = "\x00generated"
+
+// RenderWith is RenderSnapshot with gen (nil for none) added; see Generated.
+func (r *Renderer) RenderWith(ctx context.Context, root string, blobs map[string]string, path string, gen *Generated) (*Result, error) {
 	rel, err := cleanPath(path)
 	if err != nil {
 		return nil, err
+	}
+	key := rel // of the render in the caches: a render with Generated is another
+	switch {
+	case path == "" && gen != nil:
+		rel, key = generatedOnly, generatedOnly+" "+gen.Name
+	case gen != nil:
+		key = rel + "\x00generated " + gen.Name
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("render %s: %w", rel, err)
@@ -138,16 +165,16 @@ func (r *Renderer) RenderSnapshot(ctx context.Context, root string, blobs map[st
 		return nil, fmt.Errorf("render %s: open repository: %w", rel, err)
 	}
 	defer fsys.Close()
-	fsys.ctx, fsys.remote = ctx, r.remote
+	fsys.ctx, fsys.remote, fsys.generated = ctx, r.remote, gen
 	fsys.blobs, fsys.contents, fsys.decryptor = blobs, &r.contents, r.currentDecryptor()
-	if res, ok := r.cache.reuse(fsys, rel); ok {
+	if res, ok := r.cache.reuse(fsys, key); ok {
 		return res, nil
 	}
-	res, kept, ok := r.reuseDisk(fsys, rel)
+	res, kept, ok := r.reuseDisk(fsys, key)
 	if ok {
 		return res, nil
 	}
-	last := r.cache.files(rel)
+	last := r.cache.files(key)
 	if last == nil {
 		last = kept
 	}
@@ -158,11 +185,11 @@ func (r *Renderer) RenderSnapshot(ctx context.Context, root string, blobs map[st
 	}
 	// Decrypted values never touch the disk: a new process decrypts again.
 	if len(res.Decrypted) == 0 {
-		if err := r.disk.store(rel, fsys.seen, fsys.readBlobs, res, files); err != nil {
+		if err := r.disk.store(key, fsys.seen, fsys.readBlobs, res, files); err != nil {
 			logr.FromContextOrDiscard(ctx).Error(err, "keeping the render on disk failed; the next process renders again", "path", rel)
 		}
 	}
-	return r.keep(rel, entry{inputs: fsys.seen, result: res, files: files}, false), nil
+	return r.keep(key, entry{inputs: fsys.seen, result: res, files: files}, false), nil
 }
 
 // keep keeps e in memory for the next render of rel and returns a copy of its
@@ -209,7 +236,16 @@ func (r *Renderer) reuseDisk(fsys *confinedFS, rel string) (res *Result, kept *d
 // render renders dir: a pipeline of find the kustomization → build or read → validate → encode.
 func render(ctx context.Context, fsys *confinedFS, dir string, files *decoded) (*Result, error) {
 	fsys.origin = dir
-	objs, err := renderDir(ctx, fsys, dir, files)
+	var objs []object
+	var err error
+	if dir == generatedOnly {
+		objs, err = fsys.generatedObjects(files)
+		if err == nil {
+			err = validate(objs)
+		}
+	} else {
+		objs, err = renderDir(ctx, fsys, dir, files)
+	}
 	if err != nil {
 		return nil, err
 	}
