@@ -69,6 +69,9 @@ func (p *printer) result(r *gsync.Result, err error) error {
 	if r.SignedBy != "" {
 		fmt.Fprintf(p.s.Out, "revision %s is signed by %s\n", short(r.Revision), r.SignedBy)
 	}
+	if r.Chart != "" {
+		fmt.Fprintf(p.s.Out, "chart %s\n", r.Chart)
+	}
 	if err != nil {
 		fmt.Fprintf(p.s.ErrOut, "error: %s/%s at %s: %v\n", r.Namespace, r.Name, short(r.Revision), err)
 		return nil

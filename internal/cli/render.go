@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
+	"github.com/gitsync-io/gitsync/pkg/sync/chart"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
@@ -19,6 +21,9 @@ type renderFlags struct {
 	repo, ref, path string
 	showSecrets     bool
 	git             gitFlags
+	helm            helmFlags
+	kubeVersion     string
+	apiVersions     []string
 }
 
 func newRenderCommand(s Streams) *cobra.Command {
@@ -42,6 +47,9 @@ func (f *renderFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.path, "path", "", "directory to render: in the repository with --repo, else on disk")
 	fs.BoolVar(&f.showSecrets, "show-secrets", false, "print what SOPS-encrypted files hold; without it, Secret values and any value they held are *** once a file was decrypted")
 	f.git.register(fs)
+	f.helm.register(fs)
+	fs.StringVar(&f.kubeVersion, "kube-version", "", "with a chart: the Kubernetes version .Capabilities shows (default: Helm's; sync and diff ask the cluster)")
+	fs.StringArrayVar(&f.apiVersions, "api-versions", nil, "with a chart: an API version .Capabilities has besides Helm's defaults, group/version or group/version/Kind (repeatable)")
 }
 
 // runRender prints the render on Out and what lint finds in it on ErrOut,
@@ -86,9 +94,22 @@ func (f *renderFlags) render(ctx context.Context) (*render.Result, error) {
 		remote.Git = gsync.RemoteBases(filepath.Join(remote.CacheDir, "bases"), auth)
 	}
 	remote.CacheDir = filepath.Join(remote.CacheDir, "remote")
-	root, path, err := f.tree(ctx)
+	helm, err := f.helm.spec()
 	if err != nil {
 		return nil, err
+	}
+	root, path, err := f.tree(ctx, helm != nil)
+	if err != nil {
+		return nil, err
+	}
+	var gen *render.Generated
+	if helm != nil {
+		charts := chart.New(&chart.Fetcher{CacheDir: filepath.Join(filepath.Dir(remote.CacheDir), "charts"), Mirrors: remote.Mirrors, Timeout: remote.Timeout})
+		out, err := charts.Render(ctx, root, *helm, chart.Capabilities{KubeVersion: f.kubeVersion, APIVersions: f.apiVersions})
+		if err != nil {
+			return nil, err
+		}
+		gen = &render.Generated{Name: "chart " + out.Chart + " (release " + out.Release + ")", Data: out.Manifests}
 	}
 	var keys *render.Decryptor
 	if len(f.git.decryptionKeys) > 0 {
@@ -104,13 +125,13 @@ func (f *renderFlags) render(ctx context.Context) (*render.Result, error) {
 			return nil, fmt.Errorf("--decryption-key-file: %w", err)
 		}
 	}
-	return render.New(render.Options{Remote: &remote, Decryptor: keys}).Render(ctx, root, path)
+	return render.New(render.Options{Remote: &remote, Decryptor: keys}).RenderWith(ctx, root, nil, path, gen)
 }
 
 // tree returns the directory confining the render and the path in it: the
 // fetched snapshot with --repo, else the git work tree holding --path (or
 // --path itself outside git).
-func (f *renderFlags) tree(ctx context.Context) (root, path string, err error) {
+func (f *renderFlags) tree(ctx context.Context, chart bool) (root, path string, err error) {
 	if f.repo != "" {
 		opts, err := f.git.source(f.repo, f.ref)
 		if err != nil {
@@ -129,10 +150,10 @@ func (f *renderFlags) tree(ctx context.Context) (root, path string, err error) {
 		}
 		return art.Dir, f.path, nil
 	}
-	if f.path == "" {
+	if f.path == "" && !chart {
 		return "", "", errors.New("--path is required: the directory to render")
 	}
-	dir, err := filepath.Abs(f.path)
+	dir, err := filepath.Abs(cmp.Or(f.path, "."))
 	if err != nil {
 		return "", "", err
 	}
@@ -140,6 +161,9 @@ func (f *renderFlags) tree(ctx context.Context) (root, path string, err error) {
 		return "", "", fmt.Errorf("--path %s: not a directory", f.path)
 	}
 	root = confinement(dir)
+	if f.path == "" { // the chart alone, its paths relative to the repository
+		return root, "", nil
+	}
 	rel, err := filepath.Rel(root, dir)
 	return root, rel, err
 }

@@ -173,6 +173,8 @@ func (f *runFlags) validate() error {
 		return errors.New("--config and --repo: give one, not both")
 	case f.config != "" && f.notifications != "":
 		return errors.New("--notifications is for --repo: with --config, put notifications: in the config file")
+	case f.config != "" && (f.helm.chart != "" || f.helm.url != "" || f.helm.repo != ""):
+		return errors.New("--helm-* is for --repo: with --config, give syncs[].helm")
 	case f.config != "" && f.serviceAccount != "":
 		return errors.New("--service-account is for --repo: with --config, give syncs[].serviceAccountName, or --default-service-account")
 	case f.config == "" && f.repo == "":

@@ -32,6 +32,7 @@ type syncFlags struct {
 	output                string
 	notifications         string
 	git                   gitFlags
+	helm                  helmFlags
 }
 
 // gitFlags are how to reach the repository. Secrets are read from files or
@@ -73,6 +74,7 @@ func (f *syncFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.output, "output", "o", "", "output format: text or json")
 	f.kube.register(fs)
 	f.git.register(fs)
+	f.helm.register(fs)
 }
 
 func (k *kubeFlags) register(fs *pflag.FlagSet) {
@@ -155,7 +157,12 @@ func (f *syncFlags) options(namespace string) (gsync.Options, error) {
 	if err != nil {
 		return gsync.Options{}, err
 	}
+	helm, err := f.helm.spec()
+	if err != nil {
+		return gsync.Options{}, err
+	}
 	return gsync.Options{
+		Helm:               helm,
 		Name:               f.name,
 		Namespace:          namespace,
 		TargetNamespace:    f.kube.namespace,
@@ -184,7 +191,8 @@ func (f *syncFlags) check() error {
 	if err := gsync.CheckServiceAccountName(f.serviceAccount); err != nil {
 		return fmt.Errorf("--service-account %w", err)
 	}
-	return nil
+	_, err := f.helm.spec()
+	return err
 }
 
 // registerNotifications adds --notifications, for sync and run.

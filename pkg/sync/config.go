@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitsync-io/gitsync/pkg/notify"
+	"github.com/gitsync-io/gitsync/pkg/sync/chart"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 )
@@ -224,6 +226,88 @@ type SyncConfig struct {
 	// ServiceAccountName is the ServiceAccount, in gitsync's namespace,
 	// that the sync applies, prunes and reads health as.
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// Helm renders a Helm chart: alone without a path, else as the first
+	// resource of the kustomization at path (which can patch it).
+	Helm *HelmConfig `json:"helm,omitempty"`
+}
+
+// HelmConfig is a sync's chart, as `helm template` takes it.
+type HelmConfig struct {
+	Chart ChartConfig `json:"chart"`
+	// ReleaseName defaults to the chart's name; Namespace to the sync's.
+	ReleaseName string `json:"releaseName,omitempty"`
+	Namespace   string `json:"namespace,omitempty"`
+	// Values are files of the repository, merged in order.
+	Values []string `json:"values,omitempty"`
+	// Set overrides values by key (a.b[0].c), after the files: strings as
+	// written, numbers and booleans typed.
+	Set map[string]any `json:"set,omitempty"`
+	// IncludeCRDs applies the chart's crds/ too; default true.
+	IncludeCRDs *bool `json:"includeCRDs,omitempty"`
+}
+
+// ChartConfig is where a chart comes from: a directory of the repository
+// (the string form), an archive URL, or a chart repository or registry.
+type ChartConfig struct {
+	Path    string `json:"-"`
+	URL     string `json:"url,omitempty"`
+	Repo    string `json:"repo,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	// PlainHTTP reaches an oci:// registry over http.
+	PlainHTTP bool `json:"plainHTTP,omitempty"`
+	// Username and PasswordFile authenticate to the repository.
+	Username     string `json:"username,omitempty"`
+	PasswordFile string `json:"passwordFile,omitempty"`
+}
+
+// UnmarshalJSON takes a string (a directory) or an object.
+func (c *ChartConfig) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '"' {
+		*c = ChartConfig{}
+		return json.Unmarshal(data, &c.Path)
+	}
+	type plain ChartConfig // without this method
+	strict, err := kjson.UnmarshalStrict(data, (*plain)(c), kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	if err == nil {
+		err = errors.Join(strict...)
+	}
+	if err != nil {
+		return fmt.Errorf("chart: %w (want a directory of the repository, or url, or repo with name and version)", err)
+	}
+	return nil
+}
+
+// MarshalJSON writes the string form back as a string.
+func (c ChartConfig) MarshalJSON() ([]byte, error) {
+	if c.Path != "" {
+		return json.Marshal(c.Path)
+	}
+	type plain ChartConfig
+	return json.Marshal(plain(c))
+}
+
+// spec is h as package chart takes it, without the password (read when the
+// syncs are made).
+func (h *HelmConfig) spec() (*chart.Spec, error) {
+	s := &chart.Spec{
+		Path: h.Chart.Path, URL: h.Chart.URL, Repo: h.Chart.Repo, Name: h.Chart.Name, Version: h.Chart.Version,
+		PlainHTTP: h.Chart.PlainHTTP, ReleaseName: h.ReleaseName, Namespace: h.Namespace, ValuesFiles: h.Values,
+		IncludeCRDs: h.IncludeCRDs == nil || *h.IncludeCRDs,
+	}
+	for _, k := range slices.Sorted(maps.Keys(h.Set)) {
+		switch v := h.Set[k].(type) {
+		case string:
+			s.SetLiteral = append(s.SetLiteral, k+"="+v)
+		case nil:
+			s.Set = append(s.Set, k+"=null") // removes the chart's default, as --set does
+		case bool, float64, int64:
+			s.Set = append(s.Set, fmt.Sprintf("%s=%v", k, v))
+		default:
+			return nil, fmt.Errorf("set.%s: a %T; set takes strings, numbers and booleans: put lists and maps in a values file", k, v)
+		}
+	}
+	return s, s.Validate()
 }
 
 // DecryptionConfig is where a sync's age keys come from, as Flux's
@@ -346,6 +430,11 @@ func (c *Config) validate() error {
 		}
 		if err := CheckServiceAccountName(s.ServiceAccountName); err != nil {
 			bad("%s.serviceAccountName: %w", field, err)
+		}
+		if s.Helm != nil {
+			if _, err := s.Helm.spec(); err != nil {
+				bad("%s.helm: %w", field, err)
+			}
 		}
 		if d := s.Decryption; d != nil {
 			if d.Provider != "sops" {

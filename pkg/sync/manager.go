@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	"github.com/gitsync-io/gitsync/pkg/notify"
+	"github.com/gitsync-io/gitsync/pkg/sync/chart"
 	"github.com/gitsync-io/gitsync/pkg/sync/inventory"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
@@ -437,6 +438,16 @@ func (c *Config) Managed(namespace, cacheDir string) ([]Managed, error) {
 			if d.SecretRef != nil {
 				opts.Decryption.SecretRef = d.SecretRef.Name
 			}
+		}
+		if h := s.Helm; h != nil {
+			if opts.Helm, err = h.spec(); err != nil {
+				return nil, fmt.Errorf("syncs[%d].helm: %w", i, err)
+			}
+			password, err := readSecretFile("passwordFile", h.Chart.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("syncs[%d].helm.chart.%w", i, err)
+			}
+			opts.Helm.Auth = chart.Auth{Username: h.Chart.Username, Password: password}
 		}
 		opts.Remote = render.Remote{Mirrors: c.Remote.Mirrors, Timeout: c.Remote.Timeout.Duration}
 		opts.RemoteBases = c.Remote.GitBases

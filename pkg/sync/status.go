@@ -23,6 +23,8 @@ type Status struct {
 	// SignedBy is who signed the last applied revision, when the source
 	// verifies signatures.
 	SignedBy string `json:"signedBy,omitempty"`
+	// Chart is the Helm chart of the last applied revision, "name version".
+	Chart string `json:"chart,omitempty"`
 	// LastAttemptedRevision is the revision of the latest sync, good or bad.
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
 	Digest                string `json:"digest,omitempty"`
@@ -68,6 +70,7 @@ func (s *Syncer) nextStatus(prev []byte, r *Result, objects int, err error, noti
 		Path:                  s.opts.Path,
 		LastAppliedRevision:   old.LastAppliedRevision,
 		SignedBy:              old.SignedBy,
+		Chart:                 old.Chart,
 		LastAttemptedRevision: r.Revision,
 		Digest:                r.Digest,
 		Counts:                old.Counts,
@@ -79,7 +82,7 @@ func (s *Syncer) nextStatus(prev []byte, r *Result, objects int, err error, noti
 		st.LastAttemptedRevision, st.Source = old.LastAttemptedRevision, old.Source
 	}
 	if err == nil {
-		st.LastAppliedRevision, st.SignedBy = r.Revision, r.SignedBy
+		st.LastAppliedRevision, st.SignedBy, st.Chart = r.Revision, r.SignedBy, r.Chart
 	} else {
 		st.Error, st.Stalled, st.RetryIn = s.failure(r, err)
 	}

@@ -179,7 +179,7 @@ func TestRenderRefusesBadInput(t *testing.T) {
 		{"a values file that is not there", chart.Spec{Path: "charts/app", ValuesFiles: []string{"values/none.yaml"}},
 			"chart charts/app: values/none.yaml: values file: no such file or directory"},
 		{"a schema violation", chart.Spec{Path: "charts/app", Set: []string{"replicas=0"}},
-			"chart app 1.0.0: values don't meet the specifications of the schema(s) in the following chart(s):; app:; - at '/replicas': minimum: got 0, want 1"},
+			"chart app 1.0.0: values don't meet the specifications of the schema(s) in the following chart(s): app: - at '/replicas': minimum: got 0, want 1"},
 		{"a template error", chart.Spec{Path: "charts/app", Set: []string{"strict=true"}},
 			"chart app 1.0.0: execution error at (app/templates/required.yaml:1:26): strict needs .Values.owner"},
 		{"a missing dependency", chart.Spec{Path: "charts/nodeps"},

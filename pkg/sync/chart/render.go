@@ -211,6 +211,11 @@ func readValues(repo *os.Root, s Spec) (map[string]any, string, error) {
 			return nil, "", &RenderError{Chart: s.String(), Err: fmt.Errorf("set %q: %w", a, err)}
 		}
 	}
+	for _, a := range s.SetLiteral {
+		if err := strvals.ParseLiteralInto(a, base); err != nil {
+			return nil, "", &RenderError{Chart: s.String(), Err: fmt.Errorf("set %q: %w", a, err)}
+		}
+	}
 	return base, hex.EncodeToString(h.Sum(nil)), nil
 }
 
@@ -222,7 +227,7 @@ func digest(files []*archive.BufferedFile, values string, s Spec, caps Capabilit
 		fmt.Fprintf(h, "%s\x00%d\x00", f.Name, len(f.Data))
 		h.Write(f.Data)
 	}
-	fmt.Fprintf(h, "%s\x00%q\x00%s\x00%s\x00%t\x00%s\x00%q", values, s.Set, s.ReleaseName, s.Namespace, s.IncludeCRDs, caps.KubeVersion, caps.APIVersions)
+	fmt.Fprintf(h, "%s\x00%q\x00%q\x00%s\x00%s\x00%t\x00%s\x00%q", values, s.Set, s.SetLiteral, s.ReleaseName, s.Namespace, s.IncludeCRDs, caps.KubeVersion, caps.APIVersions)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -350,10 +355,14 @@ func (e *RenderError) Error() string {
 func (e *RenderError) Unwrap() error  { return e.Err }
 func (e *RenderError) Terminal() bool { return true }
 
-var spaces = regexp.MustCompile(`\s*\n\s*`)
+var (
+	afterColon = regexp.MustCompile(`:[ \t]*\n\s*`)
+	newLines   = regexp.MustCompile(`\s*\n\s*`)
+)
 
 // oneLine folds Helm's multi-line messages (a schema's violations, a nil
 // pointer's template trace) onto one line.
 func oneLine(s string) string {
-	return spaces.ReplaceAllString(strings.TrimSpace(s), "; ")
+	s = afterColon.ReplaceAllString(strings.TrimSpace(s), ": ")
+	return newLines.ReplaceAllString(s, "; ")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
@@ -36,8 +37,11 @@ type Spec struct {
 	Namespace string `json:"namespace,omitempty"`
 	// ValuesFiles are files of the repository, merged in order.
 	ValuesFiles []string `json:"values,omitempty"`
-	// Set are --set assignments (a.b=c), applied in order after the files.
-	Set []string `json:"set,omitempty"`
+	// Set are --set assignments (a.b=c, typed as helm types them), applied
+	// in order after the files; SetLiteral are --set-literal ones (the value
+	// a string, as written), applied after those.
+	Set        []string `json:"set,omitempty"`
+	SetLiteral []string `json:"setLiteral,omitempty"`
 	// IncludeCRDs renders the chart's crds/ directory too.
 	IncludeCRDs bool `json:"includeCRDs,omitempty"`
 }
@@ -83,7 +87,7 @@ func (s Spec) Validate() error {
 			errs = append(errs, fmt.Errorf("values %q: must be a file inside the repository", f))
 		}
 	}
-	for _, a := range s.Set {
+	for _, a := range slices.Concat(s.Set, s.SetLiteral) {
 		if !strings.Contains(a, "=") {
 			errs = append(errs, fmt.Errorf("set %q: want key=value", a))
 		}
