@@ -25,7 +25,7 @@ patches:
 - patch: |-
     apiVersion: v1
     kind: ConfigMap
-    metadata: {name: web-config, namespace: `+f.ns+`}
+    metadata: {name: web-config, namespace: ` + f.ns + `}
     data: {patched: "yes"}
 `,
 	})
