@@ -72,6 +72,9 @@ func (p *printer) result(r *gsync.Result, err error) error {
 	if r.Chart != "" {
 		fmt.Fprintf(p.s.Out, "chart %s\n", r.Chart)
 	}
+	for _, h := range r.Hooks {
+		fmt.Fprintf(p.s.Out, "hook %s\n", h)
+	}
 	if err != nil {
 		fmt.Fprintf(p.s.ErrOut, "error: %s/%s at %s: %v\n", r.Namespace, r.Name, short(r.Revision), err)
 		return nil

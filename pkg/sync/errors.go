@@ -12,6 +12,8 @@ const (
 	PhaseApply     Phase = "apply"
 	PhasePrune     Phase = "prune"
 	PhaseHealth    Phase = "health"
+	// PhaseHooks runs a chart's hooks around the apply.
+	PhaseHooks Phase = "hooks"
 )
 
 // Error is a failed sync: the phase that failed and why.

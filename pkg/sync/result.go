@@ -19,8 +19,12 @@ type Result struct {
 	// signatures: "Alice <alice@example.com> (openpgp key 1A2B…)".
 	SignedBy string `json:"signedBy,omitempty"`
 	// Chart is the Helm chart rendered, "name version", when the sync has one.
-	Chart  string `json:"chart,omitempty"`
-	Digest string `json:"digest,omitempty"`
+	Chart string `json:"chart,omitempty"`
+	// Hooks are the chart hooks this sync ran, "event Kind name", in order;
+	// HooksDigest is the render they ran for, once all ran.
+	Hooks       []string `json:"hooks,omitempty"`
+	HooksDigest string   `json:"-"`
+	Digest      string   `json:"digest,omitempty"`
 	// Cached is true when neither the fetch nor the render had new input;
 	// RenderCached when the render reused its last result (no input file of
 	// the sync changed, even if the revision did).

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -25,6 +26,9 @@ type Status struct {
 	SignedBy string `json:"signedBy,omitempty"`
 	// Chart is the Helm chart of the last applied revision, "name version".
 	Chart string `json:"chart,omitempty"`
+	// HooksDigest is the digest of the render whose chart hooks last ran to
+	// the end: hooks run again only for another render (an upgrade).
+	HooksDigest string `json:"hooksDigest,omitempty"`
 	// LastAttemptedRevision is the revision of the latest sync, good or bad.
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
 	Digest                string `json:"digest,omitempty"`
@@ -71,6 +75,7 @@ func (s *Syncer) nextStatus(prev []byte, r *Result, objects int, err error, noti
 		LastAppliedRevision:   old.LastAppliedRevision,
 		SignedBy:              old.SignedBy,
 		Chart:                 old.Chart,
+		HooksDigest:           cmp.Or(r.HooksDigest, old.HooksDigest),
 		LastAttemptedRevision: r.Revision,
 		Digest:                r.Digest,
 		Counts:                old.Counts,

@@ -175,11 +175,13 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	if err := s.loadKeys(ctx); err != nil {
 		return &Error{Phase: PhaseRender, Err: err}
 	}
+	var hooks []chart.Hook
 	out, err := timed(&r.Timings.Render, func() (*render.Result, error) {
-		gen, err := s.renderChart(ctx, r, art.Dir)
+		gen, hs, err := s.renderChart(ctx, r, art.Dir)
 		if err != nil {
 			return nil, err
 		}
+		hooks = hs
 		return s.renderer.RenderWith(ctx, art.Dir, art.Blobs, s.opts.Path, gen)
 	})
 	if err != nil {
@@ -187,9 +189,15 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	}
 	r.Digest, r.Objects = out.Digest, len(out.Objects)
 	r.Cached, r.RenderCached = art.Cached && out.Cached, out.Cached
+	hp := s.planHooks(hooks, rec.Status, len(rec.Objects), out.Digest)
 	plan, err := s.track(ctx, r, rec, out.Objects)
 	if err != nil {
 		return err
+	}
+	if hp != nil {
+		if err := s.runHooks(ctx, r, hp.preEvent(), hp.pre); err != nil {
+			return err // nothing else applied, nothing pruned
+		}
 	}
 	applied, err := timed(&r.Timings.Apply, func() (*apply.ChangeSet, error) { return s.applier.ApplyPlan(ctx, plan) })
 	r.Applied = applied
@@ -204,29 +212,35 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	if err := s.prune(ctx, r, rec, applyIDs); err != nil {
 		return err
 	}
-	if !s.opts.Wait || s.opts.DryRun { // a dry run's objects do not exist to become ready
+	if s.opts.Wait && !s.opts.DryRun { // a dry run's objects do not exist to become ready
+		release() // waiting for health is watching: it need not hold back other syncs
+		statuses, err := timed(&r.Timings.Health, func() ([]health.ObjectStatus, error) {
+			return s.health.Wait(ctx, live(applied), s.opts.Timeout)
+		})
+		r.Health = statuses
+		if err != nil {
+			return &Error{Phase: PhaseHealth, Err: err}
+		}
+	}
+	if hp == nil {
 		return nil
 	}
-	release() // waiting for health is watching: it need not hold back other syncs
-	statuses, err := timed(&r.Timings.Health, func() ([]health.ObjectStatus, error) {
-		return s.health.Wait(ctx, live(applied), s.opts.Timeout)
-	})
-	r.Health = statuses
-	if err != nil {
-		return &Error{Phase: PhaseHealth, Err: err}
+	if err := s.runHooks(ctx, r, hp.postEvent(), hp.post); err != nil {
+		return err
 	}
+	r.HooksDigest = hp.digest
 	return nil
 }
 
 // renderChart renders the sync's chart, if it has one, with the cluster's
 // version and API versions as .Capabilities.
-func (s *Syncer) renderChart(ctx context.Context, r *Result, dir string) (*render.Generated, error) {
+func (s *Syncer) renderChart(ctx context.Context, r *Result, dir string) (*render.Generated, []chart.Hook, error) {
 	if s.charts == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	version, apis, err := s.cluster.Capabilities()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	spec := *s.opts.Helm
 	if spec.Namespace == "" {
@@ -234,10 +248,10 @@ func (s *Syncer) renderChart(ctx context.Context, r *Result, dir string) (*rende
 	}
 	out, err := s.charts.Render(ctx, dir, spec, chart.Capabilities{KubeVersion: version, APIVersions: apis})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.Chart = out.Chart + " " + out.Version
-	return &render.Generated{Name: "chart " + out.Chart + " (release " + out.Release + ")", Data: out.Manifests}, nil
+	return &render.Generated{Name: "chart " + out.Chart + " (release " + out.Release + ")", Data: out.Manifests}, out.Hooks, nil
 }
 
 // track validates the objects (no request is made for bad input), rebuilds

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/gitsync-io/gitsync/test/charts"
 )
 
@@ -48,18 +50,30 @@ patches:
 	if st := f.statusOf("app"); st["chart"] != "app 1.0.0" {
 		t.Errorf("status chart %v, want app 1.0.0", st["chart"])
 	}
-	for _, name := range []string{"web-lib", "web-pre-install", "web-post-install", "web-test"} {
-		if name != "web-lib" && f.get(configMaps, name) != nil {
-			t.Errorf("hook %s was applied as an ordinary object", name)
-		}
-	}
 	if f.get(configMaps, "web-lib") == nil {
 		t.Error("the subchart's ConfigMap web-lib is missing")
+	}
+	// The hooks ran: the pre-install Job, deleted once it succeeded
+	// (hook-succeeded), and the post-install ConfigMap, which stays; the
+	// test hook never runs.
+	jobs := schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}
+	pods := schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	post := f.get(configMaps, "web-post-install")
+	if post == nil || f.get(jobs, "web-pre-install") != nil || f.get(pods, "web-test") != nil {
+		t.Fatalf("after the install: post-install hook %v, pre-install Job left %v, test Pod %v; want the ConfigMap only",
+			post != nil, f.get(jobs, "web-pre-install") != nil, f.get(pods, "web-test") != nil)
+	}
+	time.Sleep(time.Second) // three intervals with nothing new: the hooks do not run again
+	if again := f.get(configMaps, "web-post-install"); again == nil || again.GetUID() != post.GetUID() {
+		t.Errorf("the post-install hook was replaced with no new render")
 	}
 
 	registry.Push(t, "charts", charts.Dir(t, charts.App), "2.0.0") // outside the range
 	registry.Push(t, "charts", charts.Dir(t, charts.App), "1.1.0")
 	p.eventually("the new chart version in the range", 30*time.Second, func() bool { return f.statusOf("app")["chart"] == "app 1.1.0" })
+	if upgraded := f.get(configMaps, "web-post-install"); upgraded == nil || upgraded.GetUID() == post.GetUID() {
+		t.Errorf("the post-upgrade hook did not run again for the new version (before-hook-creation replaces it)")
+	}
 
 	f.repo.Commit(t, "no lib", map[string]string{"values/app.yaml": "message: from git\nlib:\n  enabled: false\n"})
 	p.eventually("the subchart's ConfigMap pruned", 30*time.Second, func() bool { return f.get(configMaps, "web-lib") == nil })

@@ -3,12 +3,14 @@ package apply
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/cli-utils/pkg/object"
 )
 
@@ -101,3 +103,33 @@ func nonNil(ts []*target) []*target {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Remove deletes the objects of ids that carry this sync's label, as Prune
+// does, and waits until they are gone (or ctx ends): an object created anew
+// under the same name, such as a Job, is then not mistaken for the old one.
+func (a *Applier) Remove(ctx context.Context, ids object.ObjMetadataSet) error {
+	if err := a.Prune(ctx, ids).Err(); err != nil {
+		return err
+	}
+	if a.opts.DryRun {
+		return nil
+	}
+	for _, id := range ids {
+		m, err := a.mapper.RESTMapping(id.GroupKind)
+		if err != nil {
+			continue // its kind is no longer served: nothing left to wait for
+		}
+		client := a.dynamic.Resource(m.Resource).Namespace(id.Namespace)
+		err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			_, err := client.Get(ctx, id.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return true, nil
+			}
+			return false, err
+		})
+		if err != nil {
+			return requestError(idRef(id), fmt.Errorf("waiting for its deletion: %w", err))
+		}
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package chart
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -49,8 +50,9 @@ type Output struct {
 	Manifests []byte
 	// Chart and Version name the chart rendered; Release is its release name.
 	Chart, Version, Release string
-	// Hooks are the hook documents of Text, in the order Helm runs them.
-	Hooks []*release.Hook
+	// Hooks are the hook documents of Text, but test hooks, in the order
+	// Helm runs them: by weight, then name.
+	Hooks []Hook
 	// Cached says the render was reused.
 	Cached bool
 }
@@ -294,7 +296,7 @@ func render(files []*archive.BufferedFile, values map[string]any, s Spec, caps C
 		return nil, fail(err)
 	}
 	objs := objects(chrt, manifests, s.IncludeCRDs)
-	return &Output{Text: text(objs, hooks), Manifests: objs, Chart: chrt.Name(), Version: chrt.Metadata.Version, Release: name, Hooks: hooks}, nil
+	return &Output{Text: text(objs, hooks), Manifests: objs, Chart: chrt.Name(), Version: chrt.Metadata.Version, Release: name, Hooks: runnable(hooks)}, nil
 }
 
 // objects are the CRDs (if crds) and the manifests, as helm template prints
@@ -320,6 +322,68 @@ func text(objs []byte, hooks []*release.Hook) []byte {
 		fmt.Fprintf(&out, "---\n# Source: %s\n%s\n", h.Path, h.Manifest)
 	}
 	return out.Bytes()
+}
+
+// Hook is a hook of a chart: an object applied before or after the others
+// when the chart is installed or upgraded, as Argo CD runs Helm's hooks.
+type Hook struct {
+	// Name is the object's; Path the template it came from; Manifest the
+	// object's YAML.
+	Name, Path string
+	Manifest   []byte
+	// Events are when it runs: pre-install, pre-upgrade, post-install,
+	// post-upgrade (test hooks are never run, and not listed).
+	Events []string
+	// Weight orders the hooks of an event: lower first.
+	Weight int
+	// DeleteBefore deletes the object left by an earlier run before it is
+	// applied (before-hook-creation, Helm's default); DeleteSucceeded and
+	// DeleteFailed delete it once it is healthy, or once it failed.
+	DeleteBefore, DeleteSucceeded, DeleteFailed bool
+}
+
+// Runs reports whether h runs at one of events.
+func (h Hook) Runs(events ...string) bool {
+	return slices.ContainsFunc(h.Events, func(e string) bool { return slices.Contains(events, e) })
+}
+
+// The hook events gitsync runs.
+const (
+	PreInstall  = string(release.HookPreInstall)
+	PreUpgrade  = string(release.HookPreUpgrade)
+	PostInstall = string(release.HookPostInstall)
+	PostUpgrade = string(release.HookPostUpgrade)
+)
+
+// runnable are the hooks of events gitsync runs, sorted as Helm runs them.
+func runnable(hooks []*release.Hook) []Hook {
+	var out []Hook
+	for _, h := range hooks {
+		hk := Hook{Name: h.Name, Path: h.Path, Manifest: []byte(h.Manifest), Weight: h.Weight}
+		for _, e := range h.Events {
+			switch e {
+			case release.HookPreInstall, release.HookPreUpgrade, release.HookPostInstall, release.HookPostUpgrade:
+				hk.Events = append(hk.Events, string(e))
+			}
+		}
+		if len(hk.Events) == 0 {
+			continue // test, pre/post-delete, pre/post-rollback: nothing gitsync does
+		}
+		hk.DeleteBefore = len(h.DeletePolicies) == 0
+		for _, p := range h.DeletePolicies {
+			switch p {
+			case release.HookBeforeHookCreation:
+				hk.DeleteBefore = true
+			case release.HookSucceeded:
+				hk.DeleteSucceeded = true
+			case release.HookFailed:
+				hk.DeleteFailed = true
+			}
+		}
+		out = append(out, hk)
+	}
+	slices.SortStableFunc(out, func(a, b Hook) int { return cmp.Or(cmp.Compare(a.Weight, b.Weight), cmp.Compare(a.Name, b.Name)) })
+	return out
 }
 
 // missingDependencies are the dependencies Chart.yaml lists that charts/
