@@ -6,11 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gitsync-io/gitsync/pkg/download"
 	"github.com/gitsync-io/gitsync/pkg/sync/chart"
 	"github.com/gitsync-io/gitsync/test/charts"
 	"github.com/gitsync-io/gitsync/test/testenv"
@@ -194,5 +196,30 @@ func TestRenderRefusesBadInput(t *testing.T) {
 				t.Errorf("error %v; want one terminal line starting %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestFetchThroughMirrors fetches charts named by their upstream URLs from
+// the mirrors that serve them, as users behind filtered networks do.
+func TestFetchThroughMirrors(t *testing.T) {
+	repo := charts.StartRepo(t, charts.RepoOptions{})
+	repo.Add(t, charts.Dir(t, charts.App), "1.0.0")
+	registry := charts.StartRegistry(t)
+	registry.Push(t, "mirror/charts", charts.Dir(t, charts.App), "1.0.0")
+	r := chart.New(&chart.Fetcher{CacheDir: t.TempDir(), Mirrors: []download.Mirror{
+		{From: "https://charts.upstream.invalid/", To: repo.URL + "/"},
+		{From: "oci://registry.upstream.invalid/charts", To: registry.URL + "/mirror/charts"},
+	}})
+	for _, spec := range []chart.Spec{
+		{Repo: "https://charts.upstream.invalid/", Name: "app", Version: "1.0.0"},
+		{Repo: "oci://registry.upstream.invalid/charts", Name: "app", Version: "1.0.0", PlainHTTP: true},
+	} {
+		out, err := r.Render(t.Context(), t.TempDir(), spec, caps)
+		if err != nil || out.Version != "1.0.0" {
+			t.Errorf("%s: %v", spec, err)
+		}
+	}
+	if got := repo.Requests(); !slices.Equal(got, []string{"/index.yaml", "/app-1.0.0.tgz"}) {
+		t.Errorf("the chart repository's mirror served %v", got)
 	}
 }
