@@ -304,7 +304,7 @@ func (h *HelmConfig) spec() (*chart.Spec, error) {
 		case bool, float64, int64:
 			s.Set = append(s.Set, fmt.Sprintf("%s=%v", k, v))
 		default:
-			return nil, fmt.Errorf("set.%s: a %T; set takes strings, numbers and booleans: put lists and maps in a values file", k, v)
+			return nil, fmt.Errorf("set.%s: set takes strings, numbers and booleans; put lists and maps in a values file", k)
 		}
 	}
 	return s, s.Validate()
