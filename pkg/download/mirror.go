@@ -2,6 +2,7 @@ package download
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -57,3 +58,12 @@ func IsHTTP(s string) bool {
 }
 
 func isOCI(s string) bool { return strings.HasPrefix(strings.ToLower(s), "oci://") }
+
+// Redact hides a password in a URL's user info, for messages.
+func Redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}

@@ -2,6 +2,8 @@ package chart_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -221,5 +223,25 @@ func TestFetchThroughMirrors(t *testing.T) {
 	}
 	if got := repo.Requests(); !slices.Equal(got, []string{"/index.yaml", "/app-1.0.0.tgz"}) {
 		t.Errorf("the chart repository's mirror served %v", got)
+	}
+}
+
+// TestFetchAPinnedArchive fetches a chart archive by URL: with the right
+// pin it renders, with a wrong one it is refused for good.
+func TestFetchAPinnedArchive(t *testing.T) {
+	repo := charts.StartRepo(t, charts.RepoOptions{})
+	archive := repo.Add(t, charts.Dir(t, charts.App), "1.0.0")
+	sum := sha256.Sum256(archive)
+	r := chart.New(&chart.Fetcher{CacheDir: t.TempDir()})
+	url := repo.URL + "/app-1.0.0.tgz"
+	out, err := r.Render(t.Context(), t.TempDir(), chart.Spec{URL: url + "#sha256=" + hex.EncodeToString(sum[:])}, caps)
+	if err != nil || out.Chart != "app" {
+		t.Fatalf("a pinned archive: %v", err)
+	}
+	wrong := strings.Repeat("0", 64)
+	_, err = r.Render(t.Context(), t.TempDir(), chart.Spec{URL: url + "#sha256=" + wrong}, caps)
+	var mismatch *chart.MismatchError
+	if !errors.As(err, &mismatch) || !mismatch.Terminal() || !strings.Contains(err.Error(), "want "+wrong) {
+		t.Errorf("an archive that does not match its pin: %v; want a terminal MismatchError", err)
 	}
 }

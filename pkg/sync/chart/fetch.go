@@ -363,12 +363,6 @@ func sum(data []byte) string {
 }
 
 // redact hides a password in a URL's user info.
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
-}
+func redact(s string) string { return download.Redact(s) }
 
 func isHTTP(s string) bool { return download.IsHTTP(s) }
