@@ -57,7 +57,7 @@ type lister func(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, 
 // listObjects lists whole objects, across all namespaces or in each of nss
 // where that is forbidden.
 func (a *Applier) listObjects(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) (listing[unstructured.Unstructured], error) {
-	return listWideOrEach(m.Resource.GroupResource(), m.Scope.Name() == meta.RESTScopeNameNamespace, nss,
+	return listWideOrEach(m.Resource.GroupResource(), m.Scope.Name() == meta.RESTScopeNameNamespace, nss, true,
 		func(ns string) ([]unstructured.Unstructured, error) { return a.listDecoded(ctx, m, ns, selector) })
 }
 
@@ -201,7 +201,7 @@ func collectionPath(m *meta.RESTMapping, namespace string) []string {
 // mapping's kind that hold nothing else: enough to read their labels, at a
 // fraction of the size.
 func (a *Applier) listMetadata(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) (listing[unstructured.Unstructured], error) {
-	metas, err := listWideOrEach(m.Resource.GroupResource(), m.Scope.Name() == meta.RESTScopeNameNamespace, nss,
+	metas, err := listWideOrEach(m.Resource.GroupResource(), m.Scope.Name() == meta.RESTScopeNameNamespace, nss, true,
 		func(ns string) ([]metav1.PartialObjectMetadata, error) {
 			list, err := a.metadata.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 			if err != nil {
@@ -292,7 +292,7 @@ func namespacesOf(targets []*target) map[string]bool {
 // across all namespaces (clusterWide), or in each of nss where that is
 // forbidden; a namespace where that is forbidden too is an error.
 func listResource(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVersionResource, namespaced bool, nss map[string]bool, selector string) (items []unstructured.Unstructured, clusterWide bool, err error) {
-	l, err := listWideOrEach(gvr.GroupResource(), namespaced, nss, dynamicLister(ctx, dc, gvr, selector))
+	l, err := listWideOrEach(gvr.GroupResource(), namespaced, nss, false, dynamicLister(ctx, dc, gvr, selector))
 	if err == nil {
 		err = l.refused()
 	}
@@ -302,7 +302,7 @@ func listResource(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVer
 // listNamespaces lists one resource type with a label selector in each of
 // nss; a namespace where that is forbidden is an error.
 func listNamespaces(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVersionResource, nss map[string]bool, selector string) ([]unstructured.Unstructured, error) {
-	l, err := listEach(gvr.GroupResource(), nss, dynamicLister(ctx, dc, gvr, selector))
+	l, err := listEach(gvr.GroupResource(), nss, false, dynamicLister(ctx, dc, gvr, selector))
 	if err == nil {
 		err = l.refused()
 	}
@@ -324,8 +324,10 @@ func dynamicLister(ctx context.Context, dc dynamic.Interface, gvr schema.GroupVe
 // listWideOrEach lists a resource type with list("") across all namespaces
 // (clusterWide) or, where RBAC forbids that for a namespaced type, with
 // list(ns) in each of nss. Refusals of RBAC are in the listing's forbidden,
-// any other failure is the error.
-func listWideOrEach[T any](gr schema.GroupResource, namespaced bool, nss map[string]bool, list func(ns string) ([]T, error)) (listing[T], error) {
+// any other failure is the error; every refused namespace is listed only
+// when every refusal matters (each fails its objects), else the first ends
+// the listing.
+func listWideOrEach[T any](gr schema.GroupResource, namespaced bool, nss map[string]bool, every bool, list func(ns string) ([]T, error)) (listing[T], error) {
 	items, err := list("")
 	switch {
 	case err == nil:
@@ -335,11 +337,12 @@ func listWideOrEach[T any](gr schema.GroupResource, namespaced bool, nss map[str
 	case !namespaced:
 		return listing[T]{forbidden: map[string]error{"": fmt.Errorf("list %s: %w", gr, err)}}, nil
 	}
-	return listEach(gr, nss, list)
+	return listEach(gr, nss, every, list)
 }
 
-// listEach lists a resource type with list(ns) in each of nss.
-func listEach[T any](gr schema.GroupResource, nss map[string]bool, list func(ns string) ([]T, error)) (listing[T], error) {
+// listEach lists a resource type with list(ns) in each of nss; see
+// listWideOrEach for every.
+func listEach[T any](gr schema.GroupResource, nss map[string]bool, every bool, list func(ns string) ([]T, error)) (listing[T], error) {
 	var l listing[T]
 	for ns := range nss {
 		more, err := list(ns)
@@ -349,6 +352,9 @@ func listEach[T any](gr schema.GroupResource, nss map[string]bool, list func(ns 
 				l.forbidden = map[string]error{}
 			}
 			l.forbidden[ns] = fmt.Errorf("list %s in namespace %s: %w", gr, ns, err)
+			if !every {
+				return l, nil
+			}
 		case err != nil:
 			return listing[T]{}, fmt.Errorf("list %s in namespace %s: %w", gr, ns, err)
 		}
