@@ -206,8 +206,18 @@ func (f *Fetcher) fetchIndexed(ctx context.Context, s Spec) (fetched, error) {
 	if err != nil {
 		return fetched{}, err
 	}
+	if !sameHost(base, u) { // as helm, credentials go to the repository's host only
+		s.Auth = Auth{}
+	}
 	data, err := f.cached(ctx, key+e.Version, u, strings.TrimPrefix(e.Digest, "sha256:"), s)
 	return fetched{data: data, version: e.Version}, err
+}
+
+// sameHost reports whether URLs a and b name the same scheme, host and port.
+func sameHost(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && ua.Scheme == ub.Scheme && ua.Host == ub.Host
 }
 
 // resolve makes an index's archive URL absolute.
