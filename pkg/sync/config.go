@@ -117,17 +117,23 @@ type RefConfig struct {
 
 // UnmarshalJSON takes a string or an object.
 func (r *RefConfig) UnmarshalJSON(data []byte) error {
-	if len(data) > 0 && data[0] == '"' {
-		*r = RefConfig{}
-		return json.Unmarshal(data, &r.Name)
-	}
+	*r = RefConfig{}
 	type plain RefConfig // without this method
-	strict, err := kjson.UnmarshalStrict(data, (*plain)(r), kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	return stringOrObject(data, &r.Name, (*plain)(r), "ref", "a string, or one of branch, tag, semver, commit")
+}
+
+// stringOrObject decodes data into str if it is a JSON string, else into
+// obj, strictly; an error names field and says what it wants.
+func stringOrObject(data []byte, str *string, obj any, field, want string) error {
+	if len(data) > 0 && data[0] == '"' {
+		return json.Unmarshal(data, str)
+	}
+	strict, err := kjson.UnmarshalStrict(data, obj, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
 	if err == nil {
 		err = errors.Join(strict...)
 	}
 	if err != nil {
-		return fmt.Errorf("ref: %w (want a string, or one of branch, tag, semver, commit)", err)
+		return fmt.Errorf("%s: %w (want %s)", field, err, want)
 	}
 	return nil
 }
@@ -263,19 +269,9 @@ type ChartConfig struct {
 
 // UnmarshalJSON takes a string (a directory) or an object.
 func (c *ChartConfig) UnmarshalJSON(data []byte) error {
-	if len(data) > 0 && data[0] == '"' {
-		*c = ChartConfig{}
-		return json.Unmarshal(data, &c.Path)
-	}
+	*c = ChartConfig{}
 	type plain ChartConfig // without this method
-	strict, err := kjson.UnmarshalStrict(data, (*plain)(c), kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
-	if err == nil {
-		err = errors.Join(strict...)
-	}
-	if err != nil {
-		return fmt.Errorf("chart: %w (want a directory of the repository, or url, or repo with name and version)", err)
-	}
-	return nil
+	return stringOrObject(data, &c.Path, (*plain)(c), "chart", "a directory of the repository, or url, or repo with name and version")
 }
 
 // MarshalJSON writes the string form back as a string.

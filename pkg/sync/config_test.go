@@ -58,6 +58,7 @@ func TestParseConfig(t *testing.T) {
 		{"an unknown field", "  path: overlays/prod", "  pathh: overlays/prod", `unknown field "syncs[1].pathh"`},
 		{"a wrong kind", "kind: Config", "kind: Cluster", "apiVersion/kind"},
 		{"a chart repository without the chart's name", "  path: overlays/prod", "  path: overlays/prod\n  helm: {chart: {repo: https://charts.example/}}", "syncs[1].helm: name: required with repo https://charts.example/"},
+		{"a misspelt chart field", "  path: overlays/prod", "  path: overlays/prod\n  helm: {chart: {repo: https://charts.example/, nam: app}}", `chart: unknown field "nam" (want a directory of the repository, or url, or repo with name and version)`},
 		{"a chart value that is a map", "  path: overlays/prod", "  path: overlays/prod\n  helm: {chart: charts/app, set: {image: {tag: x}}}", "syncs[1].helm: set.image: set takes strings, numbers and booleans; put lists and maps in a values file"},
 		{"a chart outside the repository", "  path: overlays/prod", "  path: overlays/prod\n  helm: {chart: ../charts/app}", `syncs[1].helm: chart "../charts/app": must be a directory inside the repository`},
 		{"a ServiceAccount name that cannot be one", "  path: overlays/prod", "  path: overlays/prod\n  serviceAccountName: Team_A", `syncs[1].serviceAccountName: "Team_A": a lowercase RFC 1123 subdomain`},
