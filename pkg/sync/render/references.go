@@ -72,6 +72,9 @@ func (k *kustomizeFS) ReadFile(p string) ([]byte, error) {
 	return data, nil
 }
 
+// fixHelm is how a chart is rendered instead of with kustomize's inflator.
+const fixHelm = "give the sync the chart (syncs[].helm, or --helm-* on the command line); this kustomization can then patch its output"
+
 func isKustomizationName(name string) bool {
 	return slices.Contains(konfig.RecognizedKustomizationFileNames(), name)
 }
@@ -87,8 +90,8 @@ func (k *kustomizeFS) checkKustomization(file string, data []byte) ([]byte, erro
 	kust.FixKustomization()
 	k.kustomizations = append(k.kustomizations, file)
 	if len(kust.HelmCharts) > 0 || kust.HelmGlobals != nil {
-		return nil, &Error{Problem: Unsupported, File: file, Detail: "helmCharts: gitsync does not run helm",
-			Fix: "render the chart with `helm template` and commit the output"}
+		return nil, &Error{Problem: Unsupported, File: file, Detail: "helmCharts: kustomize's chart inflator is off",
+			Fix: fixHelm}
 	}
 	fetched := map[string]string{}
 	for _, ref := range references(&kust) {
@@ -279,8 +282,8 @@ func checkPluginConfigs(file string, data []byte) error {
 		}
 		id := "builtin " + n.GetKind() + " " + n.GetName()
 		if n.GetKind() == "HelmChartInflationGenerator" {
-			return &Error{Problem: Unsupported, File: file, Object: id, Detail: "gitsync does not run helm",
-				Fix: "render the chart with `helm template` and commit the output"}
+			return &Error{Problem: Unsupported, File: file, Object: id, Detail: "kustomize's chart inflator is off",
+				Fix: fixHelm}
 		}
 		m, _ := n.Map()
 		if v, ok := remoteValue("", m); ok {
