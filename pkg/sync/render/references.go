@@ -90,7 +90,7 @@ func (k *kustomizeFS) checkKustomization(file string, data []byte) ([]byte, erro
 	kust.FixKustomization()
 	k.kustomizations = append(k.kustomizations, file)
 	if len(kust.HelmCharts) > 0 || kust.HelmGlobals != nil {
-		return nil, &Error{Problem: Unsupported, File: file, Detail: "helmCharts: kustomize's chart inflator is off",
+		return nil, &Error{Problem: Unsupported, File: file, Detail: "helmCharts: kustomize's helm chart inflator is off",
 			Fix: fixHelm}
 	}
 	fetched := map[string]string{}
@@ -282,7 +282,7 @@ func checkPluginConfigs(file string, data []byte) error {
 		}
 		id := "builtin " + n.GetKind() + " " + n.GetName()
 		if n.GetKind() == "HelmChartInflationGenerator" {
-			return &Error{Problem: Unsupported, File: file, Object: id, Detail: "kustomize's chart inflator is off",
+			return &Error{Problem: Unsupported, File: file, Object: id, Detail: "kustomize's helm chart inflator is off",
 				Fix: fixHelm}
 		}
 		m, _ := n.Map()
