@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/gitsync-io/gitsync/test/charts"
@@ -18,6 +20,10 @@ import (
 // the sync with one line and keeps the cluster as it was.
 func TestHelmChartFromARegistry(t *testing.T) {
 	f := newFixture(t)
+	crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	t.Cleanup(func() { // the chart's CRD is cluster-scoped: the next run of this test applies it again
+		_ = f.admin.Resource(crds).Delete(context.Background(), "widgets.charts.gitsync.io", metav1.DeleteOptions{})
+	})
 	registry := charts.StartRegistry(t)
 	registry.Push(t, "charts", charts.Dir(t, charts.App), "1.0.0")
 	f.repo.Commit(t, "the app, from its chart", map[string]string{
