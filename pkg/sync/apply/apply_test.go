@@ -71,6 +71,22 @@ func TestApply(t *testing.T) {
 		}
 	})
 
+	t.Run("writes nothing for a Secret of stringData that did not change, and applies one that did", func(t *testing.T) {
+		a, reqs, _ := newApplier(t)
+		secret := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: one\ndata:\n  user: YWRtaW4=\n"
+		mustApply(t, a, secret)
+		before := reqs.writes()
+		if got := actions(mustApply(t, a, secret)); got != "unchanged=1" {
+			t.Errorf("the same Secret again: %s, want unchanged=1", got)
+		}
+		if w := reqs.writes() - before; w != 0 {
+			t.Errorf("the same Secret again made %d write requests, want 0", w)
+		}
+		if got := actions(mustApply(t, a, strings.Replace(secret, "password: one", "password: two", 1))); got != "configured=1" {
+			t.Errorf("a new stringData value: %s, want configured=1", got)
+		}
+	})
+
 	t.Run("writes exactly the one object that changed", func(t *testing.T) {
 		a, reqs, _ := newApplier(t)
 		mustApply(t, a, app)

@@ -17,11 +17,29 @@ func upToDate(desired, live *unstructured.Unstructured) bool {
 	if live.GetAnnotations()[AnnotationDigest] != desired.GetAnnotations()[AnnotationDigest] {
 		return false
 	}
+	secret := isSecret(desired)
+	if secret && !sameSecretData(desired, live) {
+		return false
+	}
 	for k, v := range desired.Object {
-		if k == "status" {
+		if k == "status" || (secret && (k == "data" || k == "stringData")) {
 			continue
 		}
 		if !contains(live.Object[k], v) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameSecretData reports whether the live Secret holds every value desired
+// sets, in data or stringData: the server merges stringData into data and
+// keeps no stringData, so a Secret written with it would otherwise never be
+// up to date, and be applied again at every sync.
+func sameSecretData(desired, live *unstructured.Unstructured) bool {
+	have := secretValues(live)
+	for k, v := range secretValues(desired) {
+		if lv, ok := have[k]; !ok || string(lv) != string(v) {
 			return false
 		}
 	}
