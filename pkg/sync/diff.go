@@ -26,7 +26,13 @@ func (s *Syncer) Diff(ctx context.Context) (*Result, []apply.ObjectDiff, error) 
 	if err := s.loadKeys(ctx); err != nil {
 		return r, nil, &Error{Phase: PhaseRender, Err: err}
 	}
-	out, err := timed(&r.Timings.Render, func() (*render.Result, error) { return s.renderer.RenderSnapshot(ctx, art.Dir, art.Blobs, s.opts.Path) })
+	out, err := timed(&r.Timings.Render, func() (*render.Result, error) {
+		gen, _, err := s.renderChart(ctx, r, art.Dir) // hooks are not the sync's objects: no diff
+		if err != nil {
+			return nil, err
+		}
+		return s.renderer.RenderWith(ctx, art.Dir, art.Blobs, s.opts.Path, gen)
+	})
 	if err != nil {
 		return r, nil, &Error{Phase: PhaseRender, Err: err}
 	}

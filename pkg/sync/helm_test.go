@@ -40,6 +40,13 @@ func TestChartPostRendered(t *testing.T) {
 	if err != nil || cm.Data["patched"] != "yes" {
 		t.Errorf("ConfigMap big-0: %v, %v; want it patched", cm, err)
 	}
+	_, diffs, err := s.Diff(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("diff after the sync: %s %s\n%s", d.Action, d.Ref, d.Diff)
+	}
 }
 
 // hookedChart is a chart of the repository with hooks of every kind gitsync
