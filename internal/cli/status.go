@@ -59,30 +59,10 @@ func runStatus(ctx context.Context, s Streams, f *statusFlags) error {
 		return enc.Encode(statuses)
 	}
 	w := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAMESPACE\tNAME\tREADY\tAPPLIED\tATTEMPTED\tOBJECTS\tTIME\tMESSAGE")
+	fmt.Fprintln(w, "NAMESPACE\tNAME\tSTATE\tAPPLIED\tATTEMPTED\tOBJECTS\tTIME\tREASON")
 	for _, st := range statuses {
-		fmt.Fprintf(w, "%s\t%s\t%t\t%s\t%s\t%d\t%s\t%s\n", st.Namespace, st.Name, st.Ready,
-			short(st.LastAppliedRevision), short(st.LastAttemptedRevision), st.Objects, st.Time.Format("2006-01-02T15:04:05Z"), firstLine(message(st)))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.Namespace, st.Name, st.State,
+			short(st.LastAppliedRevision), short(st.LastAttemptedRevision), st.Objects, st.Time.Format("2006-01-02T15:04:05Z"), st.Reason)
 	}
 	return w.Flush()
-}
-
-// message is a sync's error, and when gitsync run tries again.
-func message(st gsync.Status) string {
-	switch {
-	case !st.Stalled:
-		return st.Error // "retrying in 30s: …" when it retries
-	case st.RetryIn != nil:
-		return fmt.Sprintf("stalled until a new revision, gitsync sync --now or %s: %s", st.RetryIn.Duration, st.Error)
-	}
-	return "stalled until a new revision or gitsync sync --now: " + st.Error
-}
-
-func firstLine(s string) string {
-	for i, r := range s {
-		if r == '\n' {
-			return s[:i] + " …"
-		}
-	}
-	return s
 }

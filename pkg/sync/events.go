@@ -2,7 +2,6 @@ package sync
 
 import (
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -49,10 +48,4 @@ func (s *Syncer) stallEnds() string {
 }
 
 // firstLine keeps an event's note to one line (joined errors have several).
-func firstLine(err error) string {
-	msg := err.Error()
-	if i := strings.IndexByte(msg, '\n'); i >= 0 {
-		return fmt.Sprintf("%s (and %d more lines)", msg[:i], strings.Count(msg[i:], "\n"))
-	}
-	return msg
-}
+func firstLine(err error) string { return oneLine(err.Error()) }

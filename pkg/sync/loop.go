@@ -18,6 +18,9 @@ type Loop struct {
 	trigger  chan struct{}
 	// explicit: the pending trigger came from Trigger, not from wake.
 	explicit atomic.Bool
+	// next is when the loop steps next, in Unix nanoseconds; 0 while it
+	// steps.
+	next atomic.Int64
 	// OnResult, if set, sees every outcome.
 	OnResult func(*Result, error)
 	// Gate, if set, is asked before each sync: a non-empty answer is why the
@@ -65,6 +68,7 @@ func (l *Loop) Start(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		l.next.Store(time.Now().Add(wait).UnixNano())
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -74,7 +78,16 @@ func (l *Loop) Start(ctx context.Context) error {
 			timer.Stop()
 		case <-timer.C:
 		}
+		l.next.Store(0)
 	}
+}
+
+// nextAt is when the loop syncs next; zero while it syncs.
+func (l *Loop) nextAt() time.Time {
+	if n := l.next.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // step syncs once, or records why the sync waits, and returns how long to

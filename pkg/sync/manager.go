@@ -72,6 +72,7 @@ type Manager struct {
 	sink        *eventSink
 	inventories []inventoryWatch
 	ready       atomic.Bool
+	watchers    watchers // of changes to the views
 }
 
 // inventoryWatch is the informer of one namespace's inventory ConfigMaps.
@@ -91,6 +92,8 @@ type managed struct {
 	dependents []*managed
 
 	inventories inventory.Cache // of its namespace, where syncs run elsewhere keep their status
+	past        *past           // for its view
+	watchers    *watchers       // the Manager's
 
 	mu    gosync.Mutex
 	ready bool   // the last sync succeeded
@@ -116,7 +119,8 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 	m := &Manager{byName: map[string]*managed{}, remote: map[string][]*managed{}, shared: sh, broadcaster: broadcaster, sink: sink}
 	caches := map[string]inventory.Cache{}
 	for _, s := range syncs {
-		s.Options.Metrics, s.Options.Events, s.Options.Notifier = opts.Metrics, recorder, opts.Notifier
+		p := &past{}
+		s.Options.Metrics, s.Options.Events, s.Options.Notifier = opts.Metrics, eventTee{recorder, p}, opts.Notifier
 		if err := s.Options.validate(); err != nil {
 			return nil, fmt.Errorf("sync %s: %w", s.Options.Name, terminalError{err})
 		}
@@ -146,7 +150,8 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 			caches[ns] = m.watchInventories(ns)
 		}
 		syncer.store.ReadFrom(caches[ns])
-		ms := &managed{Managed: s, source: sh.sources[key], why: "it has not synced yet", inventories: caches[ns]}
+		ms := &managed{Managed: s, source: sh.sources[key], why: "it has not synced yet", inventories: caches[ns], past: p, watchers: &m.watchers}
+		syncer.onApplying = ms.started
 		ms.loop = NewLoop(syncer, s.Interval)
 		m.syncs = append(m.syncs, ms)
 		m.byName[s.Options.Name] = ms
@@ -179,7 +184,14 @@ func (m *Manager) watchInventories(namespace string) inventory.Cache {
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = inventory.LabelInventory }))
 	cms := factory.Core().V1().ConfigMaps()
 	w := inventoryWatch{factory: factory, lister: cms.Lister(), synced: cms.Informer().HasSynced}
-	_, _ = cms.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: m.requested})
+	_, _ = cms.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { m.watchers.notify() },
+		UpdateFunc: func(before, after any) {
+			m.requested(before, after)
+			m.watchers.notify()
+		},
+		DeleteFunc: func(any) { m.watchers.notify() },
+	})
 	m.inventories = append(m.inventories, w)
 	return w
 }
@@ -230,9 +242,12 @@ func (d remoteDep) notReady(inventories inventory.Cache) string {
 
 // finished records a sync's outcome and wakes its dependents when it is Ready.
 func (ms *managed) finished(r *Result, err error) {
+	defer ms.changed()
 	if r.Suspended {
+		ms.past.stopped()
 		return // a suspended sync keeps the readiness it had
 	}
+	ms.past.remember(r, err)
 	ms.mu.Lock()
 	ms.ready, ms.why = err == nil, ""
 	if err != nil {
@@ -273,6 +288,15 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// Observe watches the syncs' inventory ConfigMaps without running the syncs,
+// so that the views show what is recorded: a standby replica's status page.
+// Start may follow.
+func (m *Manager) Observe(ctx context.Context) {
+	for _, w := range m.inventories {
+		w.factory.Start(ctx.Done())
+	}
 }
 
 // startWatches starts the inventory informers and waits for their caches.

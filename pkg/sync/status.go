@@ -59,6 +59,11 @@ type Status struct {
 	Notified []string `json:"notified,omitempty"`
 	// Time is when this status was written.
 	Time time.Time `json:"time"`
+
+	// State and Reason say where the sync stands, and why, in one line.
+	// They are not stored: reading a status fills them in (see stateOf).
+	State  State  `json:"state,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // nextStatus turns a sync's outcome, and the record of the notifications

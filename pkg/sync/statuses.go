@@ -32,7 +32,7 @@ func Statuses(ctx context.Context, cfg *rest.Config, namespace, name string) ([]
 		}
 		if name == "" || st.Name == name {
 			st.Objects = len(records[key].Objects)
-			out = append(out, st)
+			out = append(out, st.withState())
 		}
 	}
 	if name != "" && len(out) == 0 {

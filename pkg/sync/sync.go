@@ -43,6 +43,10 @@ type Syncer struct {
 	stalled  *stall      // the revision whose terminal error stalls the sync
 	failures int         // consecutive failures a retry may fix
 	sent     []string    // notifications sent during this sync, for its status
+
+	// onApplying, if set, hears that a sync goes on past its fetch to apply
+	// a revision: a new one, or one not yet applied in full.
+	onApplying func(revision string)
 }
 
 // New returns a Syncer applying to the cluster of cfg, with connections of
@@ -145,6 +149,9 @@ func (s *Syncer) Wait(ctx context.Context, reason string) error {
 	if err != nil {
 		return &Error{Phase: PhaseInventory, Err: err}
 	}
+	if rec.Suspended { // it would not run anyway: that is what to say
+		return s.save(ctx, rec, suspendedStatus(rec.Status), nil)
+	}
 	logr.FromContextOrDiscard(ctx).Info("waiting", "sync", s.opts.Namespace+"/"+s.opts.Name, "reason", reason)
 	return s.save(ctx, rec, s.waitingStatus(rec.Status, reason), nil)
 }
@@ -171,6 +178,9 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	if st := s.stalledOn(art.Revision); st != nil {
 		r.Digest, r.Objects, r.Applied = st.digest, st.objects, st.applied
 		return st.err // retrying the same revision cannot help
+	}
+	if s.onApplying != nil && appliesRevision(rec.Status, r.Revision) {
+		s.onApplying(r.Revision)
 	}
 	if err := s.loadKeys(ctx); err != nil {
 		return &Error{Phase: PhaseRender, Err: err}
@@ -230,6 +240,14 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	}
 	r.HooksDigest = hp.digest
 	return nil
+}
+
+// appliesRevision reports whether a sync of revision is more than a check: the
+// revision is new, or the last sync did not end Ready.
+func appliesRevision(status []byte, revision string) bool {
+	var old Status
+	_ = json.Unmarshal(status, &old)
+	return revision != old.LastAppliedRevision || !old.Ready
 }
 
 // renderChart renders the sync's chart, if it has one, with the cluster's

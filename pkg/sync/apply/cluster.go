@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/cli-utils/pkg/object"
 )
 
 // Cluster is what the appliers of one process share for one cluster: the
@@ -227,6 +228,28 @@ func cached(inf cache.SharedIndexInformer, namespace, name string) *unstructured
 		return nil
 	}
 	return u.DeepCopy()
+}
+
+// Cached returns a copy of the object id as the watch of Watch holds it,
+// nil if the watch holds none: it does not exist, carries no sync's label,
+// or the watch has not seen it yet. watched is false when no watch of its
+// type has synced: the answer then says nothing. It makes no request (the
+// RESTMapper's discovery is cached).
+func (c *Cluster) Cached(id object.ObjMetadata) (u *unstructured.Unstructured, watched bool) {
+	if c.live == nil {
+		return nil, false
+	}
+	m, err := c.mapper.RESTMapping(id.GroupKind)
+	if err != nil {
+		return nil, false
+	}
+	c.live.mu.Lock()
+	inf := c.live.informers[m.Resource]
+	c.live.mu.Unlock()
+	if inf == nil || !inf.HasSynced() {
+		return nil, false
+	}
+	return cached(inf, id.Namespace, id.Name), true
 }
 
 // Capabilities returns the API server's version and the API versions it

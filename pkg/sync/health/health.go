@@ -157,6 +157,9 @@ func settled(pending object.ObjMetadataSet, statuses map[object.ObjMetadata]*Obj
 	return true
 }
 
+// Compute is kstatus' verdict on an object as it is.
+func Compute(o *unstructured.Unstructured) ObjectStatus { return compute(o) }
+
 func compute(o *unstructured.Unstructured) ObjectStatus {
 	s := ObjectStatus{ID: object.UnstructuredToObjMetadata(o), Ref: ref(o)}
 	res, err := status.Compute(o)

@@ -133,6 +133,15 @@ func (s *Store) Load(ctx context.Context) (*Record, error) {
 // Record.Status), without decoding its list of objects.
 func StatusOf(cm *corev1.ConfigMap) []byte { return []byte(cm.Data[keyStatus]) }
 
+// ObjectsOf returns the ids an inventory ConfigMap lists.
+func ObjectsOf(cm *corev1.ConfigMap) (object.ObjMetadataSet, error) {
+	ids, _, err := decodeObjects(cm)
+	if err != nil {
+		return nil, fmt.Errorf("ConfigMap/%s/%s: %w", cm.Namespace, cm.Name, err)
+	}
+	return ids, nil
+}
+
 func decodeRecord(cm *corev1.ConfigMap) (*Record, error) {
 	ids, found, err := decodeObjects(cm)
 	if err != nil {

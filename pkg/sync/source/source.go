@@ -114,6 +114,9 @@ func New(opts Options) (*Source, error) {
 	return s, nil
 }
 
+// URL is the repository's URL without credentials.
+func (s *Source) URL() string { return s.remote.display }
+
 func (s *Source) configure(opts Options) error {
 	if err := validateRef(opts.Ref); err != nil {
 		return err
