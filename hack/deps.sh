@@ -3,7 +3,7 @@
 #
 #   hack/deps.sh demo    what `make demo` needs: the control plane is built with Go alone
 #   hack/deps.sh test    what `make test` needs on top: real sshd, systemd-nspawn test nodes,
-#                        and a C toolchain with libseccomp for runc
+#                        a C toolchain with libseccomp for runc, and headless Chromium
 #
 # As root it installs them; otherwise through sudo when sudo needs no password.
 # Failing both, it stops before anything is built and prints the one line to run.
@@ -16,6 +16,7 @@ test=("${demo[@]}"
   debootstrap debian-archive-keyring     # test/nodes builds a Debian root file system
   systemd-container iproute2 util-linux  # and boots it with systemd-nspawn in network namespaces
   gcc libc6-dev pkg-config libseccomp-dev # tools/build.sh builds runc (cgo, static, seccomp)
+  chromium-headless-shell                # test/browser drives it for the status page's browser tests
 )
 
 case ${1:-} in

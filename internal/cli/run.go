@@ -25,6 +25,7 @@ type runFlags struct {
 	config            string
 	logFormat         string
 	httpAddr          string
+	ui                uiOptions
 	webhookSecretFile string
 	// defaultServiceAccount is what syncs naming no ServiceAccount act as.
 	defaultServiceAccount string
@@ -52,7 +53,8 @@ func newRunCommand(s Streams) *cobra.Command {
 	fs.StringVar(&f.config, "config", "", "config file with several sources and syncs, instead of --repo")
 	fs.StringVar(&f.defaultServiceAccount, "default-service-account", "", "ServiceAccount, in each sync's namespace, that syncs naming none act as: with it, no sync applies with gitsync's own rights")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json; each sync logs one line")
-	fs.StringVar(&f.httpAddr, "http-addr", "", "serve /healthz, /readyz, /metrics and /hooks/* on this address (e.g. :8080); off when empty")
+	fs.StringVar(&f.httpAddr, "http-addr", "", "serve /healthz, /readyz, /metrics, /hooks/* and the status page /ui/ on this address (e.g. :8080); off when empty")
+	f.ui.register(fs)
 	fs.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret (with --repo; the config file has webhook.secretFile)")
 	fs.IntVar(&f.concurrentSyncs, "concurrent-syncs", gsync.DefaultConcurrency, "how many syncs fetch, render, apply and prune at once; the others queue in the order they became due (waiting for health does not count)")
 	fs.IntVar(&f.shardCount, "shard-count", 0, "split the syncs into this many shards by a hash of their names; with --shard-index this process runs one, else (with --leader-elect) replicas take shards by Lease")
@@ -93,6 +95,7 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	srv.ui, srv.ui.httpAddr = f.ui, f.httpAddr
 	mopts := gsync.ManagerOptions{Metrics: srv.metrics, Concurrency: f.concurrentSyncs}
 	if file != nil {
 		mopts.Notifier, err = file.Notifier(logr.FromContextOrDiscard(ctx).WithName("notify"))
@@ -136,6 +139,7 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 		srv.leading.Store(true)
 		return manager.Start(ctx)
 	}
+	manager.Observe(ctx) // a standby's status page shows the statuses the leader records
 	return lead(ctx, cfg, f.leader, srv, manager)
 }
 

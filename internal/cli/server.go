@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
+	"github.com/gitsync-io/gitsync/pkg/ui"
 	"github.com/gitsync-io/gitsync/pkg/webhook"
 )
 
@@ -22,6 +23,7 @@ import (
 // Standby replicas serve it too; they just do not sync.
 type server struct {
 	addr     string
+	ui       uiOptions
 	secrets  map[webhook.Provider][]byte // nil: webhooks off
 	registry *prometheus.Registry
 	metrics  *gsync.Metrics
@@ -49,10 +51,34 @@ func newServer(addr string, secrets map[webhook.Provider][]byte) (*server, error
 
 // start listens and serves until the returned stop is called.
 func (s *server) start(ctx context.Context) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, f := range stops {
+			f()
+		}
+	}
+	page, err := s.ui.handler(ctx, s.manager)
+	if err != nil {
+		return nil, err
+	}
+	if page != nil && s.ui.addr != "" {
+		mux := http.NewServeMux()
+		mux.Handle(ui.Prefix, page)
+		mux.Handle("/{$}", http.RedirectHandler(ui.Prefix, http.StatusFound))
+		stopUI, err := serve(ctx, s.ui.addr, mux, "status page")
+		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, stopUI)
+		page = nil
+	}
 	if s.addr == "" {
-		return func() {}, nil
+		return stop, nil
 	}
 	mux := http.NewServeMux()
+	if page != nil {
+		mux.Handle(ui.Prefix, page)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
@@ -63,18 +89,33 @@ func (s *server) start(ctx context.Context) (stop func(), err error) {
 		}
 		mux.Handle(webhook.PathPrefix, hooks)
 	}
-	ln, err := net.Listen("tcp", s.addr)
+	stopHTTP, err := serve(ctx, s.addr, mux, "probes, metrics", "webhooks", len(s.secrets), "statusPage", page != nil)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	stops = append(stops, stopHTTP)
+	return stop, nil
+}
+
+// serve listens on addr and serves h until the returned stop is called.
+func serve(ctx context.Context, addr string, h http.Handler, what string, keys ...any) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Shutting down ends the handlers' contexts, so that the status page's
+	// event streams close instead of holding the shutdown to its deadline.
+	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
+	srv.RegisterOnShutdown(cancel)
 	log := logr.FromContextOrDiscard(ctx)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error(err, "http server stopped")
+			log.Error(err, "http server stopped", "serving", what)
 		}
 	}()
-	log.Info("serving", "addr", ln.Addr().String(), "webhooks", len(s.secrets))
+	log.Info("serving", append([]any{"addr", ln.Addr().String(), "what", what}, keys...)...)
 	return func() {
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

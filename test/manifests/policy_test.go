@@ -224,7 +224,7 @@ func runsTheContract(t *testing.T, objs []*unstructured.Unstructured) {
 		t.Errorf("image %s, want %s (overlays override it with images:)", c.Image, image)
 	}
 	want := []string{"run", "--config", "/etc/gitsync/config.yaml", "--namespace", "$(POD_NAMESPACE)",
-		"--http-addr", ":8080", "--leader-elect", "--cache-dir", "/var/cache/gitsync", "--log-format", "json"}
+		"--http-addr", ":8080", "--ui-token-file", "/etc/gitsync/ui/token", "--leader-elect", "--cache-dir", "/var/cache/gitsync", "--log-format", "json"}
 	if diff := cmp.Diff(want, c.Args); diff != "" || len(c.Command) > 0 {
 		t.Errorf("command %q, args (-want +got):\n%s", c.Command, diff)
 	}
@@ -306,6 +306,7 @@ func mountsTheConfiguredFiles(t *testing.T, objs []*unstructured.Unstructured) {
 		"/etc/gitsync/git/identity": "Secret/gitsync-git", "/etc/gitsync/git/known_hosts": "Secret/gitsync-git", // for SSH
 		"/etc/gitsync/verify/keys.asc": "Secret/gitsync-verify", "/etc/gitsync/verify/allowed_signers": "Secret/gitsync-verify", // sources[].verify.keys
 		"/etc/gitsync-notify/*": "Secret/gitsync-notify", // notifications[].urlFile, tokenFile, secretFile
+		"/etc/gitsync/ui/token": "Secret/gitsync-ui",     // --ui-token-file
 	} {
 		if files[want] != from {
 			t.Errorf("%s comes from %q, want %s", want, files[want], from)
@@ -391,7 +392,7 @@ func carriesNoSecret(t *testing.T, objs []*unstructured.Unstructured) {
 			}
 		}
 	}
-	if want := sets.New("gitsync-git", "gitsync-webhook", "gitsync-verify", "gitsync-notify"); !names.Equal(want) {
+	if want := sets.New("gitsync-git", "gitsync-webhook", "gitsync-verify", "gitsync-notify", "gitsync-ui"); !names.Equal(want) {
 		t.Errorf("secrets.example.yaml has Secrets %v, want %v", sets.List(names), sets.List(want))
 	}
 }
