@@ -272,3 +272,21 @@ func TestPendingChangesAreShownWhenAskedFor(t *testing.T) {
 		}
 	}
 }
+
+func TestPagesAreCompressedAndTheStreamIsNot(t *testing.T) {
+	srv, _ := start(t, true)
+	for path, want := range map[string]string{"": "gzip", "syncs/gitsync-system/web": "gzip", "events": ""} {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+ui.Prefix+path, nil)
+		req.Header.Set("Accept-Encoding", "gzip") // set by hand: the client then leaves the body as it came
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		cancel()
+		if got := resp.Header.Get("Content-Encoding"); got != want {
+			t.Errorf("GET /ui/%s: Content-Encoding %q, want %q", path, got, want)
+		}
+	}
+}

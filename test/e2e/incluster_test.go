@@ -289,6 +289,12 @@ func TestLeaderElection(t *testing.T) {
 		}
 	})
 
+	t.Run("a standby's status page shows what the leader recorded", func(t *testing.T) {
+		standby.eventually("the standby's page shows e2e Ready", 20*time.Second, func() bool {
+			return slices.Equal(states(t, addrs[standby]), []string{"e2e=Ready"})
+		})
+	})
+
 	t.Run("the standby takes over when the leader dies", func(t *testing.T) {
 		before := standbyAPI.WritesExcept("leases")
 		if err := leader.cmd.Process.Signal(syscall.SIGKILL); err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gitsync-io/gitsync/test/browser"
@@ -90,6 +91,23 @@ func TestStatusPage(t *testing.T) {
 		t.Errorf("dependent's reason %q does not name what it waits for", reason)
 	}
 	checkAccessible(t, ctx, "the overview")
+	// From the keyboard: the first Tab reaches the skip link, and Tab and
+	// Enter open a sync's page.
+	browse(t, ctx, chromedp.KeyEvent(kb.Tab))
+	if focused := evalJS[string](t, ctx, `document.activeElement.textContent`); focused != "Skip to the content" {
+		t.Errorf("the first Tab focuses %q, want the skip link", focused)
+	}
+	for range 10 {
+		if evalJS[string](t, ctx, `document.activeElement.textContent`) == "broken" {
+			break
+		}
+		browse(t, ctx, chromedp.KeyEvent(kb.Tab))
+	}
+	browse(t, ctx, chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible("table.objects"))
+	if path := evalJS[string](t, ctx, `location.pathname`); path != "/ui/syncs/"+f.ns+"/broken" {
+		t.Errorf("Tab to broken and Enter opened %s", path)
+	}
+	browse(t, ctx, chromedp.Navigate(page), chromedp.WaitVisible("table.syncs"))
 	checkWeight(t, ctx, base, "the overview")
 	screenshot(t, ctx, filepath.Join(screenshots, "overview.png"))
 
@@ -117,6 +135,15 @@ true`)
 	}
 
 	// The sync page lists the objects with their statuses, and filters them.
+	// Opening it asks the API server nothing: ten loads of a page of four
+	// objects make fewer reads than one load would make asking per object.
+	before := f.api.Requests()
+	for range 10 {
+		fetchPage(t, page+"syncs/"+f.ns+"/ready", "GET", nil)
+	}
+	if after := f.api.Requests(); after["get"]+after["list"]-before["get"]-before["list"] >= 10 {
+		t.Errorf("ten loads of the sync page made API reads: %v before, %v after", before, after)
+	}
 	browse(t, ctx, chromedp.Navigate(page+"syncs/"+f.ns+"/ready"), chromedp.WaitVisible("table.objects"))
 	objects := visibleObjects(t, ctx)
 	for _, want := range []string{"ConfigMap " + f.ns + "/a Current", "ConfigMap " + f.ns + "/b Current", "Secret " + f.ns + "/creds Current", "Deployment.apps " + f.ns + "/web"} {
@@ -167,9 +194,9 @@ document.getElementById('status').dispatchEvent(new Event('change'))`)
 	browse(t, ctx, chromedp.Navigate(page+"syncs/"+f.ns+"/ready"), chromedp.WaitVisible(`button[data-action="resume"]`))
 	browse(t, ctx, chromedp.Click(`button[data-action="resume"]`), chromedp.WaitVisible(`button[data-action="suspend"]`))
 	p.eventually("ready is resumed", 20*time.Second, func() bool { return slices.Contains(states(t, base), "ready=Ready") })
-	before := f.requestedAt("ready")
+	requested := f.requestedAt("ready")
 	browse(t, ctx, chromedp.Click(`button[data-action="sync"]`))
-	p.eventually("sync now asks for a sync (gitsync.io/requested-at)", 10*time.Second, func() bool { return f.requestedAt("ready") != before })
+	p.eventually("sync now asks for a sync (gitsync.io/requested-at)", 10*time.Second, func() bool { return f.requestedAt("ready") != requested })
 	// A page of another origin, open in the same logged-in browser, cannot
 	// make it act.
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
