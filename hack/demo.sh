@@ -44,6 +44,7 @@ step "gitsync status"
 cat <<EOT
 
 The control plane keeps running: export KUBECONFIG=$KUBECONFIG
-Keep syncing every 10s:  $gitsync run ${sync[*]} --interval 10s
+Keep syncing every 10s:  $gitsync run ${sync[*]} --interval 10s --http-addr 127.0.0.1:8080
+  and watch it at http://127.0.0.1:8080/ui/
 Stop the cluster:        make cluster-down
 EOT
