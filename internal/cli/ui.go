@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 
@@ -37,8 +38,7 @@ func (o uiOptions) handler(ctx context.Context, syncs syncRunner) (http.Handler,
 	log := logr.FromContextOrDiscard(ctx)
 	page, ok := syncs.(ui.Syncs)
 	if !ok {
-		log.Info("status page off: it does not show shards taken by Lease yet; give --shard-index to each replica to have it")
-		return nil, nil
+		return nil, fmt.Errorf("the status page cannot show %T", syncs)
 	}
 	loopback := ui.Loopback(addr)
 	if !loopback && o.tokenFile == "" {

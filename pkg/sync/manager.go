@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
@@ -49,6 +51,10 @@ type ManagerOptions struct {
 	// Elsewhere names the syncs other Managers run (the other shards): a
 	// sync may depend on them, and reads their status from the cluster.
 	Elsewhere map[string]bool
+
+	// changes, if set, hears of changes to the views instead of the
+	// Manager's own watchers: those of the Shards that made it.
+	changes *watchers
 }
 
 // DefaultConcurrency is how many syncs of a Manager work at once by default.
@@ -72,7 +78,7 @@ type Manager struct {
 	sink        *eventSink
 	inventories []inventoryWatch
 	ready       atomic.Bool
-	watchers    watchers // of changes to the views
+	watchers    *watchers // of changes to the views
 }
 
 // inventoryWatch is the informer of one namespace's inventory ConfigMaps.
@@ -116,7 +122,8 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 	sink := &eventSink{EventSinkImpl: events.EventSinkImpl{Interface: sh.client.EventsV1()}}
 	broadcaster := events.NewBroadcaster(sink)
 	recorder := broadcaster.NewRecorder(scheme.Scheme, "gitsync")
-	m := &Manager{byName: map[string]*managed{}, remote: map[string][]*managed{}, shared: sh, broadcaster: broadcaster, sink: sink}
+	m := &Manager{byName: map[string]*managed{}, remote: map[string][]*managed{}, shared: sh, broadcaster: broadcaster, sink: sink,
+		watchers: cmp.Or(opts.changes, &watchers{})}
 	caches := map[string]inventory.Cache{}
 	for _, s := range syncs {
 		p := &past{}
@@ -150,7 +157,7 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 			caches[ns] = m.watchInventories(ns)
 		}
 		syncer.store.ReadFrom(caches[ns])
-		ms := &managed{Managed: s, source: sh.sources[key], why: "it has not synced yet", inventories: caches[ns], past: p, watchers: &m.watchers}
+		ms := &managed{Managed: s, source: sh.sources[key], why: "it has not synced yet", inventories: caches[ns], past: p, watchers: m.watchers}
 		syncer.onApplying = ms.started
 		ms.loop = NewLoop(syncer, s.Interval)
 		m.syncs = append(m.syncs, ms)
@@ -180,19 +187,28 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 // namespace: the syncs read their records from it, and it brings suspend
 // and sync-now requests. Start starts it.
 func (m *Manager) watchInventories(namespace string) inventory.Cache {
-	factory := informers.NewSharedInformerFactoryWithOptions(m.shared.client, 0, informers.WithNamespace(namespace),
+	w := newInventoryWatch(m.shared.client, namespace, m.watchers, m.requested)
+	m.inventories = append(m.inventories, w)
+	return w
+}
+
+// newInventoryWatch prepares the informer of the inventory ConfigMaps of
+// namespace, telling changes of every change and updated of updates.
+func newInventoryWatch(client kubernetes.Interface, namespace string, changes *watchers, updated func(before, after any)) inventoryWatch {
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = inventory.LabelInventory }))
 	cms := factory.Core().V1().ConfigMaps()
 	w := inventoryWatch{factory: factory, lister: cms.Lister(), synced: cms.Informer().HasSynced}
 	_, _ = cms.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { m.watchers.notify() },
+		AddFunc: func(any) { changes.notify() },
 		UpdateFunc: func(before, after any) {
-			m.requested(before, after)
-			m.watchers.notify()
+			if updated != nil {
+				updated(before, after)
+			}
+			changes.notify()
 		},
-		DeleteFunc: func(any) { m.watchers.notify() },
+		DeleteFunc: func(any) { changes.notify() },
 	})
-	m.inventories = append(m.inventories, w)
 	return w
 }
 

@@ -79,6 +79,9 @@ type Shards struct {
 	members  map[string]*member // by identity, as observed
 	live     []string           // alive members, sorted
 	handedAt map[int]time.Time  // when a shard was last handed over
+
+	statuses map[string]inventoryWatch // of every sync, by namespace
+	changes  *watchers                 // of the views, in every shard
 }
 
 // electing is one shard this replica stands by on, or leads.
@@ -125,6 +128,9 @@ func NewShards(cfg *rest.Config, syncs []Managed, mopts ManagerOptions, opts Sha
 		sh.syncs[k], _ = InShard(syncs, k, opts.Count)
 	}
 	sh.mopts.Elsewhere = names // a dependency in another shard is read from the cluster
+	sh.changes = &watchers{}
+	sh.mopts.changes = sh.changes
+	sh.watchStatuses()
 	return sh, nil
 }
 
@@ -147,6 +153,7 @@ func (sh *Shards) Start(ctx context.Context) error {
 	sh.mu.Lock()
 	sh.base = ctx
 	sh.mu.Unlock()
+	sh.observe(ctx)
 	defer sh.leave(log)
 	tick := time.NewTicker(sh.opts.Leader.RetryPeriod)
 	defer tick.Stop()

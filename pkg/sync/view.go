@@ -37,6 +37,9 @@ type View struct {
 	Runs []Run `json:"runs,omitempty"`
 	// Events are the latest Events it recorded, newest first.
 	Events []Event `json:"events,omitempty"`
+	// Shard says which shard the sync is in when another replica runs it:
+	// the view then holds only what that replica records.
+	Shard string `json:"shard,omitempty"`
 }
 
 // Run is one outcome of a sync. Consecutive runs that change nothing fold
@@ -114,16 +117,9 @@ func (m *Manager) find(namespace, name string) *managed {
 }
 
 func (ms *managed) view() View {
-	v := View{Ref: cmp.Or(ms.Options.Source.Ref, ms.Options.Source.SemVer), Interval: ms.Interval, DependsOn: ms.DependsOn, Next: ms.loop.nextAt()}
-	if cm, ok := ms.inventories.Get(ms.Options.Namespace, inventory.ConfigMapName(ms.Options.Name)); ok {
-		_ = json.Unmarshal(inventory.StatusOf(cm), &v.Status) // an unreadable status shows as Pending
-		if ids, err := inventory.ObjectsOf(cm); err == nil {
-			v.Objects = len(ids)
-		}
-	}
-	v.Name, v.Namespace, v.Path = ms.Options.Name, ms.Options.Namespace, ms.Options.Path
+	v := recordedView(ms.inventories, ms.Managed)
+	v.Next = ms.loop.nextAt()
 	v.Source = cmp.Or(v.Source, ms.source.src.URL())
-	v.Status = v.withState()
 	ms.past.mu.Lock()
 	defer ms.past.mu.Unlock()
 	if ms.past.applying != "" && !v.Suspended {
@@ -131,6 +127,21 @@ func (ms *managed) view() View {
 	}
 	v.Runs = reversed(ms.past.runs)
 	v.Events = reversed(ms.past.events)
+	return v
+}
+
+// recordedView is the view of s from the status it records, as the cache
+// of its namespace's inventory ConfigMaps holds it.
+func recordedView(inventories inventory.Cache, s Managed) View {
+	v := View{Ref: cmp.Or(s.Options.Source.Ref, s.Options.Source.SemVer), Interval: s.Interval, DependsOn: s.DependsOn}
+	if cm, ok := inventories.Get(s.Options.Namespace, inventory.ConfigMapName(s.Options.Name)); ok {
+		_ = json.Unmarshal(inventory.StatusOf(cm), &v.Status) // an unreadable status shows as Pending
+		if ids, err := inventory.ObjectsOf(cm); err == nil {
+			v.Objects = len(ids)
+		}
+	}
+	v.Name, v.Namespace, v.Path = s.Options.Name, s.Options.Namespace, s.Options.Path
+	v.Status = v.withState()
 	return v
 }
 
@@ -177,11 +188,16 @@ func (m *Manager) Objects(namespace, name string) ([]ObjectView, error) {
 		v.ID = id
 		out = append(out, v)
 	}
-	slices.SortFunc(out, func(a, b ObjectView) int {
+	sortObjects(out)
+	return out, nil
+}
+
+// sortObjects sorts by group, kind, namespace and name.
+func sortObjects(objs []ObjectView) {
+	slices.SortFunc(objs, func(a, b ObjectView) int {
 		return cmp.Or(cmp.Compare(a.ID.GroupKind.Group, b.ID.GroupKind.Group), cmp.Compare(a.ID.GroupKind.Kind, b.ID.GroupKind.Kind),
 			cmp.Compare(a.ID.Namespace, b.ID.Namespace), cmp.Compare(a.ID.Name, b.ID.Name))
 	})
-	return out, nil
 }
 
 // started notes that the sync applies revision.

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -106,6 +107,27 @@ func TestShards(t *testing.T) {
 	t.Logf("cold: shard holders %v; syncs applied per replica %v; %s waited for s0000 of another shard", holders, perReplica, dependent)
 	if len(perReplica) != shards || len(uniq(holders)) != shards {
 		t.Errorf("cold: %d replicas applied syncs and shards are held by %v; want each of the %d replicas to hold one shard\n%s", len(perReplica), holders, shards, logs())
+	}
+
+	// Every replica's status page shows every sync: its own shard's from
+	// its Managers, the others' from what they record.
+	for _, r := range replicas {
+		var views []struct{ Name, State, Shard string }
+		if err := json.Unmarshal([]byte(get(t, "http://"+r.addr+"/ui/api/syncs")), &views); err != nil {
+			t.Fatalf("%s: /ui/api/syncs: %v", r.name, err)
+		}
+		ready, elsewhere := 0, 0
+		for _, v := range views {
+			if v.State == "Ready" {
+				ready++
+			}
+			if v.Shard != "" {
+				elsewhere++
+			}
+		}
+		if len(views) != syncs || ready != syncs || elsewhere == 0 || elsewhere == syncs {
+			t.Errorf("%s's status page: %d syncs, %d Ready, %d run elsewhere; want all %d Ready, some run elsewhere", r.name, len(views), ready, elsewhere, syncs)
+		}
 	}
 
 	// Kill the replica of shard 0.
