@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -234,8 +235,45 @@ document.getElementById('status').dispatchEvent(new Event('change'))`)
 			}
 		}
 	}
+	// gitsync stops: the open page says its connection is lost.
 	if err := p.stop(); err != nil {
 		t.Errorf("gitsync run exited with %v; logs:\n%s", err, p.logs.String())
+	}
+	waitFor(t, ctx, 10*time.Second, `document.getElementById('connection').textContent.includes('lost')`)
+}
+
+// TestStatusPageAddresses: the page on an address of its own (--ui-addr),
+// and off, saying so, on an address other than loopback without a token.
+func TestStatusPageAddresses(t *testing.T) {
+	f := newFixture(t)
+	f.repo.Commit(t, "app", map[string]string{"app/a.yaml": configMap("a", "one")})
+	config := f.writeConfig("1m", "- {name: app, source: repo, path: app, namespace: "+f.ns+"}")
+
+	own := freeAddr(t)
+	p, base := f.runConfig(config, "--ui-addr", own)
+	p.eventually("the page on --ui-addr", 20*time.Second, func() bool { return slices.Equal(states(t, "http://"+own), []string{"app=Ready"}) })
+	if code, _ := fetchPage(t, "http://"+own+"/", "GET", nil); code != http.StatusOK {
+		t.Errorf("GET / on --ui-addr answered %d, want the page (through a redirect to /ui/)", code)
+	}
+	if code, _ := fetchPage(t, base+"/ui/", "GET", nil); code != http.StatusNotFound {
+		t.Errorf("GET /ui/ on --http-addr answered %d, want 404 when the page has its own address", code)
+	}
+	if err := p.stop(); err != nil {
+		t.Errorf("gitsync run exited with %v", err)
+	}
+
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	q := startGitsync(t, nil, "run", "--config", config, "--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns,
+		"--cache-dir", t.TempDir(), "--http-addr", "0.0.0.0:"+port)
+	q.eventually("gitsync says the page is off", 20*time.Second, func() bool {
+		return strings.Contains(q.logs.String(), "status page off: 0.0.0.0:"+port+" is not on loopback")
+	})
+	q.eventually("the probes answer", 20*time.Second, func() bool {
+		code, _ := fetchPage(t, "http://127.0.0.1:"+port+"/healthz", "GET", nil)
+		return code == http.StatusOK
+	})
+	if code, _ := fetchPage(t, "http://127.0.0.1:"+port+"/ui/", "GET", nil); code != http.StatusNotFound {
+		t.Errorf("GET /ui/ without a token on 0.0.0.0 answered %d, want 404: the page is off", code)
 	}
 }
 
