@@ -145,16 +145,26 @@ func newRow(v gsync.View) row {
 	return rw
 }
 
-func (h *handler) sync(w http.ResponseWriter, r *http.Request, a access) {
+// withObjects reads the view and the objects of the sync the request
+// names, answering the request itself when it cannot.
+func (h *handler) withObjects(w http.ResponseWriter, r *http.Request) (gsync.View, []gsync.ObjectView, bool) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
 	v, ok := h.opts.Syncs.View(ns, name)
 	if !ok {
 		http.NotFound(w, r)
-		return
+		return v, nil, false
 	}
 	objects, err := h.opts.Syncs.Objects(ns, name)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return v, nil, false
+	}
+	return v, objects, true
+}
+
+func (h *handler) sync(w http.ResponseWriter, r *http.Request, a access) {
+	v, objects, ok := h.withObjects(w, r)
+	if !ok {
 		return
 	}
 	d := &detail{row: newRow(v), Query: r.URL.Query().Get("q"), Status: r.URL.Query().Get("status"),
@@ -272,15 +282,8 @@ type apiObject struct {
 }
 
 func (h *handler) apiSync(w http.ResponseWriter, r *http.Request, _ access) {
-	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	v, ok := h.opts.Syncs.View(ns, name)
+	v, objects, ok := h.withObjects(w, r)
 	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	objects, err := h.opts.Syncs.Objects(ns, name)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	out := struct {

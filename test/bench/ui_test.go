@@ -1,13 +1,10 @@
 package bench
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,8 +13,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gitsync-io/gitsync/test/browser"
-	"github.com/gitsync-io/gitsync/test/gitserver"
-	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
 // BenchmarkStatusPage measures the status page of `gitsync run` for one sync
@@ -29,28 +24,8 @@ func BenchmarkStatusPage(b *testing.B) {
 	for b.Loop() {
 		run := runs.Add(1)
 		w := workload{n: n, prefix: fmt.Sprintf("u%d", run), label: fmt.Sprintf("u%d-%d", run, n)}
-		repo := gitserver.NewRepo(b)
-		srv := gitserver.StartHTTP(b, repo.Root(), gitserver.Options{})
-		repo.Commit(b, "workload", w.files(all, -1))
-		proxy := testenv.StartProxy(b, identity(b))
-		dir := b.TempDir()
-		config := filepath.Join(dir, "config.yaml")
-		if err := os.WriteFile(config, fmt.Appendf(nil, "apiVersion: gitsync.io/v1alpha1\nkind: Config\nsources:\n- {name: repo, url: %s, ref: main, interval: 1h}\nsyncs:\n- {name: %s, source: repo, path: objs, timeout: 10m}\n",
-			srv.URL+"/"+repo.Name(), w.label), 0o600); err != nil {
-			b.Fatal(err)
-		}
-		bin := buildGitsync(b)
-		addr := freeAddr(b)
-		cmd := exec.Command(bin, "run", "--config", config, "--kubeconfig", proxy.Kubeconfig, "--namespace", "bench-identity",
-			"--cache-dir", b.TempDir(), "--http-addr", addr)
-		cmd.Env = append(os.Environ(), "HOME="+b.TempDir())
-		var logs bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-
+		g := startRun(b, w, nil)
+		bin, addr, proxy, logs := g.bin, g.addr, g.proxy, g.logs
 		base := "http://" + addr + "/ui/"
 		page, api := base+"syncs/bench-identity/"+w.label, base+"api/syncs/bench-identity/"+w.label
 		deadline := time.Now().Add(10 * time.Minute)

@@ -44,34 +44,9 @@ func pushToApplied(b *testing.B, n, pushes int) (p50, p95 time.Duration, rss, hw
 	b.Helper()
 	run := runs.Add(1)
 	w := workload{n: n, prefix: fmt.Sprintf("w%d", run), label: fmt.Sprintf("w%d-%d", run, n)}
-	repo := gitserver.NewRepo(b)
-	srv := gitserver.StartHTTP(b, repo.Root(), gitserver.Options{})
-	repo.Commit(b, "workload", w.files(all, -1))
-	proxy := testenv.StartProxy(b, identity(b))
-
-	dir := b.TempDir()
 	secret := []byte("bench-webhook-secret")
-	config := fmt.Sprintf("apiVersion: gitsync.io/v1alpha1\nkind: Config\nsources:\n- {name: repo, url: %s, ref: main, interval: 1h}\nsyncs:\n- {name: %s, source: repo, path: objs, timeout: 10m}\nwebhook: {secretFile: %s}\n",
-		srv.URL+"/"+repo.Name(), w.label, filepath.Join(dir, "secret"))
-	write := func(name string, data []byte) {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			b.Fatal(err)
-		}
-	}
-	write("secret", secret)
-	write("config.yaml", []byte(config))
-
-	bin := buildGitsync(b)
-	addr := freeAddr(b)
-	cmd := exec.Command(bin, "run", "--config", filepath.Join(dir, "config.yaml"), "--kubeconfig", proxy.Kubeconfig,
-		"--namespace", "bench-identity", "--cache-dir", b.TempDir(), "--http-addr", addr)
-	cmd.Env = append(os.Environ(), "HOME="+b.TempDir())
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	g := startRun(b, w, secret)
+	repo, srv, addr, cmd, logs := g.repo, g.srv, g.addr, g.cmd, g.logs
 
 	admin, err := dynamic.NewForConfig(testenv.Config(b))
 	if err != nil {
@@ -115,6 +90,50 @@ func pushToApplied(b *testing.B, n, pushes int) (p50, p95 time.Duration, rss, hw
 		}
 	}
 	return took[len(took)/2], took[len(took)*95/100], rss, hwm
+}
+
+// running is a `gitsync run` of one sync of a workload, as a
+// ServiceAccount, serving HTTP on addr.
+type running struct {
+	repo  *gitserver.Repo
+	srv   *gitserver.HTTPServer
+	proxy *testenv.Proxy
+	bin   string
+	addr  string
+	cmd   *exec.Cmd
+	logs  *bytes.Buffer
+}
+
+// startRun commits w to a new repository and starts `gitsync run` of it,
+// interval 1h, with webhooks when secret is set.
+func startRun(b *testing.B, w workload, secret []byte) *running {
+	b.Helper()
+	g := &running{repo: gitserver.NewRepo(b), logs: &bytes.Buffer{}}
+	g.srv = gitserver.StartHTTP(b, g.repo.Root(), gitserver.Options{})
+	g.repo.Commit(b, "workload", w.files(all, -1))
+	g.proxy = testenv.StartProxy(b, identity(b))
+	dir := b.TempDir()
+	config := fmt.Sprintf("apiVersion: gitsync.io/v1alpha1\nkind: Config\nsources:\n- {name: repo, url: %s, ref: main, interval: 1h}\nsyncs:\n- {name: %s, source: repo, path: objs, timeout: 10m}\n",
+		g.srv.URL+"/"+g.repo.Name(), w.label)
+	if secret != nil {
+		config += fmt.Sprintf("webhook: {secretFile: %s}\n", filepath.Join(dir, "secret"))
+		if err := os.WriteFile(filepath.Join(dir, "secret"), secret, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	g.bin, g.addr = buildGitsync(b), freeAddr(b)
+	g.cmd = exec.Command(g.bin, "run", "--config", filepath.Join(dir, "config.yaml"), "--kubeconfig", g.proxy.Kubeconfig,
+		"--namespace", "bench-identity", "--cache-dir", b.TempDir(), "--http-addr", g.addr)
+	g.cmd.Env = append(os.Environ(), "HOME="+b.TempDir())
+	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
+	if err := g.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = g.cmd.Process.Kill(); _ = g.cmd.Wait() })
+	return g
 }
 
 func postSigned(b testing.TB, url string, body, secret []byte) {

@@ -281,28 +281,26 @@ func TestStatusPageAddresses(t *testing.T) {
 func cliStates(t *testing.T, f *fixture) []string {
 	t.Helper()
 	r := gitsync(t, nil, "status", "--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns, "-o", "json")
-	var st []struct{ Name, State, Reason string }
-	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
-		t.Fatalf("gitsync status -o json: %v\n%s", err, r)
-	}
-	var out []string
-	for _, s := range st {
-		out = append(out, s.Name+" "+s.State+": "+s.Reason)
-	}
-	return out
+	return stateLines(t, "gitsync status -o json", r.Stdout)
 }
 
 // pageStates is cliStates from the page's API.
 func pageStates(t *testing.T, base string) []string {
 	t.Helper()
 	_, body := fetchPage(t, base+"/ui/api/syncs", "GET", nil)
-	var views []struct{ Name, State, Reason string }
-	if err := json.Unmarshal([]byte(body), &views); err != nil {
-		t.Fatalf("/ui/api/syncs: %v\n%s", err, body)
+	return stateLines(t, "/ui/api/syncs", body)
+}
+
+// stateLines reads a JSON list of statuses or views as "name State: reason".
+func stateLines(t *testing.T, from, data string) []string {
+	t.Helper()
+	var list []struct{ Name, State, Reason string }
+	if err := json.Unmarshal([]byte(data), &list); err != nil {
+		t.Fatalf("%s: %v\n%s", from, err, data)
 	}
 	var out []string
-	for _, v := range views {
-		out = append(out, v.Name+" "+v.State+": "+v.Reason)
+	for _, s := range list {
+		out = append(out, s.Name+" "+s.State+": "+s.Reason)
 	}
 	return out
 }
