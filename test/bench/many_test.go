@@ -57,6 +57,7 @@ type manyRun struct {
 	noopRuns     int      // syncs run in the no-op window
 	noopUncached []string // log lines of no-op runs that rendered afresh
 	peakRSS, rss int64
+	rssParts     string // what rss is made of
 	logs         *syncBuffer
 }
 
@@ -130,6 +131,7 @@ func runManySyncs(t testing.TB, o manyOptions) *manyRun {
 		}
 	}
 	m.rss, m.peakRSS = procMemory(t, cmd.Process.Pid)
+	m.rssParts = rssParts(t, cmd.Process.Pid)
 	return m
 }
 
@@ -253,7 +255,7 @@ func (m *manyRun) print(floor time.Duration) {
 			s.step.total("get", "list", "watch"), s.step.total("create", "update", "patch", "delete"), byResource(s.step.requests))
 	}
 	fmt.Printf("\nfloor engine, the same %d objects in one 32-way pass (the API server's share of the cold step): %.1f s\n", len(m.manifests), floor.Seconds())
-	fmt.Printf("gitsync RSS at the end %d MiB, peak %d MiB\n", m.rss>>20, m.peakRSS>>20)
+	fmt.Printf("gitsync RSS at the end %d MiB (%s), peak %d MiB\n", m.rss>>20, m.rssParts, m.peakRSS>>20)
 }
 
 func byResource(requests map[string]int) string {

@@ -83,6 +83,7 @@ func pushToApplied(b *testing.B, n, pushes int) (p50, p95 time.Duration, rss, hw
 	}
 	slices.Sort(took)
 	rss, hwm = procMemory(b, cmd.Process.Pid)
+	fmt.Printf("\nresident now: %s\n", rssParts(b, cmd.Process.Pid))
 	time.Sleep(time.Second) // let the last sync log its line
 	for _, line := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(line, "msg=synced") {
@@ -174,6 +175,24 @@ func procMemory(b testing.TB, pid int) (rss, hwm int64) {
 		}
 	}
 	return rss, hwm
+}
+
+// rssParts says what the resident memory of pid is made of: anonymous
+// (the heap, stacks) and file-backed (mostly the binary's own pages, shared
+// and reclaimable), from /proc/PID/status.
+func rssParts(b testing.TB, pid int) string {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	parts := map[string]int64{}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		field, value, _ := strings.Cut(line, ":")
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		parts[field] = kb >> 10
+	}
+	return fmt.Sprintf("%d MiB anonymous, %d MiB file-backed", parts["RssAnon"], parts["RssFile"])
 }
 
 func freeAddr(b testing.TB) string {
