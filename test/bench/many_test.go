@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/gitsync-io/gitsync/test/gitserver"
+	"github.com/gitsync-io/gitsync/test/internal/syncbuf"
 	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
@@ -58,7 +57,7 @@ type manyRun struct {
 	noopUncached []string // log lines of no-op runs that rendered afresh
 	peakRSS, rss int64
 	rssParts     string // what rss is made of
-	logs         *syncBuffer
+	logs         *syncbuf.Buffer
 }
 
 // manyStep is one step: its wall time, requests by "verb resource" and git
@@ -85,7 +84,7 @@ func runManySyncs(t testing.TB, o manyOptions) *manyRun {
 	run := runs.Add(1)
 	f := newManyFixture(t, fmt.Sprintf("m%d", run), o.syncs, o.interval, nil)
 	proxy := testenv.StartProxy(t, identity(t))
-	m := &manyRun{manyOptions: o, proxy: proxy, logs: &syncBuffer{}}
+	m := &manyRun{manyOptions: o, proxy: proxy, logs: &syncbuf.Buffer{}}
 	for _, content := range manyFiles(f.prefix, o.syncs, "v1") {
 		if !strings.HasPrefix(content, "apiVersion: kustomize") {
 			m.manifests = append(m.manifests, strings.Split(content, "---\n")...)
@@ -293,30 +292,6 @@ func floorApply(b *testing.B, proxy *testenv.Proxy, manifests []string) time.Dur
 	start := time.Now()
 	f.parallel(b, b.Context(), namespacesFirst(floorManifests), f.apply)
 	return time.Since(start)
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's stdout and stderr.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Len()
 }
 
 func tailOf(s string, n int) string {

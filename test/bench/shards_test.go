@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
+	"github.com/gitsync-io/gitsync/test/internal/syncbuf"
 	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
@@ -45,11 +46,11 @@ func TestShards(t *testing.T) {
 		addr  string
 		proxy *testenv.Proxy
 		cmd   *exec.Cmd
-		logs  *syncBuffer
+		logs  *syncbuf.Buffer
 	}
 	var replicas []*replica
 	for i := range shards {
-		r := &replica{name: fmt.Sprintf("replica-%d", i), addr: freeAddr(t), proxy: testenv.StartProxy(t, identity(t)), logs: &syncBuffer{}}
+		r := &replica{name: fmt.Sprintf("replica-%d", i), addr: freeAddr(t), proxy: testenv.StartProxy(t, identity(t)), logs: &syncbuf.Buffer{}}
 		r.cmd = exec.Command(bin, "run", "--config", f.config, "--kubeconfig", r.proxy.Kubeconfig,
 			"--namespace", invNS, "--cache-dir", t.TempDir(), "--http-addr", r.addr, "--log-format", "json",
 			"--shard-count", fmt.Sprint(shards), "--leader-elect",
@@ -69,7 +70,7 @@ func TestShards(t *testing.T) {
 		}
 		return sb.String()
 	}
-	m := &manyRun{manyOptions: manyOptions{syncs: syncs}, logs: &syncBuffer{}}
+	m := &manyRun{manyOptions: manyOptions{syncs: syncs}, logs: &syncbuf.Buffer{}}
 
 	// Which replica applied which sync: the writes into each sync's namespace.
 	syncOf := regexp.MustCompile(`/namespaces/` + prefix + `-(s\d{4})[/]?`)

@@ -1,13 +1,11 @@
 package bootstrap
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/gitsync-io/gitsync/pkg/bootstrap"
 	"github.com/gitsync-io/gitsync/pkg/bootstrap/ssh"
+	"github.com/gitsync-io/gitsync/test/internal/syncbuf"
 	"github.com/gitsync-io/gitsync/test/nodes"
 )
 
@@ -25,7 +24,7 @@ import (
 type stepHost struct {
 	host *bootstrap.Host
 	step bootstrap.Step
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 }
 
 // newStepHost connects to node as the only (control-plane) node of a cluster file that
@@ -42,7 +41,7 @@ gitops: {repo: https://git.example.org/ops/cluster.git}
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	cfg := ssh.DefaultConfig()
 	cfg.Address, cfg.User, cfg.KeyFile, cfg.AgentSocket = node.SSHAddr, "deploy", cluster.ClientKeyFile, ""
 	cfg.KnownHostsFile = cluster.KnownHostsFile(t)
@@ -95,24 +94,6 @@ func closedPort(t *testing.T, addr netip.Addr) string {
 		t.Fatal(err)
 	}
 	return url
-}
-
-// syncBuffer is the SSH log, written by the client's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // pushImage pushes a small random image to ref, over plain HTTP, and returns its digest.

@@ -1,17 +1,17 @@
 package browser
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/gitsync-io/gitsync/test/internal/syncbuf"
 )
 
 // WindowWidth and WindowHeight are the size of the browser window, and so of
@@ -63,7 +63,7 @@ func New(t testing.TB) context.Context {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &output{}
+	out := &syncbuf.Buffer{} // what the browser prints, for the log of a failed test
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], loopbackOnly()...)
 	opts = append(opts,
 		chromedp.ExecPath(path),
@@ -120,22 +120,4 @@ func loopbackOnly() []chromedp.ExecAllocatorOption {
 		chromedp.NoSandbox,
 		chromedp.Flag("disable-gpu", true),
 	}
-}
-
-// output keeps what the browser prints, for the log of a failed test.
-type output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
 }

@@ -1,37 +1,19 @@
 package e2e
 
 import (
-	"bytes"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gitsync-io/gitsync/test/internal/syncbuf"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // background is a gitsync process left running, killed when the test ends.
 type background struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	logs   lockedBuffer
+	logs   syncbuf.Buffer
 	exited chan error
 }
 
