@@ -83,13 +83,12 @@ type pages struct {
 
 func parsePages() pages {
 	funcs := template.FuncMap{
-		"short":     short,
-		"ago":       ago,
-		"in":        in,
-		"seconds":   func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) },
-		"count":     func(counts map[apply.Action]int, a string) int { return counts[apply.Action(a)] },
-		"stateIcon": func(s gsync.State) string { return icons[s] },
-		"lower":     func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
+		"short":   short,
+		"ago":     ago,
+		"in":      in,
+		"seconds": func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) },
+		"count":   func(counts map[apply.Action]int, a string) int { return counts[apply.Action(a)] },
+		"lower":   func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
 	}
 	sub, _ := fs.Sub(assets, "assets")
 	return pages{tmpl: template.Must(template.New("").Funcs(funcs).ParseFS(sub, "*.html"))}
@@ -108,14 +107,14 @@ var icons = map[gsync.State]string{
 }
 
 // render writes template name, or only its live part when the page's
-// script asks for it (X-Gitsync-Fragment) to swap it in.
+// script asks for it (X-Gitsync-Fragment) to swap it in and the page has one.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, name string, p page) {
 	p.Now = time.Now()
 	if p.Access == (access{}) {
 		p.Access = h.access(r)
 	}
 	tmpl := name
-	if r.Header.Get("X-Gitsync-Fragment") == "1" {
+	if r.Header.Get("X-Gitsync-Fragment") == "1" && h.pages.tmpl.Lookup(name+"-live") != nil {
 		tmpl = name + "-live"
 	}
 	var buf bytes.Buffer

@@ -252,6 +252,10 @@ func TestFragmentsHoldTheLiveParts(t *testing.T) {
 	if strings.Contains(body, "<html") || strings.Contains(body, `id="q"`) {
 		t.Errorf("the fragment holds more than the live parts:\n%s", body)
 	}
+	code, body := do(t, noRedirect, "GET", srv.URL+ui.Prefix+"syncs/gitsync-system/web/diff", map[string]string{"X-Gitsync-Fragment": "1"}, "")
+	if code != http.StatusOK || !strings.Contains(body, "<html") {
+		t.Errorf("a page without live parts, asked for them: %d, want the whole page:\n%s", code, body)
+	}
 	_, body = do(t, noRedirect, "GET", srv.URL+ui.Prefix+"syncs/gitsync-system/web?status=InProgress", nil, "")
 	if !strings.Contains(body, `<span id="shown">1</span> of 2`) {
 		t.Errorf("filtering by status without the script:\n%s", body)

@@ -30,7 +30,9 @@
       });
   }
 
-  if (window.EventSource) {
+  // Only pages with live parts follow the stream: the pending changes are
+  // a dry run, made again only when asked for.
+  if (window.EventSource && document.querySelector('[data-live]')) {
     var source = new EventSource('/ui/events');
     source.addEventListener('change', refresh);
     source.onopen = function () {
