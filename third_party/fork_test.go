@@ -20,12 +20,25 @@ import (
 // Go 1.26's doc comment rules), applies kustomize-api.patch and compares the
 // result with kustomize-api/, file by file.
 func TestKustomizeAPIIsTheReleasePlusThePatch(t *testing.T) {
-	const module = "sigs.k8s.io/kustomize/api"
+	checkPatchedCopy(t, "sigs.k8s.io/kustomize/api", "kustomize-api", "testutils/")
+}
+
+// TestJSONSchemaIsTheReleasePlusThePatch does the same for
+// santhosh-tekuri/jsonschema and jsonschema.patch.
+func TestJSONSchemaIsTheReleasePlusThePatch(t *testing.T) {
+	checkPatchedCopy(t, "github.com/santhosh-tekuri/jsonschema/v6", "jsonschema", "testdata/")
+}
+
+// checkPatchedCopy holds the directory fork to the release of module that
+// go.mod requires, formatted as gofmt does, with fork.patch applied: every
+// file of fork is that, and every Go file of the release a build uses (none
+// under the directories skip names) is in fork.
+func checkPatchedCopy(t *testing.T, module, fork string, skip ...string) {
+	t.Helper()
 	version := required(t, module)
 
 	release := download(t, module, version)
 
-	fork := "kustomize-api"
 	files := filesUnder(t, fork)
 	expected := t.TempDir()
 	for _, name := range files {
@@ -63,12 +76,21 @@ func TestKustomizeAPIIsTheReleasePlusThePatch(t *testing.T) {
 
 	// Every Go file of the release that a build uses is in the copy.
 	for _, name := range filesUnder(t, release) {
-		if strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") && !strings.HasPrefix(name, "testutils/") {
+		if strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") && !hasAnyPrefix(name, skip) {
 			if _, err := os.Stat(filepath.Join(fork, name)); err != nil {
 				t.Errorf("%s/%s is missing: copy it from the release (README.md)", fork, name)
 			}
 		}
 	}
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // sopsStandIns are the packages of third_party/sops that are gitsync's own

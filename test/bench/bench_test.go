@@ -61,7 +61,7 @@ type row struct {
 	wall       time.Duration
 	phases     map[string]float64 // seconds
 	requests   map[string]int
-	rssMiB     int64 // 0 for the floor, which runs in the benchmark's process
+	rss        peakRSS // zero for the floor, which runs in the benchmark's process
 	summary    string
 }
 
@@ -145,7 +145,7 @@ func inventorySize(b *testing.B, name string) string {
 
 // measure runs cmd through the proxy and records wall time, requests by
 // method and the peak RSS of the process.
-func measure(b *testing.B, proxy *testenv.Proxy, cmd *exec.Cmd) (time.Duration, map[string]int, int64, []byte) {
+func measure(b *testing.B, proxy *testenv.Proxy, cmd *exec.Cmd) (time.Duration, map[string]int, peakRSS, []byte) {
 	b.Helper()
 	before := proxy.Requests()
 	var stdout, stderr bytes.Buffer
@@ -167,17 +167,30 @@ func measure(b *testing.B, proxy *testenv.Proxy, cmd *exec.Cmd) (time.Duration, 
 			delta[m] = d
 		}
 	}
-	return wall, delta, peak() >> 20, stdout.Bytes()
+	return wall, delta, peak(), stdout.Bytes()
 }
 
-// watchPeakRSS samples the peak resident memory (VmHWM) of pid every few
-// milliseconds until it exits; the returned function gives the last sample,
-// in bytes. The rusage of a waited-for child is no measure: Go starts a
-// child sharing the parent's memory until exec, and Linux keeps that high
-// water mark in the child's ru_maxrss, so it reported the benchmark's own
-// RSS (84 MiB for every step of every tool).
-func watchPeakRSS(pid int) func() int64 {
-	var peak atomic.Int64
+// peakRSS is a process's peak resident memory and, apart, the peak of its
+// anonymous part, in MiB. The rest is the binary's own pages, which the
+// kernel maps a folio at a time: touching one line of code can map 64 KiB
+// or more of the file.
+type peakRSS struct{ total, anon int64 }
+
+func (p peakRSS) String() string {
+	if p.total == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%d MiB (anon %d)", p.total, p.anon)
+}
+
+// watchPeakRSS samples the peak resident memory (VmHWM) and the largest
+// anonymous part (RssAnon) of pid every few milliseconds until it exits; the
+// returned function gives the last sample. The rusage of a waited-for child
+// is no measure: Go starts a child sharing the parent's memory until exec,
+// and Linux keeps that high water mark in the child's ru_maxrss, so it
+// reported the benchmark's own RSS (84 MiB for every step of every tool).
+func watchPeakRSS(pid int) func() peakRSS {
+	var total, anon atomic.Int64
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -188,22 +201,24 @@ func watchPeakRSS(pid int) func() int64 {
 				return // exited
 			}
 			for line := range strings.SplitSeq(string(data), "\n") {
-				if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-					kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-					if kb<<10 > peak.Load() {
-						peak.Store(kb << 10)
-					}
+				name, v, _ := strings.Cut(line, ":")
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				switch name {
+				case "VmHWM":
+					total.Store(max(total.Load(), kb<<10))
+				case "RssAnon":
+					anon.Store(max(anon.Load(), kb<<10))
 				}
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	return func() int64 {
+	return func() peakRSS {
 		select {
 		case <-done:
 		case <-time.After(time.Second):
 		}
-		return peak.Load()
+		return peakRSS{total: total.Load() >> 20, anon: anon.Load() >> 20}
 	}
 }
 
@@ -247,7 +262,7 @@ func (g *gitsyncRunner) run(b *testing.B, s step) row {
 	if err := json.Unmarshal(out, &res); err != nil {
 		b.Fatalf("gitsync -o json: %v\n%s", err, out)
 	}
-	return row{step: s.name, tool: "gitsync", wall: wall, phases: res.Timings, requests: reqs, rssMiB: rss, summary: countsString(res.Counts)}
+	return row{step: s.name, tool: "gitsync", wall: wall, phases: res.Timings, requests: reqs, rss: rss, summary: countsString(res.Counts)}
 }
 
 // kubectlRunner applies each step's files with kubectl, pruning with an
@@ -285,7 +300,7 @@ func (k *kubectlRunner) run(b *testing.B, s step) row {
 	return row{
 		step: s.name, tool: "kubectl", wall: applyWall + waitWall,
 		phases:   map[string]float64{"apply": applyWall.Seconds(), "health": waitWall.Seconds()},
-		requests: reqs, rssMiB: max(rss, waitRSS), summary: kubectlSummary(out),
+		requests: reqs, rss: peakRSS{max(rss.total, waitRSS.total), max(rss.anon, waitRSS.anon)}, summary: kubectlSummary(out),
 	}
 }
 
@@ -331,16 +346,9 @@ func printTable(n int, rows []row) {
 		q := r.requests
 		fmt.Fprintf(&sb, "| %s | %s | %.2f s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %s | %s |\n",
 			r.step, r.tool, r.wall.Seconds(), phase("fetch"), phase("render"), phase("apply"), phase("prune"), phase("health"),
-			q["discovery"], q["get"], q["list"], q["watch"], q["patch"], q["delete"], q["create"]+q["update"], rss(r.rssMiB), r.summary)
+			q["discovery"], q["get"], q["list"], q["watch"], q["patch"], q["delete"], q["create"]+q["update"], r.rss, r.summary)
 	}
 	fmt.Print(sb.String())
-}
-
-func rss(mib int64) string {
-	if mib == 0 {
-		return "–"
-	}
-	return fmt.Sprintf("%d MiB", mib)
 }
 
 // buildGitsync builds the binary as `make build` does.
