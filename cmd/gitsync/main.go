@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 
 	"github.com/gitsync-io/gitsync/internal/cli"
@@ -16,7 +17,18 @@ import (
 // (go tool pprof -top -cum <file>).
 const profileDirEnv = "GITSYNC_CPU_PROFILE_DIR"
 
+// gcPercent is the GOGC gitsync runs with when the environment sets none.
+// A running gitsync holds a large heap that lives as long as it does (the
+// informers' objects, the kept renders, every sync's metrics), and Go's
+// default of 100 lets the heap grow to twice that before it collects: with
+// 1000 syncs, BenchmarkManySyncs peaked at 158–163 MiB, and at 140 with 75,
+// at the same sync times. Prometheus chose 75 for the same reason.
+const gcPercent = 75
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	if dir := os.Getenv(profileDirEnv); dir != "" {
 		stop, err := profile(dir)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,7 +104,9 @@ func runManySyncs(t testing.TB, o manyOptions) *manyRun {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// SIGTERM, not a kill: gitsync then exits through main, which writes the
+	// profiles GITSYNC_CPU_PROFILE_DIR asks for (the heap in use, by site).
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
 
 	cold := repo.Head(t)
 	m.waitAllReady(t, admin, invNS, cold, 10*time.Minute)

@@ -390,3 +390,33 @@ func get(t *testing.T, url string) (int, string) {
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
 }
+
+// TestGCPercent: gitsync runs with GOGC 75 unless the environment sets
+// GOGC, which then wins (cmd/gitsync's gcPercent).
+func TestGCPercent(t *testing.T) {
+	f := newFixture(t)
+	f.repo.Commit(t, "first", baseApp())
+	config := f.writeConfig("1m", "- {name: e2e, source: repo, path: app, namespace: "+f.ns+"}")
+	for want, env := range map[string][]string{"go_gc_gogc_percent 75\n": nil, "go_gc_gogc_percent 100\n": {"GOGC=100"}} {
+		addr := freeAddr(t)
+		p := startGitsync(t, env, "run", "--config", config, "--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns,
+			"--cache-dir", t.TempDir(), "--http-addr", addr)
+		var metrics string
+		p.eventually("/metrics answers", 20*time.Second, func() bool {
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			metrics = string(body)
+			return resp.StatusCode == 200
+		})
+		if !strings.Contains(metrics, want) {
+			t.Errorf("environment %v: /metrics lacks %q", env, want)
+		}
+		if err := p.stop(); err != nil {
+			t.Errorf("environment %v: %v", env, err)
+		}
+	}
+}
