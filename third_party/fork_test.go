@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -76,21 +77,12 @@ func checkPatchedCopy(t *testing.T, module, fork string, skip ...string) {
 
 	// Every Go file of the release that a build uses is in the copy.
 	for _, name := range filesUnder(t, release) {
-		if strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") && !hasAnyPrefix(name, skip) {
+		if strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") && !slices.ContainsFunc(skip, func(dir string) bool { return strings.HasPrefix(name, dir) }) {
 			if _, err := os.Stat(filepath.Join(fork, name)); err != nil {
 				t.Errorf("%s/%s is missing: copy it from the release (README.md)", fork, name)
 			}
 		}
 	}
-}
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // sopsStandIns are the packages of third_party/sops that are gitsync's own

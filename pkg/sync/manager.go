@@ -214,9 +214,8 @@ func newInventoryWatch(client kubernetes.Interface, namespace string, changes *w
 }
 
 // dropManagedFields keeps an inventory ConfigMap in the cache without its
-// managedFields: nothing reads them (records are written by server-side
-// apply and merge patches built afresh), and they are a third of what the
-// informer holds for 1000 syncs.
+// managedFields, which nothing reads: records are written by server-side
+// apply and merge patches built afresh.
 func dropManagedFields(o any) (any, error) {
 	if cm, ok := o.(*corev1.ConfigMap); ok {
 		cm.ManagedFields = nil
