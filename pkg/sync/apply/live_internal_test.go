@@ -2,12 +2,14 @@ package apply
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
 )
 
 func TestTrimManagedFieldsKeepsTheManagers(t *testing.T) {
@@ -63,5 +65,48 @@ func TestEachListItemHandsOutEveryItemOnce(t *testing.T) {
 				t.Errorf("batches (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestLiveCacheKeepsObjectsCompact(t *testing.T) {
+	live := &unstructured.Unstructured{}
+	if err := live.UnmarshalJSON([]byte(`{"apiVersion":"apps/v1","kind":"Deployment",
+		"metadata":{"name":"web","namespace":"shop","resourceVersion":"42","labels":{"` + LabelSync + `":"shop","app":"web"},
+			"managedFields":[{"manager":"gitsync","operation":"Apply","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:replicas":{}}}}]},
+		"spec":{"replicas":2,"ratio":0.5,"paused":false,"template":{"spec":{"containers":[{"name":"app","image":"app:1"}]}}},
+		"status":{"observedGeneration":3}}`)); err != nil {
+		t.Fatal(err)
+	}
+	want := live.DeepCopy()
+	trimManagedFields(want)
+
+	kept, err := compactLive(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := kept.(*liveObject)
+	if !ok {
+		t.Fatalf("the cache keeps a %T", kept)
+	}
+	if key, _ := cache.MetaNamespaceKeyFunc(l); key != "shop/web" || l.GetResourceVersion() != "42" {
+		t.Errorf("store key %q, resourceVersion %q; want shop/web, 42", key, l.GetResourceVersion())
+	}
+	if index, _ := syncIndex(l); !slices.Equal(index, []string{"shop"}) {
+		t.Errorf("indexed under %v, want [shop]", index)
+	}
+	for range 2 { // each read is a copy of its own
+		got, err := l.decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want.Object, got.Object); diff != "" {
+			t.Fatalf("decoded (-want +got):\n%s", diff)
+		}
+		got.Object["spec"].(map[string]any)["replicas"] = int64(5)
+	}
+	for _, o := range []any{l, cache.DeletedFinalStateUnknown{Key: "shop/web", Obj: l}} {
+		if again, _ := compactLive(o); again != o {
+			t.Errorf("compactLive(%T) changed it to %T", o, again)
+		}
 	}
 }

@@ -1,0 +1,77 @@
+package apply_test
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/cli-utils/pkg/object"
+
+	"github.com/gitsync-io/gitsync/pkg/sync/apply"
+	"github.com/gitsync-io/gitsync/test/testenv"
+)
+
+// TestWatchedClusterReadsLiveObjectsFromItsCache: once Watch's cache holds
+// a sync's objects, a sync reads them there (no request but its one write)
+// and still finds a change made by hand, which it takes back.
+func TestWatchedClusterReadsLiveObjectsFromItsCache(t *testing.T) {
+	ns := testenv.Namespace(t)
+	reqs := &requests{counts: map[string]int{}}
+	cfg := testenv.Config(t)
+	cfg.Wrap(reqs.wrap)
+	c, err := apply.NewCluster(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Watch(t.Context())
+	opts := apply.DefaultOptions()
+	opts.Sync, opts.DefaultNamespace = ns, ns
+	a, err := c.Applier(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, a, app) // lists, and starts the cache of each type it listed
+
+	web := object.ObjMetadata{Namespace: ns, Name: "web", GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"}}
+	replicas := func() int64 {
+		u, watched := c.Cached(web)
+		if !watched || u == nil {
+			return -1
+		}
+		r, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
+		return r
+	}
+	waitUntil(t, "the cache holds web with 2 replicas", func() bool { return replicas() == 2 })
+	patch := []byte(`{"spec":{"replicas":5}}`)
+	if _, err := admin(t).Resource(deployments).Namespace(ns).Patch(t.Context(), "web", types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-scale"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the cache sees the 5 replicas set by hand", func() bool { return replicas() == 5 })
+
+	reqs.mu.Lock()
+	clear(reqs.counts)
+	reqs.mu.Unlock()
+	if got := actions(mustApply(t, a, app)); got != "configured=1 unchanged=2" {
+		t.Errorf("got %s, want configured=1 unchanged=2", got)
+	}
+	reqs.mu.Lock()
+	if reqs.counts["GET"] != 0 || reqs.counts["PATCH"] != 1 {
+		t.Errorf("requests of the sync: %v; want the one PATCH of web, and no reads", reqs.counts)
+	}
+	reqs.mu.Unlock()
+	if r, _, _ := unstructured.NestedInt64(get(t, deployments, ns, "web").Object, "spec", "replicas"); r != 2 {
+		t.Errorf("replicas = %d after the sync, want 2 from git", r)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+	}
+}
