@@ -260,6 +260,9 @@ func render(files []*archive.BufferedFile, values map[string]any, s Spec, caps C
 	if err := chartutil.ProcessDependencies(chrt, values); err != nil {
 		return nil, fail(err)
 	}
+	if err := checkSchemas(chrt, ""); err != nil {
+		return nil, fail(err)
+	}
 	c := common.DefaultCapabilities.Copy()
 	if caps.KubeVersion != "" {
 		kv, err := common.ParseKubeVersion(caps.KubeVersion)
