@@ -284,7 +284,7 @@ func render(files []*archive.BufferedFile, values map[string]any, s Spec, caps C
 	if kc := chrt.Metadata.KubeVersion; kc != "" && !chartutil.IsCompatibleRange(kc, c.KubeVersion.String()) {
 		return nil, fail(fmt.Errorf("it requires Kubernetes %s; the cluster runs %s", kc, c.KubeVersion.Version))
 	}
-	var e engine.Engine // no cluster: lookup finds nothing, as in helm template
+	var e engine.Engine // no cluster: lookup finds nothing, and no DNS: getHostByName answers "", as in helm template
 	docs, err := e.Render(chrt, rendered)
 	if err != nil {
 		return nil, fail(err)

@@ -1,6 +1,7 @@
 package chart_test
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -92,5 +93,24 @@ func copyApp(t *testing.T, root, dir string) {
 	t.Helper()
 	if err := os.CopyFS(filepath.Join(root, dir), os.DirFS(charts.Dir(t, charts.App))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRenderLooksUpNoHost: getHostByName answers "" as in helm template
+// without --enable-dns, so a chart cannot make gitsync query DNS (and so
+// tell a name server what its values hold). With lookups on, "localhost"
+// would answer 127.0.0.1 or ::1 from /etc/hosts.
+func TestRenderLooksUpNoHost(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join("charts", "dns")
+	copyApp(t, root, dir)
+	write(t, root, filepath.Join(dir, "templates/dns.yaml"),
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dns\ndata:\n  localhost: {{ getHostByName \"localhost\" | quote }}\n")
+	out, err := chart.New(nil).Render(t.Context(), root, chart.Spec{Path: dir}, caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out.Manifests, []byte("name: dns\ndata:\n  localhost: \"\"\n")) {
+		t.Errorf("getHostByName \"localhost\" answered, or the ConfigMap dns is missing; want \"\" (no lookup):\n%s", out.Manifests)
 	}
 }
