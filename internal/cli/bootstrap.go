@@ -59,7 +59,7 @@ a second run changes nothing, a failed run resumes where it stopped.`,
 	var git pflag.FlagSet
 	f.git.register(&git)
 	git.VisitAll(func(fl *pflag.Flag) {
-		if fl.Name != "ssh-accept-new" && fl.Name != "allow-remote-bases" {
+		if fl.Name != "ssh-accept-new" && fl.Name != "allow-remote-bases" && fl.Name != "no-remote-files" {
 			fl.Usage = "the gitops repository: " + fl.Usage // the nodes' SSH is the cluster file's
 			fs.AddFlag(fl)
 		}

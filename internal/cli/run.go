@@ -219,8 +219,9 @@ func (f *runFlags) syncs(c *gsync.Config, namespace string) ([]gsync.Managed, ma
 		if err != nil {
 			return nil, nil, err
 		}
-		for i := range syncs { // --mirror adds to the file's mirrors
+		for i := range syncs { // --mirror adds to the file's mirrors; --no-remote-files holds for every sync
 			syncs[i].Options.Remote.Mirrors = append(syncs[i].Options.Remote.Mirrors, flagged.Mirrors...)
+			syncs[i].Options.Remote.NoFiles = syncs[i].Options.Remote.NoFiles || flagged.NoFiles
 		}
 		if c.Webhook != nil {
 			secretFile, providers = c.Webhook.SecretFile, c.Webhook.Providers

@@ -46,6 +46,7 @@ type gitFlags struct {
 	mirrors                      []string
 	remoteTimeout                time.Duration
 	remoteBases                  bool
+	noRemoteFiles                bool
 	semver                       string
 	verifyKeys                   []string
 	verifyMode                   string
@@ -98,6 +99,7 @@ func (g *gitFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&g.verifyKeys, "verify-keys", nil, "apply only revisions signed by these keys: a file or directory of armored OpenPGP public keys and SSH allowed_signers files (repeatable)")
 	fs.StringVar(&g.verifyMode, "verify-mode", string(source.VerifyHead), "with --verify-keys, what must be signed: head (the commit) or tag (the annotated tag --ref or --semver names)")
 	fs.StringArrayVar(&g.decryptionKeys, "decryption-key-file", nil, "age identity file (as age-keygen writes it) that decrypts the repository's SOPS-encrypted files (repeatable)")
+	fs.BoolVar(&g.noRemoteFiles, "no-remote-files", false, "refuse http(s) resource files: everything applied comes from the repository (the lockdown of a gitsync that teams share)")
 	fs.BoolVar(&g.remoteBases, "allow-remote-bases", false, "fetch kustomization entries naming a directory of another git repository (without this repository's credentials)")
 }
 
@@ -116,7 +118,7 @@ func (g *gitFlags) cache() (string, error) {
 // remote returns how remote resource files are fetched; the cache directory
 // is left to the caller.
 func (g *gitFlags) remote() (render.Remote, error) {
-	r := render.Remote{Timeout: g.remoteTimeout}
+	r := render.Remote{Timeout: g.remoteTimeout, NoFiles: g.noRemoteFiles}
 	for _, m := range g.mirrors {
 		mirror, err := render.ParseMirror(m)
 		if err != nil {

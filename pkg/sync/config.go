@@ -85,6 +85,10 @@ type RemoteConfig struct {
 	// GitBases turns on remote git bases (kustomization entries naming a
 	// directory of another repository). Off by default.
 	GitBases bool `json:"gitBases,omitempty"`
+	// Files: false refuses http(s) resource files, so that everything a sync
+	// applies comes from its repository (render.Remote.NoFiles): the lockdown
+	// of a gitsync that teams share. On by default.
+	Files *bool `json:"files,omitempty"`
 }
 
 // SourceConfig is one repository and ref.

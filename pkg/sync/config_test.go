@@ -94,3 +94,29 @@ func TestParseConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigRemoteFiles(t *testing.T) {
+	const config = `
+apiVersion: gitsync.io/v1alpha1
+kind: Config
+sources: [{name: cluster, url: https://git.example.org/ops/cluster.git}]
+syncs:
+- {name: team-a, source: cluster, path: tenants/team-a}
+- {name: team-b, source: cluster, path: tenants/team-b}
+`
+	for remote, want := range map[string]bool{"": false, "remote: {files: true}\n": false, "remote: {files: false}\n": true} {
+		c, err := gsync.ParseConfig([]byte(config + remote))
+		if err != nil {
+			t.Fatal(err)
+		}
+		syncs, err := c.Managed("gitsync-system", t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range syncs {
+			if s.Options.Remote.NoFiles != want {
+				t.Errorf("%q: sync %s refuses remote files: %v, want %v", remote, s.Options.Name, s.Options.Remote.NoFiles, want)
+			}
+		}
+	}
+}

@@ -500,7 +500,7 @@ func (c *Config) Managed(namespace, cacheDir string) ([]Managed, error) {
 			}
 			opts.Helm.Auth = chart.Auth{Username: h.Chart.Username, Password: password}
 		}
-		opts.Remote = render.Remote{Mirrors: c.Remote.Mirrors, Timeout: c.Remote.Timeout.Duration}
+		opts.Remote = render.Remote{Mirrors: c.Remote.Mirrors, Timeout: c.Remote.Timeout.Duration, NoFiles: c.Remote.Files != nil && !*c.Remote.Files}
 		opts.RemoteBases = c.Remote.GitBases
 		if err := opts.validate(); err != nil {
 			return nil, fmt.Errorf("syncs[%d]: %w", i, err)

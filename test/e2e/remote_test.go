@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 
@@ -21,7 +22,12 @@ const upstream = "https://releases.upstream.invalid/"
 // that make the fetch fail: each fails with one line naming the URL, and prunes nothing.
 func TestRemoteResources(t *testing.T) {
 	remote := configMap("remote", "fetched")
-	server := httptest.NewServer(http.StripPrefix("/mirror", http.FileServerFS(fstest.MapFS{"v1/extra.yaml": {Data: []byte(remote)}})))
+	var requests atomic.Int32
+	files := http.StripPrefix("/mirror", http.FileServerFS(fstest.MapFS{"v1/extra.yaml": {Data: []byte(remote)}}))
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		files.ServeHTTP(w, r)
+	}))
 	t.Cleanup(server.Close)
 	mirror := "--mirror=" + upstream + "=" + server.URL + "/mirror/"
 	kustomization := func(url string, files ...string) map[string]string {
@@ -71,6 +77,26 @@ func TestRemoteResources(t *testing.T) {
 			}
 		})
 	}
+	// The lockdown of a gitsync that teams share: no file from the network,
+	// not even one fetched and cached before.
+	t.Run("with --no-remote-files refuses a file it fetched before, and prunes nothing", func(t *testing.T) {
+		f.repo.Commit(t, "the good remote file again", kustomization(upstream+"v1/extra.yaml", "a.yaml", "deployment.yaml", "service.yaml"))
+		before := requests.Load()
+		r := f.sync(mirror, "--no-remote-files")
+		if r.Code == 0 {
+			t.Fatalf("sync succeeded:\n%s", r)
+		}
+		oneLine(t, r, "app/kustomization.yaml", upstream+"v1/extra.yaml", "--no-remote-files", "copy the file into the repository")
+		if got := requests.Load() - before; got != 0 {
+			t.Errorf("the mirror got %d requests, want none", got)
+		}
+		if f.get(configMaps, "b") == nil || data(f.get(configMaps, "remote")) != "fetched" {
+			t.Error("ConfigMap b or remote is gone: something was pruned after a failed render")
+		}
+		if st := f.status(); st["lastAppliedRevision"] != good {
+			t.Errorf("status = %v, want last applied %s", st, good)
+		}
+	})
 }
 
 // TestRemoteBases syncs a kustomization whose base lives in another git repository, served

@@ -28,13 +28,16 @@ import (
 // object: what a cluster's admission policy (Pod Security "restricted",
 // resource quotas) and an HA review would ask.
 func TestPolicy(t *testing.T) {
-	for _, path := range []string{base, namespaced} {
+	// The tenants variant adds the lockdown: no sync with gitsync's own
+	// rights, and nothing fetched from the network.
+	lockdown := []string{"--default-service-account=default", "--no-remote-files"}
+	for path, extra := range map[string][]string{base: nil, namespaced: nil, tenants: lockdown} {
 		t.Run(path, func(t *testing.T) {
 			objs := renderPath(t, repoRoot(t), path)
 			t.Run("every container is locked down", func(t *testing.T) { containersAreLockedDown(t, objs) })
 			t.Run("every container has requests, limits and probes", func(t *testing.T) { containersAreSized(t, objs) })
 			t.Run("runs two spread replicas under a disruption budget", func(t *testing.T) { isHighlyAvailable(t, objs) })
-			t.Run("runs gitsync with the contracted command line", func(t *testing.T) { runsTheContract(t, objs) })
+			t.Run("runs gitsync with the contracted command line", func(t *testing.T) { runsTheContract(t, objs, extra...) })
 			t.Run("mounts every file the configuration names", func(t *testing.T) { mountsTheConfiguredFiles(t, objs) })
 			t.Run("holds a configuration gitsync accepts", func(t *testing.T) {
 				config := find(t, objs, "ConfigMap", system, "gitsync-config")
@@ -218,15 +221,21 @@ func isHighlyAvailable(t *testing.T, objs []*unstructured.Unstructured) {
 	}
 }
 
-func runsTheContract(t *testing.T, objs []*unstructured.Unstructured) {
+func runsTheContract(t *testing.T, objs []*unstructured.Unstructured, extra ...string) {
 	c := gitsyncContainer(t, objs)
 	if c.Image != image {
 		t.Errorf("image %s, want %s (overlays override it with images:)", c.Image, image)
 	}
 	want := []string{"run", "--config", "/etc/gitsync/config.yaml", "--namespace", "$(POD_NAMESPACE)",
 		"--http-addr", ":8080", "--ui-token-file", "/etc/gitsync/ui/token", "--leader-elect", "--cache-dir", "/var/cache/gitsync", "--log-format", "json"}
+	want = append(want, extra...)
 	if diff := cmp.Diff(want, c.Args); diff != "" || len(c.Command) > 0 {
 		t.Errorf("command %q, args (-want +got):\n%s", c.Command, diff)
+	}
+	// The binary itself parses them: a flag it does not know fails here, not
+	// in a crash-looping pod.
+	if out, err := tryGitsync(t, append(slices.Clone(c.Args), "--help")...); err != nil {
+		t.Errorf("gitsync does not take the Deployment's args: %v\n%s", err, out)
 	}
 	fields := map[string]string{}
 	for _, e := range c.Env {

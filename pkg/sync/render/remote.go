@@ -33,6 +33,11 @@ type Remote struct {
 	Timeout time.Duration
 	// Client makes the requests; nil means one that honours $HTTPS_PROXY.
 	Client *http.Client
+	// NoFiles refuses every http(s) resource file, even one fetched before:
+	// what a kustomization lists must then come from the repository. It is the
+	// lockdown of a gitsync that teams share (Flux's --no-remote-bases), whose
+	// repositories should not make gitsync's pod fetch from the network.
+	NoFiles bool
 	// Git fetches remote bases (kustomization entries naming a directory of a git
 	// repository), whose URLs go through Mirrors too. Nil refuses them: remote bases are off
 	// unless the caller turns them on.
@@ -41,6 +46,9 @@ type Remote struct {
 
 // Mirror replaces the prefix From of a URL with To.
 type Mirror = download.Mirror
+
+const fixNoFiles = "this gitsync fetches no remote files (remote.files: false in its config, or --no-remote-files); " +
+	"copy the file into the repository and list its path"
 
 // DefaultRemoteTimeout bounds a fetch when Remote.Timeout is zero.
 const DefaultRemoteTimeout = 30 * time.Second
@@ -76,6 +84,9 @@ func parsePinned(raw string) (pinned, error) {
 // holds it, else from the (mirrored) URL, then cached. A pin that does not match is a terminal
 // *Error; an unreachable URL is an *Error that is not terminal.
 func (r *Remote) Fetch(ctx context.Context, raw string) ([]byte, error) {
+	if r.NoFiles {
+		return nil, &Error{Problem: RemoteRefused, Detail: fmt.Sprintf("resources entry %q would be fetched from the network", redact(raw)), Fix: fixNoFiles}
+	}
 	p, err := parsePinned(raw)
 	if err != nil {
 		return nil, &Error{Problem: RemoteMismatch, Detail: redact(raw) + ": " + err.Error(),

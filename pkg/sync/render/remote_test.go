@@ -131,6 +131,28 @@ func TestRemoteResources(t *testing.T) {
 			t.Errorf("requests = %d, want 0", got)
 		}
 	})
+	t.Run("with remote files off, a file fetched and rendered before is refused, and no request made", func(t *testing.T) {
+		renders := t.TempDir()
+		if _, err := New(Options{Remote: remote(), CacheDir: renders}).Render(t.Context(), root, "calico"); err != nil {
+			t.Fatal(err)
+		}
+		before := server.count()
+		off := remote()
+		off.NoFiles = true
+		_, err := New(Options{Remote: off, CacheDir: renders}).Render(t.Context(), root, "calico")
+		var e *Error
+		if !errors.As(err, &e) || e.Problem != RemoteRefused || !e.Terminal() {
+			t.Fatalf("render with remote files off: %v, want a terminal %q", err, RemoteRefused)
+		}
+		for _, part := range []string{"calico/kustomization.yaml: ", `resources entry "` + upstream + `crds.yaml`, "remote.files: false", "--no-remote-files"} {
+			if !strings.Contains(err.Error(), part) {
+				t.Errorf("error %q does not contain %q", err, part)
+			}
+		}
+		if got := server.count() - before; got != 0 {
+			t.Errorf("requests = %d, want 0", got)
+		}
+	})
 	t.Run("reuses the render when neither the repository nor the fetched files changed", func(t *testing.T) {
 		r := New(Options{Remote: remote()})
 		first, err := r.Render(t.Context(), root, "calico")
