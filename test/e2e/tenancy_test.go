@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +20,8 @@ import (
 // its ServiceAccount and one naming none under --default-service-account:
 // the first applies with its account's rights, the second is refused with
 // the default account's (none), although gitsync's own are cluster-admin.
+// A third lists a remote file under --no-remote-files, the other flag of the
+// tenants variant: refused, with no request made.
 func TestRunAsServiceAccounts(t *testing.T) {
 	f := newFixture(t)
 	cs, err := kubernetes.NewForConfig(testenv.Config(t))
@@ -37,13 +42,21 @@ func TestRunAsServiceAccounts(t *testing.T) {
 	if _, err := cs.RbacV1().RoleBindings(team).Create(t.Context(), binding, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	f.repo.Commit(t, "two syncs", map[string]string{
-		"team/app.yaml":  strings.Replace(configMap("app", "v1"), "metadata:", "metadata:\n  namespace: "+team, 1),
-		"other/app.yaml": strings.Replace(configMap("other", "v1"), "metadata:", "metadata:\n  namespace: "+team, 1),
+	var requests atomic.Int32
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Write([]byte(configMap("remote", "fetched")))
+	}))
+	t.Cleanup(server.Close)
+	f.repo.Commit(t, "three syncs", map[string]string{
+		"team/app.yaml":            strings.Replace(configMap("app", "v1"), "metadata:", "metadata:\n  namespace: "+team, 1),
+		"other/app.yaml":           strings.Replace(configMap("other", "v1"), "metadata:", "metadata:\n  namespace: "+team, 1),
+		"fetch/kustomization.yaml": "namespace: " + team + "\nresources:\n- " + upstream + "v1/remote.yaml\n",
 	})
 	config := f.writeConfig("300ms", `- {name: team, source: repo, path: team, serviceAccountName: team}
-- {name: other, source: repo, path: other}`)
-	p, _ := f.runConfig(config, "--default-service-account", "nobody")
+- {name: other, source: repo, path: other}
+- {name: fetch, source: repo, path: fetch, serviceAccountName: team}`)
+	p, _ := f.runConfig(config, "--default-service-account", "nobody", "--no-remote-files", "--mirror", upstream+"="+server.URL+"/")
 
 	p.eventually("sync team Ready", 30*time.Second, func() bool { return f.statusOf("team")["ready"] == true })
 	p.eventually("sync other failing", 30*time.Second, func() bool {
@@ -56,6 +69,16 @@ func TestRunAsServiceAccounts(t *testing.T) {
 	}
 	if _, err := cs.CoreV1().ConfigMaps(team).Get(t.Context(), "other", metav1.GetOptions{}); err == nil {
 		t.Error("the sync naming no ServiceAccount applied its ConfigMap with gitsync's own rights")
+	}
+	p.eventually("sync fetch failing", 30*time.Second, func() bool {
+		err, _ := f.statusOf("fetch")["error"].(string)
+		return err != ""
+	})
+	if err, _ := f.statusOf("fetch")["error"].(string); !strings.Contains(err, "fetch/kustomization.yaml") || !strings.Contains(err, upstream+"v1/remote.yaml") || !strings.Contains(err, "--no-remote-files") {
+		t.Errorf("sync fetch's error %q; want it to name the kustomization, the URL and --no-remote-files", err)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("the mirror got %d requests under --no-remote-files, want none", n)
 	}
 	if err := p.stop(); err != nil {
 		t.Errorf("gitsync run exited with %v; logs:\n%s", err, p.logs.String())
