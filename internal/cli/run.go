@@ -96,7 +96,7 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 		return err
 	}
 	srv.ui, srv.ui.httpAddr = f.ui, f.httpAddr
-	mopts := gsync.ManagerOptions{Metrics: srv.metrics, Concurrency: f.concurrentSyncs}
+	mopts := gsync.ManagerOptions{Metrics: srv.metrics, Concurrency: f.concurrentSyncs, Namespace: ns}
 	if file != nil {
 		mopts.Notifier, err = file.Notifier(logr.FromContextOrDiscard(ctx).WithName("notify"))
 	} else {

@@ -146,7 +146,7 @@ func (s *server) webhooks(ctx context.Context) (http.Handler, error) {
 				return
 			}
 			// The Service sent the push to a standby: hand it to the leader
-			// through the syncs' ConfigMaps, which the leader watches.
+			// in one write, to a ConfigMap the leader watches.
 			n, err := s.manager.RequestRepository(ctx, match)
 			if err != nil {
 				log.Error(err, "passing a push on to the leader failed; the next interval picks it up")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -52,6 +53,16 @@ type ManagerOptions struct {
 	// sync may depend on them, and reads their status from the cluster.
 	Elsewhere map[string]bool
 
+	// Namespace is the replicas' own (that of their Lease): pushes for syncs
+	// another replica runs are passed on through its ConfigMap
+	// PushesConfigMap, which a running Manager watches. Without it a push
+	// reaches only the syncs this replica runs.
+	Namespace string
+
+	// shard is the shard of Shards this Manager runs, for the pushes passed
+	// on to it; 0 outside Shards.
+	shard int
+
 	// changes, if set, hears of changes to the views instead of the
 	// Manager's own watchers: those of the Shards that made it.
 	changes *watchers
@@ -79,6 +90,9 @@ type Manager struct {
 	inventories []inventoryWatch
 	ready       atomic.Bool
 	watchers    *watchers // of changes to the views
+	namespace   string    // ManagerOptions.Namespace
+	shard       int
+	pushes      cache.InformerSynced // of the pushes passed on, once started
 }
 
 // inventoryWatch is the informer of one namespace's inventory ConfigMaps.
@@ -123,7 +137,7 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 	broadcaster := events.NewBroadcaster(sink)
 	recorder := broadcaster.NewRecorder(scheme.Scheme, "gitsync")
 	m := &Manager{byName: map[string]*managed{}, remote: map[string][]*managed{}, shared: sh, broadcaster: broadcaster, sink: sink,
-		watchers: cmp.Or(opts.changes, &watchers{})}
+		watchers: cmp.Or(opts.changes, &watchers{}), namespace: opts.Namespace, shard: opts.shard}
 	caches := map[string]inventory.Cache{}
 	for _, s := range syncs {
 		p := &past{}
@@ -301,6 +315,9 @@ func (m *Manager) Start(ctx context.Context) error {
 		s.base = ctx
 	}
 	m.shared.cluster.Watch(ctx)
+	if m.namespace != "" {
+		m.pushes = watchPushes(ctx, m.shared.client, m.namespace, m.shard, m.pushed)
+	}
 	if err := m.startWatches(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
@@ -332,6 +349,9 @@ func (m *Manager) startWatches(ctx context.Context) error {
 	for _, w := range m.inventories {
 		w.factory.Start(ctx.Done())
 		synced = append(synced, w.synced)
+	}
+	if m.pushes != nil {
+		synced = append(synced, m.pushes)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return ctx.Err()
@@ -422,18 +442,27 @@ func (m *Manager) TriggerRepository(match func(url, ref string) bool) int {
 }
 
 // RequestRepository is TriggerRepository for a replica that does not lead:
-// it records a sync-now request on each matching sync's ConfigMap, which the
-// leader watches. It returns how many it asked.
+// it passes the push on to the leader in one write, naming each matching
+// source (see PushesConfigMap). It returns how many syncs it asked.
 func (m *Manager) RequestRepository(ctx context.Context, match func(url, ref string) bool) (int, error) {
 	n := 0
-	var errs []error
+	var targets []pushTarget
 	for _, ms := range m.syncs {
 		if match(ms.Options.Source.URL, ms.Options.Source.Ref) {
-			errs = append(errs, ms.loop.syncer.RequestSync(ctx))
+			if t := (pushTarget{ms.Options.Source.URL, ms.Options.Source.Ref, m.shard}); !slices.Contains(targets, t) {
+				targets = append(targets, t)
+			}
 			n++
 		}
 	}
-	return n, errors.Join(errs...)
+	return n, requestPushes(ctx, m.shared.client, m.namespace, targets)
+}
+
+// pushed triggers the syncs of each source a push was passed on for.
+func (m *Manager) pushed(requests []pushRequest) {
+	for _, r := range requests {
+		m.TriggerRepository(func(url, ref string) bool { return url == r.URL && ref == r.Ref })
+	}
 }
 
 // requested triggers a sync whose ConfigMap got a new sync-now request

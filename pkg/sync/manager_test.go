@@ -1,7 +1,10 @@
 package sync
 
 import (
+	"fmt"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,7 +178,12 @@ func TestManagerRetriesStalledRevisionWhenAsked(t *testing.T) {
 	f := newFixture(t)
 	f.repo.Commit(t, "invalid", map[string]string{"app/bad.yaml": configMap(f.home, "bad", "no spaces allowed")})
 	var sent applies
-	m, err := NewManager(sent.client(testenv.Config(t)), []Managed{{Options: f.options("app", "app"), Interval: time.Hour}}, ManagerOptions{})
+	syncs := []Managed{{Options: f.options("app", "app"), Interval: time.Hour}}
+	m, err := NewManager(sent.client(testenv.Config(t)), syncs, ManagerOptions{Namespace: f.home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	standby, err := NewManager(testenv.Config(t), syncs, ManagerOptions{Namespace: f.home})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +210,7 @@ func TestManagerRetriesStalledRevisionWhenAsked(t *testing.T) {
 			}
 		}},
 		{"a push passed on by a standby replica tries it again", func(t *testing.T) {
-			if n, err := m.RequestRepository(t.Context(), repo); n != 1 || err != nil {
+			if n, err := standby.RequestRepository(t.Context(), repo); n != 1 || err != nil {
 				t.Fatalf("RequestRepository asked %d syncs (%v), want 1", n, err)
 			}
 		}},
@@ -214,5 +222,60 @@ func TestManagerRetriesStalledRevisionWhenAsked(t *testing.T) {
 	}
 	if n := len(sent.of(f.home, "bad")); n != 4 {
 		t.Errorf("the invalid object was sent %d times, want 4: once, then once per request", n)
+	}
+}
+
+// TestStandbyPassesAPushOnInOneWrite: a push that reaches a standby replica
+// costs one write, however many syncs follow the repository, and the leader
+// syncs them all.
+func TestStandbyPassesAPushOnInOneWrite(t *testing.T) {
+	const n = 20
+	f := newFixture(t)
+	files := map[string]string{}
+	var syncs []Managed
+	for i := range n {
+		name := fmt.Sprintf("app-%02d", i)
+		files[name+"/cm.yaml"] = configMap(f.home, name, "v1")
+		syncs = append(syncs, Managed{Options: f.options(name, name), Interval: time.Hour})
+	}
+	f.repo.Commit(t, "first", files)
+	leader, err := NewManager(testenv.Config(t), syncs, ManagerOptions{Namespace: f.home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes atomic.Int32
+	cfg := rest.CopyConfig(testenv.Config(t))
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(req *http.Request) (*http.Response, error) {
+			if req.Method != http.MethodGet {
+				writes.Add(1)
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	standby, err := NewManager(cfg, syncs, ManagerOptions{Namespace: f.home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, leader.Start)
+	eventually(t, 60*time.Second, "every sync applied", func() bool { return f.exists(t, f.home, fmt.Sprintf("app-%02d", n-1)) && f.status(t, "app-00").Ready })
+
+	for path := range files {
+		files[path] = configMap(f.home, strings.TrimSuffix(path, "/cm.yaml"), "v2")
+	}
+	f.repo.Commit(t, "second", files)
+	asked, err := standby.RequestRepository(t.Context(), func(url, _ string) bool { return url == f.repo.URL() })
+	if asked != n || err != nil {
+		t.Fatalf("RequestRepository asked %d syncs (%v), want %d", asked, err, n)
+	}
+	if got := writes.Load(); got != 1 {
+		t.Errorf("the standby made %d writes, want 1", got)
+	}
+	for i := range n {
+		name := fmt.Sprintf("app-%02d", i)
+		eventually(t, 30*time.Second, name+" at v2", func() bool {
+			cm, err := f.admin.CoreV1().ConfigMaps(f.home).Get(t.Context(), name, metav1.GetOptions{})
+			return err == nil && cm.Data["v2"] == "value"
+		})
 	}
 }

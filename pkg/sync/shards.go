@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"strings"
 	gosync "sync"
 	"time"
 
@@ -16,8 +15,6 @@ import (
 	coordinationv1apply "k8s.io/client-go/applyconfigurations/coordination/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-
-	"github.com/gitsync-io/gitsync/pkg/sync/inventory"
 )
 
 // ShardOf is the shard, of count, that the sync namespace/name belongs to:
@@ -128,6 +125,7 @@ func NewShards(cfg *rest.Config, syncs []Managed, mopts ManagerOptions, opts Sha
 		sh.syncs[k], _ = InShard(syncs, k, opts.Count)
 	}
 	sh.mopts.Elsewhere = names // a dependency in another shard is read from the cluster
+	sh.mopts.Namespace = opts.Leader.Namespace
 	sh.changes = &watchers{}
 	sh.mopts.changes = sh.changes
 	sh.watchStatuses()
@@ -311,7 +309,9 @@ func (sh *Shards) elect(ctx context.Context, k int, e *electing) {
 			log.Info("handing the shard over", "to", sh.dueTo(k))
 			return
 		}
-		m, err := NewManager(sh.cfg, sh.syncs[k], sh.mopts)
+		mopts := sh.mopts
+		mopts.shard = k
+		m, err := NewManager(sh.cfg, sh.syncs[k], mopts)
 		if err != nil {
 			log.Error(err, "the shard's syncs cannot start")
 			return
@@ -409,17 +409,24 @@ func (sh *Shards) Held() []int {
 }
 
 // TriggerRepository triggers the matching syncs of the shards this replica
-// runs, and passes the push on to the others through the syncs' ConfigMaps,
-// which their leaders watch. It returns how many syncs it asked.
+// runs, and passes the push on to the others in one write (PushesConfigMap),
+// which their holders watch. It returns how many syncs it asked.
 func (sh *Shards) TriggerRepository(match func(url, ref string) bool) int {
 	running := sh.managers()
 	n := 0
-	var others []Managed
+	var others []pushTarget
 	for k := range sh.opts.Count {
 		if m := running[k]; m != nil {
 			n += m.TriggerRepository(match)
-		} else {
-			others = append(others, sh.syncs[k]...)
+			continue
+		}
+		for _, s := range sh.syncs[k] {
+			if match(s.Options.Source.URL, s.Options.Source.Ref) {
+				if t := (pushTarget{s.Options.Source.URL, s.Options.Source.Ref, k}); !slices.Contains(others, t) {
+					others = append(others, t)
+				}
+				n++
+			}
 		}
 	}
 	sh.mu.Lock()
@@ -427,17 +434,8 @@ func (sh *Shards) TriggerRepository(match func(url, ref string) bool) int {
 	sh.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var errs []string
-	for _, s := range others {
-		if match(s.Options.Source.URL, s.Options.Source.Ref) {
-			if err := sh.requestSync(ctx, s); err != nil {
-				errs = append(errs, err.Error())
-			}
-			n++
-		}
-	}
-	if len(errs) > 0 {
-		logr.FromContextOrDiscard(ctx).Error(errors.New(strings.Join(errs, "; ")), "passing a push on to another shard failed; the next interval picks it up")
+	if err := requestPushes(ctx, sh.client, sh.opts.Leader.Namespace, others); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "passing a push on to another shard failed; the next interval picks it up")
 	}
 	return n
 }
@@ -446,8 +444,4 @@ func (sh *Shards) TriggerRepository(match func(url, ref string) bool) int {
 // to the shards it does not run.
 func (sh *Shards) RequestRepository(_ context.Context, match func(url, ref string) bool) (int, error) {
 	return sh.TriggerRepository(match), nil
-}
-
-func (sh *Shards) requestSync(ctx context.Context, s Managed) error {
-	return inventory.NewStore(sh.client.CoreV1(), s.Options.Namespace, s.Options.Name).RequestSync(ctx, time.Now())
 }

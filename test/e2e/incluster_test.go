@@ -18,6 +18,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/gitsync-io/gitsync/test/testenv"
@@ -283,9 +284,13 @@ func TestLeaderElection(t *testing.T) {
 		if code := postHook(t, addrs[standby]+"/hooks/github", body, sign([]byte(webhookSecret), body)); code/100 != 2 {
 			t.Fatalf("standby answered %d", code)
 		}
-		cm := f.get(configMaps, "gitsync-e2e")
-		if cm.GetAnnotations()["gitsync.io/requested-at"] == "" {
-			t.Errorf("the standby did not record a sync request for the leader: annotations %v", cm.GetAnnotations())
+		cm := f.get(configMaps, "gitsync-pushes")
+		var requests string
+		if cm != nil {
+			requests, _, _ = unstructured.NestedString(cm.Object, "data", "requests")
+		}
+		if !strings.Contains(requests, `"url":"`+f.repoURL()+`"`) {
+			t.Errorf("the standby did not pass the push on to the leader: ConfigMap gitsync-pushes holds %q", requests)
 		}
 	})
 
