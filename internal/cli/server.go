@@ -146,8 +146,11 @@ func (s *server) webhooks(ctx context.Context) (http.Handler, error) {
 				return
 			}
 			// The Service sent the push to a standby: hand it to the leader
-			// in one write, to a ConfigMap the leader watches.
-			n, err := s.manager.RequestRepository(ctx, match)
+			// in one write, to a ConfigMap the leader watches. The sender
+			// waits for the answer (GitHub for 10 s), so within 5 s or not.
+			pass, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			n, err := s.manager.RequestRepository(pass, match)
 			if err != nil {
 				log.Error(err, "passing a push on to the leader failed; the next interval picks it up")
 			}
