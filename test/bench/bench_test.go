@@ -90,9 +90,13 @@ func compare(b *testing.B, cfg *rest.Config, n int, withKubectl, idle bool) []ro
 	}
 	var rows []row
 	for _, s := range steps(n) {
-		rows = append(rows, f.run(b, s), g.run(b, s))
+		rows = append(rows, f.run(b, s))
+		settle(b)
+		rows = append(rows, g.run(b, s))
+		settle(b)
 		if k != nil {
 			rows = append(rows, k.run(b, s))
+			settle(b)
 		}
 	}
 	return rows
