@@ -99,12 +99,6 @@ func newSyncer(opts Options, sh *shared, src fetcher, renderer *render.Renderer)
 	}, nil
 }
 
-// RequestSync asks whichever replica leads to run this sync now, through the
-// sync's ConfigMap (what gitsync sync --now does).
-func (s *Syncer) RequestSync(ctx context.Context) error {
-	return s.store.RequestSync(ctx, time.Now())
-}
-
 // Once makes the cluster equal to the newest revision: fetch → render →
 // apply → prune → health, then records the inventory and status. Nothing is
 // pruned unless the render and every apply succeeded. The error is an *Error
