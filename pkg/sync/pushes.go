@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -31,6 +32,10 @@ const pushesKey = "requests"
 // every Manager to have seen it, short enough that sources removed from the
 // config do not pile up.
 const pushesKept = time.Hour
+
+// pushesRetry spreads writers that meet on the ConfigMap: each round of
+// conflicts lets one of them through.
+var pushesRetry = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.5, Cap: time.Second}
 
 // pushRequest asks the Manager of one shard to fetch one source now and sync
 // what follows it. A newer request of the same source and shard replaces it.
@@ -58,7 +63,7 @@ func requestPushes(ctx context.Context, client kubernetes.Interface, namespace s
 	}
 	now := time.Now().UTC()
 	cms := client.CoreV1().ConfigMaps(namespace)
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(pushesRetry, func() error {
 		cm, err := cms.Get(ctx, PushesConfigMap, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: PushesConfigMap, Namespace: namespace,
