@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -449,9 +448,7 @@ func (m *Manager) RequestRepository(ctx context.Context, match func(url, ref str
 	var targets []pushTarget
 	for _, ms := range m.syncs {
 		if match(ms.Options.Source.URL, ms.Options.Source.Ref) {
-			if t := (pushTarget{ms.Options.Source.URL, ms.Options.Source.Ref, m.shard}); !slices.Contains(targets, t) {
-				targets = append(targets, t)
-			}
+			targets = append(targets, pushTarget{ms.Options.Source.URL, ms.Options.Source.Ref, m.shard})
 			n++
 		}
 	}

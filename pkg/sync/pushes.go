@@ -53,7 +53,8 @@ type pushTarget struct {
 
 func (r pushRequest) target() pushTarget { return pushTarget{r.URL, r.Ref, r.Shard} }
 
-// requestPushes records a request for each target in namespace, in one write.
+// requestPushes records a request for each target in namespace, in one write;
+// targets may repeat.
 func requestPushes(ctx context.Context, client kubernetes.Interface, namespace string, targets []pushTarget) error {
 	if len(targets) == 0 {
 		return nil

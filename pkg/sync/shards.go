@@ -422,9 +422,7 @@ func (sh *Shards) TriggerRepository(match func(url, ref string) bool) int {
 		}
 		for _, s := range sh.syncs[k] {
 			if match(s.Options.Source.URL, s.Options.Source.Ref) {
-				if t := (pushTarget{s.Options.Source.URL, s.Options.Source.Ref, k}); !slices.Contains(others, t) {
-					others = append(others, t)
-				}
+				others = append(others, pushTarget{s.Options.Source.URL, s.Options.Source.Ref, k})
 				n++
 			}
 		}
