@@ -18,17 +18,14 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-
-	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
 // serviceAccount returns a client configuration for a non-admin
 // ServiceAccount allowed to manage what the benchmark syncs. An admin
 // (system:masters) is exempt from API Priority and Fairness, which would
 // flatter every tool's numbers.
-func serviceAccount(t testing.TB) *rest.Config {
+func serviceAccount(t testing.TB, admin *rest.Config) *rest.Config {
 	t.Helper()
-	admin := testenv.Config(t)
 	cs, err := kubernetes.NewForConfig(admin)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +57,7 @@ func serviceAccount(t testing.TB) *rest.Config {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "bench-syncer"},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}},
 	}, metav1.CreateOptions{}))
-	createApplySetCRD(t)
+	createApplySetCRD(t, admin)
 	hour := int64(3600)
 	tok, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &hour},
@@ -78,9 +75,9 @@ func serviceAccount(t testing.TB) *rest.Config {
 // namespaces; the benchmark's objects span ten, so the parent is cluster-scoped.
 const applySetGroup = "bench.gitsync.io"
 
-func createApplySetCRD(t testing.TB) {
+func createApplySetCRD(t testing.TB, admin *rest.Config) {
 	t.Helper()
-	dc, err := dynamic.NewForConfig(testenv.Config(t))
+	dc, err := dynamic.NewForConfig(admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +116,9 @@ var applySets = schema.GroupVersionResource{Group: applySetGroup, Version: "v1",
 // createApplySet creates the parent kubectl records its ApplySet on: kubectl
 // creates Secret and ConfigMap parents itself but not custom resources. The
 // id label is the one kubectl computes (KEP-3659).
-func createApplySet(t testing.TB, name string) {
+func createApplySet(t testing.TB, admin *rest.Config, name string) {
 	t.Helper()
-	dc, err := dynamic.NewForConfig(testenv.Config(t))
+	dc, err := dynamic.NewForConfig(admin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"k8s.io/client-go/kubernetes"
-
-	"github.com/gitsync-io/gitsync/test/testenv"
+	"k8s.io/client-go/rest"
 )
 
 // settle waits until the control plane has finished what the last step set
@@ -17,17 +16,17 @@ import (
 // an EndpointSlice for each Service, the garbage collector deletes what
 // belonged to deleted ones, and each writes status. Until then that work
 // takes the API server's time from whatever runs next, so each tool's step
-// starts on a quiet control plane. (It does not make the cold step fair: the
-// second tool still writes into a store that holds the first one's objects,
-// see the README.)
+// starts on a quiet control plane. (It does not make the cold step fair on one
+// plane: the second tool still writes into a store that holds the first
+// one's objects; compareApart gives each tool a plane of its own.)
 //
 // Settled is when the API server served at most quietWrites writes (from
 // anyone: its own counter, apiserver_request_total) in quietFor, as read from
 // its /metrics; the Leases of the controllers and kwok's nodes renew a few
 // times a second.
-func settle(b *testing.B) {
+func settle(b *testing.B, admin *rest.Config) {
 	b.Helper()
-	cs, err := kubernetes.NewForConfig(testenv.Config(b))
+	cs, err := kubernetes.NewForConfig(admin)
 	if err != nil {
 		b.Fatal(err)
 	}
