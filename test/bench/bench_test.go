@@ -127,7 +127,7 @@ func compare(b *testing.B, p plane, n int, withKubectl, idle bool) []row {
 // step, and returns the rows in compare's order. Each tool's cold step then
 // writes into an empty store. On one plane, as in compare, the second
 // tool's cold step writes beside the first one's objects; at 10,000 objects
-// that made either tool's cold step 1.3–1.6× slower than when it went first
+// that made either tool's cold step 1.2–1.6× slower than when it went first
 // (the README has the runs). done is called after each tool's last step,
 // while its plane still runs.
 func compareApart(b *testing.B, n int, idle bool, done func(tool string, p plane)) []row {
