@@ -60,13 +60,15 @@ func identity(b testing.TB) *rest.Config {
 type plane struct{ admin, identity *rest.Config }
 
 // freshPlane starts a control plane of its own (Deployments become
-// Available on it), and returns it with the function that stops it.
+// Available on it), and returns it with the function that stops it; it is
+// stopped at the end of the benchmark in any case.
 func freshPlane(b *testing.B) (plane, func()) {
 	b.Helper()
 	cp, err := testenv.Start(b.Context(), testenv.Options{Workloads: true})
 	if err != nil {
 		b.Fatalf("start a control plane: %v", err)
 	}
+	b.Cleanup(cp.Stop)
 	return plane{admin: cp.Config, identity: serviceAccount(b, cp.Config)}, cp.Stop
 }
 
