@@ -122,7 +122,7 @@ func runLoop(ctx context.Context, s Streams, f *runFlags) error {
 		return shards.Start(ctx)
 	}
 	if f.shardCount > 0 {
-		syncs, mopts.Elsewhere = gsync.InShard(syncs, f.shardIndex, f.shardCount)
+		syncs, mopts.Others = gsync.InShard(syncs, f.shardIndex, f.shardCount)
 		f.leader.Lease = fmt.Sprintf("%s-shard-%d", f.leader.Lease, f.shardIndex)
 	}
 	manager, err := gsync.NewManager(cfg, syncs, mopts)

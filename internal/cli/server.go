@@ -35,7 +35,7 @@ type server struct {
 // Manager, or Shards.
 type syncRunner interface {
 	Ready() bool
-	TriggerRepository(match func(url, ref string) bool) int
+	TriggerRepository(ctx context.Context, match func(url, ref string) bool) (int, error)
 	RequestRepository(ctx context.Context, match func(url, ref string) bool) (int, error)
 }
 
@@ -141,15 +141,20 @@ func (s *server) webhooks(ctx context.Context) (http.Handler, error) {
 		Registerer: s.registry,
 		OnPush: func(p webhook.Push) {
 			match := func(url, ref string) bool { return pushMatches(p, url, ref) }
-			if s.leading.Load() {
-				log.Info("push", "provider", p.Provider, "ref", p.Ref, "syncs", s.manager.TriggerRepository(match))
-				return
-			}
-			// The Service sent the push to a standby: hand it to the leader
-			// in one write, to a ConfigMap the leader watches. The sender
+			// A push for syncs this replica does not run is passed on in
+			// one write, to a ConfigMap their replicas watch. The sender
 			// waits for the answer (GitHub for 10 s), so within 5 s or not.
 			pass, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
+			if s.leading.Load() {
+				n, err := s.manager.TriggerRepository(pass, match)
+				if err != nil {
+					log.Error(err, "the other shards' syncs wait for their next interval")
+				}
+				log.Info("push", "provider", p.Provider, "ref", p.Ref, "syncs", n)
+				return
+			}
+			// The Service sent the push to a standby: hand it to the leader.
 			n, err := s.manager.RequestRepository(pass, match)
 			if err != nil {
 				log.Error(err, "passing a push on to the leader failed; the next interval picks it up")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -52,6 +53,13 @@ type ManagerOptions struct {
 	// sync may depend on them, and reads their status from the cluster.
 	Elsewhere map[string]bool
 
+	// Others are the syncs of the other static shards (gitsync run
+	// --shard-index), which count as Elsewhere. A push this Manager receives
+	// for a source one of them follows is passed on through PushesConfigMap
+	// (it needs Namespace) in one write, which this Manager acts on too:
+	// one webhook then reaches every shard.
+	Others []Managed
+
 	// Namespace is the replicas' own (that of their Lease): pushes for syncs
 	// another replica runs are passed on through its ConfigMap
 	// PushesConfigMap, which a running Manager watches. Without it a push
@@ -91,6 +99,7 @@ type Manager struct {
 	watchers    *watchers // of changes to the views
 	namespace   string    // ManagerOptions.Namespace
 	shard       int
+	others      []Managed            // ManagerOptions.Others
 	pushes      cache.InformerSynced // of the pushes passed on, once started
 }
 
@@ -136,7 +145,7 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 	broadcaster := events.NewBroadcaster(sink)
 	recorder := broadcaster.NewRecorder(scheme.Scheme, "gitsync")
 	m := &Manager{byName: map[string]*managed{}, remote: map[string][]*managed{}, shared: sh, broadcaster: broadcaster, sink: sink,
-		watchers: cmp.Or(opts.changes, &watchers{}), namespace: opts.Namespace, shard: opts.shard}
+		watchers: cmp.Or(opts.changes, &watchers{}), namespace: opts.Namespace, shard: opts.shard, others: opts.Others}
 	caches := map[string]inventory.Cache{}
 	for _, s := range syncs {
 		p := &past{}
@@ -179,7 +188,7 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 	for _, ms := range m.syncs {
 		for _, d := range ms.DependsOn {
 			dep, ok := m.byName[d]
-			if !ok && opts.Elsewhere[d] {
+			if !ok && (opts.Elsewhere[d] || slices.ContainsFunc(opts.Others, named(d))) {
 				ms.remoteDeps = append(ms.remoteDeps, remoteDep{namespace: ms.Options.Namespace, name: d})
 				m.remote[d] = append(m.remote[d], ms)
 				continue
@@ -423,8 +432,23 @@ func (m *Manager) Trigger(name string) bool {
 
 // TriggerRepository asks every sync whose source match accepts (by URL and
 // ref) to fetch now, as Trigger does, and returns how many it asked. Each
-// source is fetched once for all of them.
-func (m *Manager) TriggerRepository(match func(url, ref string) bool) int {
+// source is fetched once for all of them. If the syncs of other static
+// shards follow such a source too (ManagerOptions.Others), it passes the push
+// on to every shard in one write instead, its own included; should that
+// fail, it triggers its own syncs, and returns the error.
+func (m *Manager) TriggerRepository(ctx context.Context, match func(url, ref string) bool) (int, error) {
+	if m.namespace != "" && slices.ContainsFunc(m.others, followsMatching(match)) {
+		n, err := m.RequestRepository(ctx, match)
+		if err == nil {
+			return n, nil
+		}
+		return m.trigger(match), fmt.Errorf("passing the push on to the other shards: %w", err)
+	}
+	return m.trigger(match), nil
+}
+
+// trigger triggers the syncs of this Manager whose source match accepts.
+func (m *Manager) trigger(match func(url, ref string) bool) int {
 	n := 0
 	refreshed := map[*sharedSource]bool{}
 	for _, ms := range m.syncs {
@@ -442,23 +466,39 @@ func (m *Manager) TriggerRepository(match func(url, ref string) bool) int {
 
 // RequestRepository is TriggerRepository for a replica that does not lead:
 // it passes the push on to the leader in one write, naming each matching
-// source (see PushesConfigMap). It returns how many syncs it asked.
+// source (see PushesConfigMap), of its own syncs and of the other static
+// shards'. It returns how many syncs it asked.
 func (m *Manager) RequestRepository(ctx context.Context, match func(url, ref string) bool) (int, error) {
-	n := 0
 	var targets []pushTarget
-	for _, ms := range m.syncs {
-		if match(ms.Options.Source.URL, ms.Options.Source.Ref) {
-			targets = append(targets, pushTarget{ms.Options.Source.URL, ms.Options.Source.Ref, m.shard})
-			n++
+	follows := followsMatching(match)
+	add := func(s Managed) {
+		if follows(s) {
+			targets = append(targets, pushTarget{s.Options.Source.URL, s.Options.Source.Ref, m.shard})
 		}
 	}
-	return n, requestPushes(ctx, m.shared.client, m.namespace, targets)
+	for _, ms := range m.syncs {
+		add(ms.Managed)
+	}
+	for _, o := range m.others {
+		add(o)
+	}
+	return len(targets), requestPushes(ctx, m.shared.client, m.namespace, targets)
+}
+
+// followsMatching reports whether a sync's source is one match accepts.
+func followsMatching(match func(url, ref string) bool) func(Managed) bool {
+	return func(s Managed) bool { return match(s.Options.Source.URL, s.Options.Source.Ref) }
+}
+
+// named reports whether a sync is called name.
+func named(name string) func(Managed) bool {
+	return func(s Managed) bool { return s.Options.Name == name }
 }
 
 // pushed triggers the syncs of each source a push was passed on for.
 func (m *Manager) pushed(requests []pushRequest) {
 	for _, r := range requests {
-		m.TriggerRepository(func(url, ref string) bool { return url == r.URL && ref == r.Ref })
+		m.trigger(func(url, ref string) bool { return url == r.URL && ref == r.Ref })
 	}
 }
 

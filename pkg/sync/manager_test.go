@@ -205,8 +205,8 @@ func TestManagerRetriesStalledRevisionWhenAsked(t *testing.T) {
 			}
 		}},
 		{"a webhook push tries it again", func(t *testing.T) {
-			if n := m.TriggerRepository(repo); n != 1 {
-				t.Fatalf("TriggerRepository asked %d syncs, want 1", n)
+			if n, err := m.TriggerRepository(t.Context(), repo); n != 1 || err != nil {
+				t.Fatalf("TriggerRepository asked %d syncs (%v), want 1", n, err)
 			}
 		}},
 		{"a push passed on by a standby replica tries it again", func(t *testing.T) {
@@ -228,6 +228,67 @@ func TestManagerRetriesStalledRevisionWhenAsked(t *testing.T) {
 // TestStandbyPassesAPushOnInOneWrite: a push that reaches a standby replica
 // costs one write, however many syncs follow the repository, and the leader
 // syncs them all.
+// TestStaticShardsPassAPushOn runs the syncs of one repository in two static
+// shards (gitsync run --shard-index), each Manager with its own sync
+// interval of an hour: a push that reaches one shard's Manager reaches the
+// other shard's syncs too, through one request both Managers act on. A sync
+// of the second shard depends on one of the first.
+func TestStaticShardsPassAPushOn(t *testing.T) {
+	const n, shards = 8, 2
+	f := newFixture(t)
+	files := map[string]string{}
+	var syncs []Managed
+	for i := range n {
+		name := fmt.Sprintf("app-%02d", i)
+		files[name+"/cm.yaml"] = configMap(f.home, name, "v1")
+		syncs = append(syncs, Managed{Options: f.options(name, name), Interval: time.Hour})
+	}
+	f.repo.Commit(t, "first", files)
+	managers := make([]*Manager, shards)
+	var first string // a sync of shard 0
+	for k := range shards {
+		mine, others := InShard(syncs, k, shards)
+		if len(mine) == 0 || len(mine)+len(others) != n {
+			t.Fatalf("shard %d of %d runs %d syncs and leaves %d to the other: rename the syncs so that each shard runs some", k, shards, len(mine), len(others))
+		}
+		if k == 0 {
+			first = mine[0].Options.Name
+		} else {
+			mine[0].DependsOn = []string{first}
+		}
+		m, err := NewManager(testenv.Config(t), mine, ManagerOptions{Namespace: f.home, Others: others})
+		if err != nil {
+			t.Fatal(err)
+		}
+		managers[k] = m
+		run(t, m.Start)
+	}
+	eventually(t, 60*time.Second, "every sync applied", func() bool {
+		for i := range n {
+			if !f.exists(t, f.home, fmt.Sprintf("app-%02d", i)) {
+				return false
+			}
+		}
+		return true
+	})
+
+	for path := range files {
+		files[path] = configMap(f.home, strings.TrimSuffix(path, "/cm.yaml"), "v2")
+	}
+	f.repo.Commit(t, "second", files)
+	asked, err := managers[0].TriggerRepository(t.Context(), func(url, _ string) bool { return url == f.repo.URL() })
+	if asked != n || err != nil {
+		t.Fatalf("TriggerRepository asked %d syncs (%v), want %d: both shards'", asked, err, n)
+	}
+	for i := range n {
+		name := fmt.Sprintf("app-%02d", i)
+		eventually(t, 30*time.Second, name+" at v2", func() bool {
+			cm, err := f.admin.CoreV1().ConfigMaps(f.home).Get(t.Context(), name, metav1.GetOptions{})
+			return err == nil && cm.Data["v2"] == "value"
+		})
+	}
+}
+
 func TestStandbyPassesAPushOnInOneWrite(t *testing.T) {
 	const n = 20
 	f := newFixture(t)

@@ -21,8 +21,9 @@ import (
 
 // PushesConfigMap is the ConfigMap, in the replicas' namespace, through which
 // a replica passes on a webhook push for syncs it does not run (a standby,
-// or the holder of other shards) to those that run them: one write per push,
-// however many syncs it concerns. Every running Manager watches it.
+// the holder of other shards, or the process of one static shard) to those
+// that run them: one write per push, however many syncs it concerns. Every
+// running Manager watches it.
 const PushesConfigMap = "gitsync-pushes"
 
 // pushesKey is the ConfigMap's data key holding the requests, as JSON.

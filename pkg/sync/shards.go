@@ -25,18 +25,17 @@ func ShardOf(namespace, name string, count int) int {
 	return int(h.Sum64() % uint64(count))
 }
 
-// InShard returns the syncs of shard index among count, and the names of
-// the others (for ManagerOptions.Elsewhere).
-func InShard(syncs []Managed, index, count int) (mine []Managed, elsewhere map[string]bool) {
-	elsewhere = map[string]bool{}
+// InShard returns the syncs of shard index among count, and the others (for
+// ManagerOptions.Others).
+func InShard(syncs []Managed, index, count int) (mine, others []Managed) {
 	for _, s := range syncs {
 		if ShardOf(s.Options.Namespace, s.Options.Name, count) == index {
 			mine = append(mine, s)
 		} else {
-			elsewhere[s.Options.Name] = true
+			others = append(others, s)
 		}
 	}
-	return mine, elsewhere
+	return mine, others
 }
 
 // ShardOptions configure Shards.
@@ -71,7 +70,6 @@ type Shards struct {
 	client kubernetes.Interface
 
 	mu       gosync.Mutex
-	base     context.Context // Start's, for passing pushes on
 	electing map[int]*electing
 	members  map[string]*member // by identity, as observed
 	live     []string           // alive members, sorted
@@ -117,7 +115,7 @@ func NewShards(cfg *rest.Config, syncs []Managed, mopts ManagerOptions, opts Sha
 		return nil, err
 	}
 	sh := &Shards{
-		cfg: cfg, mopts: mopts, opts: opts, client: cs, base: context.Background(),
+		cfg: cfg, mopts: mopts, opts: opts, client: cs,
 		electing: map[int]*electing{}, members: map[string]*member{}, handedAt: map[int]time.Time{},
 	}
 	sh.syncs = make([][]Managed, opts.Count)
@@ -148,9 +146,6 @@ const memberLabel = "gitsync.io/shard-member"
 // retry period after start-up, so replicas starting together see each other.
 func (sh *Shards) Start(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx).WithValues("identity", sh.opts.Leader.Identity)
-	sh.mu.Lock()
-	sh.base = ctx
-	sh.mu.Unlock()
 	sh.observe(ctx)
 	defer sh.leave(log)
 	tick := time.NewTicker(sh.opts.Leader.RetryPeriod)
@@ -411,13 +406,13 @@ func (sh *Shards) Held() []int {
 // TriggerRepository triggers the matching syncs of the shards this replica
 // runs, and passes the push on to the others in one write (PushesConfigMap),
 // which their holders watch. It returns how many syncs it asked.
-func (sh *Shards) TriggerRepository(match func(url, ref string) bool) int {
+func (sh *Shards) TriggerRepository(ctx context.Context, match func(url, ref string) bool) (int, error) {
 	running := sh.managers()
 	n := 0
 	var others []pushTarget
 	for k := range sh.opts.Count {
 		if m := running[k]; m != nil {
-			n += m.TriggerRepository(match)
+			n += m.trigger(match)
 			continue
 		}
 		for _, s := range sh.syncs[k] {
@@ -427,19 +422,14 @@ func (sh *Shards) TriggerRepository(match func(url, ref string) bool) int {
 			}
 		}
 	}
-	sh.mu.Lock()
-	ctx := sh.base
-	sh.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	if err := requestPushes(ctx, sh.client, sh.opts.Leader.Namespace, others); err != nil {
-		logr.FromContextOrDiscard(ctx).Error(err, "passing a push on to another shard failed; the next interval picks it up")
+		return n, fmt.Errorf("passing the push on to the other shards: %w", err)
 	}
-	return n
+	return n, nil
 }
 
 // RequestRepository is TriggerRepository: every replica passes a push on
 // to the shards it does not run.
-func (sh *Shards) RequestRepository(_ context.Context, match func(url, ref string) bool) (int, error) {
-	return sh.TriggerRepository(match), nil
+func (sh *Shards) RequestRepository(ctx context.Context, match func(url, ref string) bool) (int, error) {
+	return sh.TriggerRepository(ctx, match)
 }
