@@ -228,14 +228,11 @@ func TestManagerRetriesStalledRevisionWhenAsked(t *testing.T) {
 // TestStandbyPassesAPushOnInOneWrite: a push that reaches a standby replica
 // costs one write, however many syncs follow the repository, and the leader
 // syncs them all.
-// TestStaticShardsPassAPushOn runs the syncs of one repository in two static
-// shards (gitsync run --shard-index), each Manager with its own sync
-// interval of an hour: a push that reaches one shard's Manager reaches the
-// other shard's syncs too, through one request both Managers act on. A sync
-// of the second shard depends on one of the first.
-func TestStaticShardsPassAPushOn(t *testing.T) {
-	const n, shards = 8, 2
-	f := newFixture(t)
+// apps commits n ConfigMaps, app-00 and on, each in a directory of its own,
+// and returns the files and a sync of each directory with an interval of an
+// hour: only a push runs them again.
+func apps(t *testing.T, f *fixture, n int) (map[string]string, []Managed) {
+	t.Helper()
 	files := map[string]string{}
 	var syncs []Managed
 	for i := range n {
@@ -244,6 +241,39 @@ func TestStaticShardsPassAPushOn(t *testing.T) {
 		syncs = append(syncs, Managed{Options: f.options(name, name), Interval: time.Hour})
 	}
 	f.repo.Commit(t, "first", files)
+	return files, syncs
+}
+
+// changeApps commits every ConfigMap of apps anew, with the data key v2.
+func changeApps(t *testing.T, f *fixture, files map[string]string) {
+	t.Helper()
+	for path := range files {
+		files[path] = configMap(f.home, strings.TrimSuffix(path, "/cm.yaml"), "v2")
+	}
+	f.repo.Commit(t, "second", files)
+}
+
+// appsChanged waits until the n ConfigMaps of changeApps are applied.
+func appsChanged(t *testing.T, f *fixture, n int) {
+	t.Helper()
+	for i := range n {
+		name := fmt.Sprintf("app-%02d", i)
+		eventually(t, 30*time.Second, name+" at v2", func() bool {
+			cm, err := f.admin.CoreV1().ConfigMaps(f.home).Get(t.Context(), name, metav1.GetOptions{})
+			return err == nil && cm.Data["v2"] == "value"
+		})
+	}
+}
+
+// TestStaticShardsPassAPushOn runs the syncs of one repository in two static
+// shards (gitsync run --shard-index), each Manager with its own sync
+// interval of an hour: a push that reaches one shard's Manager reaches the
+// other shard's syncs too, through one request both Managers act on. A sync
+// of the second shard depends on one of the first.
+func TestStaticShardsPassAPushOn(t *testing.T) {
+	const n, shards = 8, 2
+	f := newFixture(t)
+	files, syncs := apps(t, f, n)
 	managers := make([]*Manager, shards)
 	var first string // a sync of shard 0
 	for k := range shards {
@@ -272,34 +302,18 @@ func TestStaticShardsPassAPushOn(t *testing.T) {
 		return true
 	})
 
-	for path := range files {
-		files[path] = configMap(f.home, strings.TrimSuffix(path, "/cm.yaml"), "v2")
-	}
-	f.repo.Commit(t, "second", files)
+	changeApps(t, f, files)
 	asked, err := managers[0].TriggerRepository(t.Context(), func(url, _ string) bool { return url == f.repo.URL() })
 	if asked != n || err != nil {
 		t.Fatalf("TriggerRepository asked %d syncs (%v), want %d: both shards'", asked, err, n)
 	}
-	for i := range n {
-		name := fmt.Sprintf("app-%02d", i)
-		eventually(t, 30*time.Second, name+" at v2", func() bool {
-			cm, err := f.admin.CoreV1().ConfigMaps(f.home).Get(t.Context(), name, metav1.GetOptions{})
-			return err == nil && cm.Data["v2"] == "value"
-		})
-	}
+	appsChanged(t, f, n)
 }
 
 func TestStandbyPassesAPushOnInOneWrite(t *testing.T) {
 	const n = 20
 	f := newFixture(t)
-	files := map[string]string{}
-	var syncs []Managed
-	for i := range n {
-		name := fmt.Sprintf("app-%02d", i)
-		files[name+"/cm.yaml"] = configMap(f.home, name, "v1")
-		syncs = append(syncs, Managed{Options: f.options(name, name), Interval: time.Hour})
-	}
-	f.repo.Commit(t, "first", files)
+	files, syncs := apps(t, f, n)
 	leader, err := NewManager(testenv.Config(t), syncs, ManagerOptions{Namespace: f.home})
 	if err != nil {
 		t.Fatal(err)
@@ -321,10 +335,7 @@ func TestStandbyPassesAPushOnInOneWrite(t *testing.T) {
 	run(t, leader.Start)
 	eventually(t, 60*time.Second, "every sync applied", func() bool { return f.exists(t, f.home, fmt.Sprintf("app-%02d", n-1)) && f.status(t, "app-00").Ready })
 
-	for path := range files {
-		files[path] = configMap(f.home, strings.TrimSuffix(path, "/cm.yaml"), "v2")
-	}
-	f.repo.Commit(t, "second", files)
+	changeApps(t, f, files)
 	asked, err := standby.RequestRepository(t.Context(), func(url, _ string) bool { return url == f.repo.URL() })
 	if asked != n || err != nil {
 		t.Fatalf("RequestRepository asked %d syncs (%v), want %d", asked, err, n)
@@ -332,11 +343,5 @@ func TestStandbyPassesAPushOnInOneWrite(t *testing.T) {
 	if got := writes.Load(); got != 1 {
 		t.Errorf("the standby made %d writes, want 1", got)
 	}
-	for i := range n {
-		name := fmt.Sprintf("app-%02d", i)
-		eventually(t, 30*time.Second, name+" at v2", func() bool {
-			cm, err := f.admin.CoreV1().ConfigMaps(f.home).Get(t.Context(), name, metav1.GetOptions{})
-			return err == nil && cm.Data["v2"] == "value"
-		})
-	}
+	appsChanged(t, f, n)
 }
