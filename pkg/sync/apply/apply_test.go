@@ -1,6 +1,7 @@
 package apply_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -299,6 +300,29 @@ func TestApplyRefusesBadInputBeforeWriting(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("reports every bad object, in the order rendered", func(t *testing.T) {
+		a, _, _ := newApplier(t)
+		var docs []string
+		var want []string
+		for i := range 9 { // more than one core's share: prepared in parallel, reported in order
+			docs = append(docs, fmt.Sprintf("apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g%d}\n", i))
+			want = append(want, fmt.Sprintf("example.com/v1 Gadget g%d: unknown kind Gadget.example.com", i))
+		}
+		docs = append(docs, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+		_, err := a.Apply(t.Context(), objects(t, strings.Join(docs, "---\n")))
+		if err == nil {
+			t.Fatal("no error")
+		}
+		got := strings.Split(err.Error(), "\n")
+		inOrder := len(got) == len(want)+1 && strings.Contains(got[len(want)], "appears twice")
+		for i := range want {
+			inOrder = inOrder && strings.HasPrefix(got[i], want[i])
+		}
+		if !inOrder {
+			t.Errorf("errors, in order:\n%s\nwant the nine Gadgets in order, then the ConfigMap twice", err)
+		}
+	})
 
 	t.Run("reports an object the API server rejects, and applies the others", func(t *testing.T) {
 		a, _, ns := newApplier(t)
