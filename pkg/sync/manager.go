@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -185,10 +186,15 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 		m.syncs = append(m.syncs, ms)
 		m.byName[s.Options.Name] = ms
 	}
+	elsewhere := map[string]bool{} // Others count as Elsewhere
+	maps.Copy(elsewhere, opts.Elsewhere)
+	for _, o := range opts.Others {
+		elsewhere[o.Options.Name] = true
+	}
 	for _, ms := range m.syncs {
 		for _, d := range ms.DependsOn {
 			dep, ok := m.byName[d]
-			if !ok && (opts.Elsewhere[d] || slices.ContainsFunc(opts.Others, named(d))) {
+			if !ok && elsewhere[d] {
 				ms.remoteDeps = append(ms.remoteDeps, remoteDep{namespace: ms.Options.Namespace, name: d})
 				m.remote[d] = append(m.remote[d], ms)
 				continue
@@ -488,11 +494,6 @@ func (m *Manager) RequestRepository(ctx context.Context, match func(url, ref str
 // followsMatching reports whether a sync's source is one match accepts.
 func followsMatching(match func(url, ref string) bool) func(Managed) bool {
 	return func(s Managed) bool { return match(s.Options.Source.URL, s.Options.Source.Ref) }
-}
-
-// named reports whether a sync is called name.
-func named(name string) func(Managed) bool {
-	return func(s Managed) bool { return s.Options.Name == name }
 }
 
 // pushed triggers the syncs of each source a push was passed on for.
