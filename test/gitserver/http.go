@@ -25,6 +25,7 @@ type Options struct {
 type HTTPServer struct {
 	URL      string
 	requests atomic.Int64
+	sent     atomic.Int64
 }
 
 // StartHTTP serves the repositories under root with git http-backend, behind
@@ -58,6 +59,10 @@ func StartHTTP(t testing.TB, root string, opts Options) *HTTPServer {
 // including refused ones. An ls-remote is one request; a fetch is at least two.
 func (s *HTTPServer) Requests() int { return int(s.requests.Load()) }
 
+// BytesSent is how many bytes of response bodies the server has sent so far:
+// what a client on a slow link waits for.
+func (s *HTTPServer) BytesSent() int64 { return s.sent.Load() }
+
 // testLog sends a server's diagnostics to the test log.
 type testLog struct{ t testing.TB }
 
@@ -69,8 +74,20 @@ func (l testLog) Write(p []byte) (int, error) {
 func (s *HTTPServer) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s.requests.Add(1)
-		next.ServeHTTP(w, req)
+		next.ServeHTTP(countingWriter{w, &s.sent}, req)
 	})
+}
+
+// countingWriter adds the size of everything written to n.
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n.Add(int64(n))
+	return n, err
 }
 
 func (o Options) authorize(next http.Handler) http.Handler {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/go-logr/logr"
 )
@@ -89,6 +91,9 @@ func (s *Source) fetchNew(ctx context.Context, auth transport.AuthMethod, t targ
 	if err != nil {
 		return Artifact{}, s.fail(ctx, "checkout", err)
 	}
+	if err := s.snapshots.saveTrees(got.repo.Storer, commit); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "keeping the revision's trees failed; the next fetch downloads the whole revision", "url", s.remote.display)
+	}
 	if err := s.snapshots.recordBlobs(commit.Hash, written); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "recording the snapshot's blobs failed; the next fetch writes every file", "url", s.remote.display)
 	} else {
@@ -119,21 +124,42 @@ type fetched struct {
 
 // download fetches the target into an in-memory repository: one commit deep
 // for a ref, and for an unadvertised commit too if the server allows asking
-// for it; otherwise every branch and tag, whole.
+// for it; otherwise every branch and tag, whole. A ref is fetched on top of
+// the newest snapshot where it can be (incremental.go), which sends only
+// what changed since.
 func (s *Source) download(ctx context.Context, auth transport.AuthMethod, t target) (fetched, error) {
 	if t.name != "" {
-		return s.fetchInto(ctx, auth, 1, config.RefSpec("+"+t.name.String()+":"+fetchedRef))
+		spec := config.RefSpec("+" + t.name.String() + ":" + fetchedRef)
+		if from := s.snapshots.newest(); from.dir != "" {
+			got, err := s.fetchOnto(ctx, auth, from, spec)
+			if err == nil {
+				return got, nil
+			}
+			logr.FromContextOrDiscard(ctx).V(1).Info("fetching only what changed since the last snapshot failed; fetching the whole revision",
+				"url", s.remote.display, "error", s.scrub(err).Error())
+		}
+		return s.fetchInto(ctx, auth, memory.NewStorage(), 1, spec)
 	}
-	got, err := s.fetchInto(ctx, auth, 1, config.RefSpec(t.commit.String()+":"+fetchedRef))
+	got, err := s.fetchInto(ctx, auth, memory.NewStorage(), 1, config.RefSpec(t.commit.String()+":"+fetchedRef))
 	if !errors.Is(err, git.ErrExactSHA1NotSupported) {
 		return got, err
 	}
 	return s.fetchCommit(ctx, auth, t.commit)
 }
 
+// fetchOnto fetches one refspec into a repository holding the revision of
+// the snapshot from.
+func (s *Source) fetchOnto(ctx context.Context, auth transport.AuthMethod, from base, spec config.RefSpec) (fetched, error) {
+	st, err := s.snapshots.newOnSnapshot(plumbing.NewHash(filepath.Base(from.dir)), from)
+	if err != nil {
+		return fetched{}, err
+	}
+	return s.fetchInto(ctx, auth, st, 1, spec)
+}
+
 // fetchCommit fetches all branches and tags and finds the commit among them.
 func (s *Source) fetchCommit(ctx context.Context, auth transport.AuthMethod, hash plumbing.Hash) (fetched, error) {
-	repo, err := s.fetchRepo(ctx, auth, 0, "+refs/heads/*:refs/gitsync/heads/*", "+refs/tags/*:refs/gitsync/tags/*")
+	repo, err := s.fetchRepo(ctx, auth, memory.NewStorage(), 0, "+refs/heads/*:refs/gitsync/heads/*", "+refs/tags/*:refs/gitsync/tags/*")
 	if err != nil {
 		return fetched{}, err
 	}
@@ -141,12 +167,16 @@ func (s *Source) fetchCommit(ctx context.Context, auth transport.AuthMethod, has
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
 		return fetched{}, withKind(RefNotFound, fmt.Errorf("commit %s is on no branch or tag of the remote", hash))
 	}
-	return fetched{repo: repo, commit: commit}, err
+	if err != nil {
+		return fetched{}, err
+	}
+	return fetched{repo: repo, commit: commit}, complete(repo.Storer, commit)
 }
 
-// fetchInto fetches one refspec into fetchedRef and returns its commit.
-func (s *Source) fetchInto(ctx context.Context, auth transport.AuthMethod, depth int, spec config.RefSpec) (fetched, error) {
-	repo, err := s.fetchRepo(ctx, auth, depth, spec)
+// fetchInto fetches one refspec into fetchedRef of a repository in st and
+// returns its commit, once every tree and blob of it has come.
+func (s *Source) fetchInto(ctx context.Context, auth transport.AuthMethod, st storage.Storer, depth int, spec config.RefSpec) (fetched, error) {
+	repo, err := s.fetchRepo(ctx, auth, st, depth, spec)
 	if err != nil {
 		return fetched{}, err
 	}
@@ -158,12 +188,14 @@ func (s *Source) fetchInto(ctx context.Context, auth transport.AuthMethod, depth
 	if _, err := repo.TagObject(ref.Hash()); err == nil {
 		got.tag = ref.Hash()
 	}
-	got.commit, err = peelCommit(repo, ref.Hash())
-	return got, err
+	if got.commit, err = peelCommit(repo, ref.Hash()); err != nil {
+		return fetched{}, err
+	}
+	return got, complete(repo.Storer, got.commit)
 }
 
-func (s *Source) fetchRepo(ctx context.Context, auth transport.AuthMethod, depth int, specs ...config.RefSpec) (*git.Repository, error) {
-	repo, err := git.Init(memory.NewStorage(), nil)
+func (s *Source) fetchRepo(ctx context.Context, auth transport.AuthMethod, st storage.Storer, depth int, specs ...config.RefSpec) (*git.Repository, error) {
+	repo, err := git.Init(st, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -80,8 +80,10 @@ func (s snapshots) prune(keep int, current plumbing.Hash) error {
 	errs = append(errs, s.pruneObjects(entries, gone))
 	for _, name := range gone {
 		errs = append(errs, os.RemoveAll(filepath.Join(s.dir, name)))
-		if err := os.Remove(filepath.Join(s.dir, name+blobsSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
+		for _, suffix := range []string{blobsSuffix, treesSuffix} {
+			if err := os.Remove(filepath.Join(s.dir, name+suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

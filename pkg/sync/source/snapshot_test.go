@@ -26,7 +26,7 @@ func snapshotNames(t *testing.T, art source.Artifact) []string {
 	var names []string
 	for _, e := range entries {
 		if e.Name() != "objects" {
-			names = append(names, strings.TrimSuffix(e.Name(), ".blobs"))
+			names = append(names, strings.TrimSuffix(strings.TrimSuffix(e.Name(), ".blobs"), ".trees"))
 		}
 	}
 	slices.Sort(names)
