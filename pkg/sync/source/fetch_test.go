@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -327,10 +328,12 @@ func BenchmarkFetch(b *testing.B) {
 	opts := source.Options{URL: srv.URL + "/" + repo.Name(), Ref: "main", Auth: source.Auth{Username: "alice", Password: password}}
 
 	b.Run("cold", func(b *testing.B) {
+		sent := srv.BytesSent()
 		for b.Loop() {
 			opts.CacheDir = b.TempDir()
 			fetch(b, newSource(b, opts))
 		}
+		b.ReportMetric(float64(srv.BytesSent()-sent)/float64(b.N), "B-sent/op")
 	})
 	b.Run("unchanged", func(b *testing.B) {
 		opts.CacheDir = b.TempDir()
@@ -342,6 +345,52 @@ func BenchmarkFetch(b *testing.B) {
 			}
 		}
 	})
+	// One file changed since the last fetch: gitsync, then git's own
+	// shallow fetch and checkout in a shallow clone, as a peer. Each reports
+	// the bytes the server sent.
+	changes := 0
+	change := func(b *testing.B) {
+		b.StopTimer()
+		changes++
+		repo.Commit(b, "one", map[string]string{"apps/app03/cm0003.yaml": fmt.Sprintf("changed %d\n", changes)})
+		b.StartTimer()
+	}
+	b.Run("one-file-changed", func(b *testing.B) {
+		opts.CacheDir = b.TempDir()
+		s := newSource(b, opts)
+		fetch(b, s)
+		sent := srv.BytesSent()
+		for range b.N {
+			change(b)
+			fetch(b, s)
+		}
+		b.ReportMetric(float64(srv.BytesSent()-sent)/float64(b.N), "B-sent/op")
+	})
+	b.Run("one-file-changed-git", func(b *testing.B) {
+		u, err := url.Parse(opts.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		u.User = url.UserPassword("alice", password)
+		clone := filepath.Join(b.TempDir(), "clone")
+		runGit(b, "", "clone", "-q", "--depth", "1", "--branch", "main", u.String(), clone)
+		sent := srv.BytesSent()
+		for range b.N {
+			change(b)
+			runGit(b, clone, "fetch", "-q", "--depth", "1", "origin", "main")
+			runGit(b, clone, "checkout", "-q", "--detach", "FETCH_HEAD")
+		}
+		b.ReportMetric(float64(srv.BytesSent()-sent)/float64(b.N), "B-sent/op")
+	})
+}
+
+func runGit(b *testing.B, dir string, args ...string) {
+	b.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("git %v: %v\n%s", args, err, out)
+	}
 }
 
 // sameFile reports whether name is one file (hard-linked) in both snapshots.
