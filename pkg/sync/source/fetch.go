@@ -69,7 +69,8 @@ func (s *Source) pinned() (string, bool) {
 // fetchNew downloads the target, verifies it, publishes its snapshot and
 // prunes old ones.
 func (s *Source) fetchNew(ctx context.Context, auth transport.AuthMethod, t target) (Artifact, error) {
-	got, err := s.download(ctx, auth, t)
+	from := s.snapshots.newest()
+	got, err := s.download(ctx, auth, t, from)
 	if err != nil {
 		return Artifact{}, s.fail(ctx, "fetch", err)
 	}
@@ -82,7 +83,6 @@ func (s *Source) fetchNew(ctx context.Context, auth transport.AuthMethod, t targ
 	if err != nil {
 		return Artifact{}, s.failVerify(ctx, t, err)
 	}
-	from := s.snapshots.newest()
 	var written blobs
 	dir, err := s.snapshots.publish(commit.Hash, func(tmp string) (err error) {
 		written, err = writeTree(ctx, commit, tmp, from)
@@ -125,15 +125,15 @@ type fetched struct {
 // download fetches the target into an in-memory repository: one commit deep
 // for a ref, and for an unadvertised commit too if the server allows asking
 // for it; otherwise every branch and tag, whole. A ref is fetched on top of
-// the newest snapshot where it can be (incremental.go), which sends only
-// what changed since.
-func (s *Source) download(ctx context.Context, auth transport.AuthMethod, t target) (fetched, error) {
+// the snapshot from where it can be (incremental.go), which sends only what
+// changed since.
+func (s *Source) download(ctx context.Context, auth transport.AuthMethod, t target, from base) (fetched, error) {
 	if t.name != "" {
 		spec := config.RefSpec("+" + t.name.String() + ":" + fetchedRef)
-		if from := s.snapshots.newest(); from.dir != "" {
+		if from.dir != "" {
 			got, err := s.fetchOnto(ctx, auth, from, spec)
-			if err == nil {
-				return got, nil
+			if err == nil || ctx.Err() != nil {
+				return got, err
 			}
 			logr.FromContextOrDiscard(ctx).V(1).Info("fetching only what changed since the last snapshot failed; fetching the whole revision",
 				"url", s.remote.display, "error", s.scrub(err).Error())
