@@ -16,7 +16,7 @@ func NewAsManaged(cfg *rest.Config, opts Options) (*Syncer, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	sh, err := newShared(cfg, 1)
+	sh, err := newShared(cfg, 1, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	"github.com/gitsync-io/gitsync/pkg/notify"
+	"github.com/gitsync-io/gitsync/pkg/sync/apply"
 	"github.com/gitsync-io/gitsync/pkg/sync/chart"
 	"github.com/gitsync-io/gitsync/pkg/sync/inventory"
 	"github.com/gitsync-io/gitsync/pkg/sync/render"
@@ -70,6 +71,13 @@ type ManagerOptions struct {
 	// shard is the shard of Shards this Manager runs, for the pushes passed
 	// on to it; 0 outside Shards.
 	shard int
+
+	// cluster, if set, is the Cluster of the Shards that made this Manager:
+	// the Managers of every shard a replica runs share its clients and its
+	// watch of the live objects, which the Shards starts and stops. A shard
+	// taken over then starts with the objects already cached, and a replica
+	// that runs three shards holds one copy of them, not three.
+	cluster *apply.Cluster
 
 	// changes, if set, hears of changes to the views instead of the
 	// Manager's own watchers: those of the Shards that made it.
@@ -137,7 +145,7 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = DefaultConcurrency
 	}
-	sh, err := newShared(cfg, opts.Concurrency)
+	sh, err := newShared(cfg, opts.Concurrency, opts.cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +336,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	for _, s := range m.shared.sources {
 		s.base = ctx
 	}
-	m.shared.cluster.Watch(ctx)
+	if !m.shared.clusterShared {
+		m.shared.cluster.Watch(ctx)
+	}
 	if m.namespace != "" {
 		m.pushes = watchPushes(ctx, m.shared.client, m.namespace, m.shard, m.pushed)
 	}

@@ -15,6 +15,8 @@ import (
 	coordinationv1apply "k8s.io/client-go/applyconfigurations/coordination/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/gitsync-io/gitsync/pkg/sync/apply"
 )
 
 // ShardOf is the shard, of count, that the sync namespace/name belongs to:
@@ -122,6 +124,9 @@ func NewShards(cfg *rest.Config, syncs []Managed, mopts ManagerOptions, opts Sha
 	for k := range opts.Count {
 		sh.syncs[k], _ = InShard(syncs, k, opts.Count)
 	}
+	if sh.mopts.cluster, err = apply.NewCluster(withClientRates(cfg)); err != nil {
+		return nil, err
+	}
 	sh.mopts.Elsewhere = names // a dependency in another shard is read from the cluster
 	sh.mopts.Namespace = opts.Leader.Namespace
 	sh.changes = &watchers{}
@@ -146,6 +151,7 @@ const memberLabel = "gitsync.io/shard-member"
 // retry period after start-up, so replicas starting together see each other.
 func (sh *Shards) Start(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx).WithValues("identity", sh.opts.Leader.Identity)
+	sh.mopts.cluster.Watch(ctx) // before any shard's Manager starts
 	sh.observe(ctx)
 	defer sh.leave(log)
 	tick := time.NewTicker(sh.opts.Leader.RetryPeriod)

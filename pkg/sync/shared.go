@@ -30,6 +30,9 @@ type fetcher interface {
 type shared struct {
 	config  *rest.Config
 	cluster *apply.Cluster
+	// clusterShared is set when cluster came from the Shards, which watches
+	// it; otherwise the Manager watches it while it runs.
+	clusterShared bool
 	// as holds the Clusters of the users syncs impersonate, by user name.
 	// Only the constructors of Syncers touch it, one after another.
 	as     map[string]*apply.Cluster
@@ -56,23 +59,29 @@ func withClientRates(cfg *rest.Config) *rest.Config {
 	return cfg
 }
 
-func newShared(cfg *rest.Config, concurrency int) (*shared, error) {
+// newShared returns what the syncs of one Manager share, with cluster as
+// their Cluster if it is set, else with a Cluster of their own.
+func newShared(cfg *rest.Config, concurrency int, cluster *apply.Cluster) (*shared, error) {
 	cfg = withClientRates(cfg)
-	cluster, err := apply.NewCluster(cfg)
-	if err != nil {
-		return nil, err
+	clusterShared := cluster != nil
+	if !clusterShared {
+		var err error
+		if cluster, err = apply.NewCluster(cfg); err != nil {
+			return nil, err
+		}
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	sh := &shared{
-		config:    cfg,
-		cluster:   cluster,
-		as:        map[string]*apply.Cluster{},
-		client:    cs,
-		sources:   map[string]*sharedSource{},
-		renderers: map[string]*render.Renderer{},
+		config:        cfg,
+		cluster:       cluster,
+		clusterShared: clusterShared,
+		as:            map[string]*apply.Cluster{},
+		client:        cs,
+		sources:       map[string]*sharedSource{},
+		renderers:     map[string]*render.Renderer{},
 	}
 	if concurrency > 0 {
 		sh.workers = make(chan struct{}, concurrency)

@@ -56,7 +56,7 @@ func New(cfg *rest.Config, opts Options) (*Syncer, error) {
 	if err := opts.validate(); err != nil {
 		return nil, terminalError{err}
 	}
-	sh, err := newShared(cfg, 0)
+	sh, err := newShared(cfg, 0, nil)
 	if err != nil {
 		return nil, err
 	}

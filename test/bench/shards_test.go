@@ -24,7 +24,8 @@ import (
 // one shard by Lease and every sync is applied by exactly one replica. Then
 // the replica of one shard is killed: another takes the shard once its
 // Lease expires, and a commit to every path, pushed to a survivor, is
-// applied by the survivors, each sync once.
+// applied by the survivors, each sync once, and each survivor watched the
+// live objects once for all the shards it ran.
 func TestShards(t *testing.T) {
 	const syncs, shards = 30, 3
 	const leaseDuration = 4 * time.Second
@@ -185,6 +186,15 @@ func TestShards(t *testing.T) {
 	for s, by := range applied {
 		if len(by) != 1 || by[0] == victim.name {
 			t.Errorf("after the kill: sync %s applied by %v, want one surviving replica", s, by)
+		}
+	}
+
+	// The Managers of the shards a replica runs share one watch per type of
+	// live object: the survivor that took over shard 0 did not start a
+	// second one (only those watches read namespaces).
+	for _, r := range replicas {
+		if n := r.proxy.RequestsByResource()["watch namespaces"]; r != victim && n != 1 {
+			t.Errorf("%s watched namespaces %d times; want once, for all the shards it ran", r.name, n)
 		}
 	}
 }
