@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -43,7 +42,7 @@ func init() {
 }
 
 // treesSuffix names the file beside a snapshot that keeps its tree objects,
-// one after the other as "tree <size>\0<content>".
+// one after the other as appendObject writes them.
 const treesSuffix = ".trees"
 
 // saveTrees keeps every tree of commit, read from st, beside its snapshot.
@@ -62,12 +61,9 @@ func (s snapshots) saveTrees(st storer.EncodedObjectStorer, commit *object.Commi
 		if err != nil {
 			return err
 		}
-		content, err := readAll(o)
-		if err != nil {
+		if err := appendObject(&buf, o); err != nil {
 			return err
 		}
-		fmt.Fprintf(&buf, "tree %d\x00", len(content))
-		buf.Write(content)
 		var tree object.Tree
 		if err := tree.Decode(o); err != nil {
 			return err
@@ -93,18 +89,11 @@ func (s snapshots) loadTrees(rev plumbing.Hash) ([]plumbing.EncodedObject, error
 	}
 	var trees []plumbing.EncodedObject
 	for len(data) > 0 {
-		header, rest, ok := bytes.Cut(data, []byte{0})
-		size, err := strconv.Atoi(strings.TrimPrefix(string(header), "tree "))
-		if !ok || err != nil || !bytes.HasPrefix(header, []byte("tree ")) || size < 0 || size > len(rest) {
+		var o plumbing.EncodedObject
+		if o, data, err = nextObject(data); err != nil || o.Type() != plumbing.TreeObject {
 			return nil, fmt.Errorf("the kept trees of %s are damaged", rev)
 		}
-		o := &plumbing.MemoryObject{}
-		o.SetType(plumbing.TreeObject)
-		if _, err := o.Write(rest[:size]); err != nil {
-			return nil, err
-		}
 		trees = append(trees, o)
-		data = rest[size:]
 	}
 	return trees, nil
 }

@@ -39,13 +39,10 @@ func (s snapshots) saveObjects(st storer.EncodedObjectStorer, hashes ...plumbing
 		if err != nil {
 			return err
 		}
-		content, err := readAll(o)
-		if err != nil {
+		var buf bytes.Buffer
+		if err := appendObject(&buf, o); err != nil {
 			return err
 		}
-		var buf bytes.Buffer
-		fmt.Fprintf(&buf, "%s %d\x00", o.Type(), len(content))
-		buf.Write(content)
 		tmp := filepath.Join(s.dir, objectsDir, tempPrefix+h.String())
 		if err := os.WriteFile(tmp, buf.Bytes(), 0o444); err != nil {
 			return err
@@ -70,22 +67,45 @@ func (s snapshots) loadObject(h plumbing.Hash) (plumbing.EncodedObject, error) {
 	if err != nil {
 		return nil, err
 	}
-	header, content, ok := bytes.Cut(data, []byte{0})
-	kind, size, _ := bytes.Cut(header, []byte(" "))
-	t, err := plumbing.ParseObjectType(string(kind))
-	if n, aerr := strconv.Atoi(string(size)); !ok || err != nil || aerr != nil || n != len(content) {
+	o, rest, err := nextObject(data)
+	if err != nil || len(rest) > 0 {
 		return nil, fmt.Errorf("kept object %s is damaged", h)
 	}
-	if plumbing.ComputeHash(t, content) != h {
+	if o.Hash() != h {
 		return nil, fmt.Errorf("kept object %s does not hash to its name", h)
-	}
-	o := &plumbing.MemoryObject{}
-	o.SetType(t)
-	if _, err := o.Write(content); err != nil {
-		return nil, err
 	}
 	_ = touch(s.objectPath(h))
 	return o, nil
+}
+
+// appendObject appends o to buf as a loose object holds it, uncompressed:
+// "<type> <size>\0<content>".
+func appendObject(buf *bytes.Buffer, o plumbing.EncodedObject) error {
+	content, err := readAll(o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(buf, "%s %d\x00", o.Type(), len(content))
+	buf.Write(content)
+	return nil
+}
+
+// nextObject reads the object appendObject wrote at the start of data, and
+// returns it with what follows it.
+func nextObject(data []byte) (plumbing.EncodedObject, []byte, error) {
+	header, rest, ok := bytes.Cut(data, []byte{0})
+	kind, size, _ := bytes.Cut(header, []byte(" "))
+	t, err := plumbing.ParseObjectType(string(kind))
+	n, aerr := strconv.Atoi(string(size))
+	if !ok || err != nil || aerr != nil || n < 0 || n > len(rest) {
+		return nil, nil, errors.New("not an object")
+	}
+	o := &plumbing.MemoryObject{}
+	o.SetType(t)
+	if _, err := o.Write(rest[:n]); err != nil {
+		return nil, nil, err
+	}
+	return o, rest[n:], nil
 }
 
 func (s snapshots) loadCommit(h plumbing.Hash) (*object.Commit, error) {
