@@ -31,11 +31,12 @@ import (
 // go-git leaves thin-pack out of every request it makes
 // (transport.UnsupportedCapabilities), though its pack parser reads a thin
 // pack's outside bases from the storage it writes to, which onSnapshot
-// serves. A fetch onto a snapshot needs it: for a shallow client, git
-// upload-pack leaves out the objects of the commit the client has only in a
-// thin pack (pack-objects' --objects-edge-aggressive); otherwise the whole
-// tree comes again. A fetch with no snapshot to start from has nothing to
-// say it has, so its pack needs no outside base either.
+// serves. A fetch onto a snapshot needs it: answering a shallow client, git
+// upload-pack left out the objects of the commit the client has only when
+// it could send a thin pack, and sent the whole tree again otherwise
+// (TestFetchOverHTTPDownloadsOnlyWhatChanged fails without it). A fetch
+// with no snapshot to start from has nothing to say it has, so its pack
+// needs no outside base either.
 func init() {
 	transport.UnsupportedCapabilities = slices.DeleteFunc(slices.Clone(transport.UnsupportedCapabilities),
 		func(c capability.Capability) bool { return c == capability.ThinPack })
