@@ -339,3 +339,66 @@ func TestDiskCacheThatCannotBeReadIsReplaced(t *testing.T) {
 		})
 	}
 }
+
+// TestRendererTrustsWhatItKeptOverTheDisk shows that a Renderer that
+// rendered a path before does not read the render kept on disk: another
+// process keeps there a render of the next revision that holds what a file
+// held behind its blob's back, and this Renderer, asked for that revision,
+// renders what the blob holds.
+func TestRendererTrustsWhatItKeptOverTheDisk(t *testing.T) {
+	cm := func(value string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata: {k: " + value + "}\n"
+	}
+	tree := func(t *testing.T, files map[string]string, behind map[string]string) (string, map[string]string) {
+		root := t.TempDir()
+		writeTree(t, root, files)
+		blobs := map[string]string{}
+		for name, content := range files {
+			blobs[name] = fmt.Sprintf("0100644 %x", sha1.Sum([]byte(content)))
+		}
+		writeTree(t, root, behind)
+		return root, blobs
+	}
+	dir := t.TempDir()
+	warm := New(Options{CacheDir: dir})
+	root, blobs := tree(t, map[string]string{"app/a.yaml": cm("v1"), "app/b.yaml": strings.Replace(cm("b"), "name: cm", "name: b", 1)}, nil)
+	if _, err := warm.RenderSnapshot(t.Context(), root, blobs, "app"); err != nil {
+		t.Fatal(err)
+	}
+	next := map[string]string{"app/a.yaml": cm("v2"), "app/b.yaml": strings.Replace(cm("b"), "name: cm", "name: b", 1)}
+	poisoned, blobs := tree(t, next, map[string]string{"app/a.yaml": cm("not-what-the-blob-holds")})
+	if _, err := New(Options{CacheDir: dir}).RenderSnapshot(t.Context(), poisoned, blobs, "app"); err != nil {
+		t.Fatal(err)
+	}
+	root, blobs = tree(t, next, nil)
+	got, err := warm.RenderSnapshot(t.Context(), root, blobs, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y := string(yamlOf(t, got)); !strings.Contains(y, "k: v2") {
+		t.Errorf("the warm Renderer rendered:\n%s\nwant what the blobs hold (k: v2), not the render another process kept", y)
+	}
+}
+
+// TestOneRenderListsADirectoryOnce: the listing a render checks its kept
+// result against is the one it renders from.
+func TestOneRenderListsADirectoryOnce(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"app/a.yaml": "x", "app/b.yml": "y", "app/c.txt": "z"})
+	fsys, err := openRepository(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	first, err := fsys.listYAML("app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(root, "app", "a.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	second, err := fsys.listYAML("app")
+	if err != nil || strings.Join(first, ",") != "a.yaml,b.yml" || strings.Join(second, ",") != strings.Join(first, ",") {
+		t.Errorf("listings %v then %v (%v); want [a.yaml b.yml] both times", first, second, err)
+	}
+}

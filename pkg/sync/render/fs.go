@@ -52,6 +52,16 @@ type confinedFS struct {
 	// prints it hides them.
 	decrypted []string
 	secrets   []string
+	// listed are the YAML files of each directory listed so far: checking
+	// a kept render and rendering again both list a plain directory, and
+	// the second listing of 10,000 files would cost as much as the first.
+	listed map[string]listing
+}
+
+// listing is what listYAML found in a directory.
+type listing struct {
+	names []string
+	err   error
 }
 
 var _ filesys.FileSystem = (*confinedFS)(nil)
@@ -201,8 +211,21 @@ func (f *confinedFS) read(rel string) ([]byte, error) {
 	return f.root.ReadFile(n.real)
 }
 
-// listYAML names the *.yaml and *.yml files directly in dir, sorted.
+// listYAML names the *.yaml and *.yml files directly in dir, sorted, from
+// the directory the first time and from memory after that.
 func (f *confinedFS) listYAML(dir string) ([]string, error) {
+	if l, ok := f.listed[dir]; ok {
+		return l.names, l.err
+	}
+	names, err := f.readYAMLDir(dir)
+	if f.listed == nil {
+		f.listed = map[string]listing{}
+	}
+	f.listed[dir] = listing{names, err}
+	return names, err
+}
+
+func (f *confinedFS) readYAMLDir(dir string) ([]string, error) {
 	if f.virtualDirs[dir] {
 		return f.virtualYAML(dir), nil
 	}

@@ -170,16 +170,20 @@ func (r *Renderer) RenderWith(ctx context.Context, root string, blobs map[string
 	if res, ok := r.cache.reuse(fsys, key); ok {
 		return res, nil
 	}
-	res, kept, ok := r.reuseDisk(fsys, key)
-	if ok {
-		return res, nil
-	}
+	// A render this Renderer kept of key tells what changed as well as the
+	// one on disk would, without reading and decoding it (0.1 s at 10,000
+	// objects); a render another process kept of this very revision is
+	// then not found, and the path renders again.
 	last := r.cache.files(key)
 	if last == nil {
+		res, kept, ok := r.reuseDisk(fsys, key)
+		if ok {
+			return res, nil
+		}
 		last = kept
 	}
 	files := last.next()
-	res, err = render(ctx, fsys, rel, files)
+	res, err := render(ctx, fsys, rel, files)
 	if err != nil {
 		return nil, err
 	}
