@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -25,7 +26,7 @@ func snapshotNames(t *testing.T, art source.Artifact) []string {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Name() != "objects" {
+		if e.Name() != "objects" && !strings.HasPrefix(e.Name(), ".trash-") { // being removed
 			names = append(names, strings.TrimSuffix(strings.TrimSuffix(e.Name(), ".blobs"), ".trees"))
 		}
 	}
@@ -51,6 +52,38 @@ func sorted(names ...string) []string {
 }
 
 func TestSnapshotPruning(t *testing.T) {
+	t.Run("takes a pruned snapshot away at once and removes its files soon after", func(t *testing.T) {
+		repo := gitserver.NewRepo(t)
+		cache := t.TempDir()
+		s := newSource(t, source.Options{URL: repo.URL(), KeepSnapshots: 1, CacheDir: cache})
+		var art source.Artifact
+		for i := range 3 {
+			repo.Commit(t, "commit", map[string]string{"app.yaml": string(rune('a' + i))})
+			art = fetch(t, s)
+			if diff := cmp.Diff([]string{art.Revision}, snapshotNames(t, art)); diff != "" {
+				t.Errorf("right after fetch %d, snapshots (-want +got):\n%s", i+1, diff)
+			}
+		}
+		// A process that exits while removing leaves its trash to the next prune.
+		left := filepath.Join(filepath.Dir(art.Dir), ".trash-left")
+		if err := os.MkdirAll(filepath.Join(left, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		repo.Commit(t, "commit", map[string]string{"app.yaml": "d"})
+		art = fetch(t, s)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			entries, err := os.ReadDir(filepath.Dir(art.Dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(entries, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), ".trash-") }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("trash still there after 10 s: %v", entries)
+			}
+		}
+	})
 	t.Run("keeps only the most recently used snapshots and nothing temporary", func(t *testing.T) {
 		repo := gitserver.NewRepo(t)
 		s := newSource(t, source.Options{URL: repo.URL(), KeepSnapshots: 2})
