@@ -91,7 +91,10 @@ func (s snapshots) prune(keep int, current plumbing.Hash) error {
 			return errors.Join(append(errs, err)...)
 		}
 		for _, name := range gone {
-			errs = append(errs, os.Rename(filepath.Join(s.dir, name), filepath.Join(trash, name)))
+			// Another process pruning the same cache may have taken it first.
+			if err := os.Rename(filepath.Join(s.dir, name), filepath.Join(trash, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
 			for _, suffix := range []string{blobsSuffix, treesSuffix} {
 				if err := os.Remove(filepath.Join(s.dir, name+suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					errs = append(errs, err)
