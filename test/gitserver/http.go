@@ -2,6 +2,7 @@ package gitserver
 
 import (
 	"crypto/subtle"
+	"log"
 	"net"
 	"net/http"
 	"net/http/cgi"
@@ -23,9 +24,10 @@ type Options struct {
 // HTTPServer serves every repository under a root directory over git's smart
 // HTTP protocol on 127.0.0.1 (or Options.Addr). A repository Root()/name is at URL + "/" + name.
 type HTTPServer struct {
-	URL      string
-	requests atomic.Int64
-	sent     atomic.Int64
+	URL        string
+	requests   atomic.Int64
+	sent       atomic.Int64
+	protocolV0 atomic.Bool
 }
 
 // StartHTTP serves the repositories under root with git http-backend, behind
@@ -38,9 +40,10 @@ func StartHTTP(t testing.TB, root string, opts Options) *HTTPServer {
 		Path:   gitExecPath(t, "git-http-backend"),
 		Env:    append(gitEnv(), "GIT_PROJECT_ROOT="+root, "GIT_HTTP_EXPORT_ALL=1"),
 		Stderr: testLog{t},
+		Logger: log.New(testLog{t}, "", 0), // such as a client closing a response it has read enough of
 	}
 	s := &HTTPServer{}
-	srv := httptest.NewUnstartedServer(s.count(opts.authorize(backend)))
+	srv := httptest.NewUnstartedServer(s.count(opts.authorize(s.protocol(backend))))
 	if opts.Addr.IsValid() {
 		l, err := net.Listen("tcp", netip.AddrPortFrom(opts.Addr, 0).String())
 		if err != nil {
@@ -88,6 +91,20 @@ func (w countingWriter) Write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	w.n.Add(int64(n))
 	return n, err
+}
+
+// DropProtocolHeader makes the server drop the Git-Protocol header of every
+// request from now on, before git sees it, as a proxy or a server older
+// than git 2.18 does: clients then speak git protocol version 0.
+func (s *HTTPServer) DropProtocolHeader() { s.protocolV0.Store(true) }
+
+func (s *HTTPServer) protocol(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if s.protocolV0.Load() {
+			req.Header.Del("Git-Protocol")
+		}
+		next.ServeHTTP(w, req)
+	})
 }
 
 func (o Options) authorize(next http.Handler) http.Handler {

@@ -1,6 +1,12 @@
 package gitserver
 
-import "testing"
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
 
 // Tag creates a lightweight tag at the current commit and pushes it.
 func (r *Repo) Tag(t testing.TB, name string) {
@@ -66,4 +72,24 @@ func (r *Repo) Rewrite(t testing.TB, msg string, files map[string]string) string
 	git(t, r.work, "branch", "--move", "--force", r.branch)
 	r.push(t)
 	return r.Head(t)
+}
+
+// PullRequests gives the bare repository a head and a merge ref for each of
+// n pull requests, all at the current commit, as hosting services keep
+// refs/pull/N/head and refs/pull/N/merge: refs a client never asked for,
+// which git protocol version 0 advertises to every client anyway.
+func (r *Repo) PullRequests(t testing.TB, n int) {
+	t.Helper()
+	head := r.Head(t)
+	var refs strings.Builder
+	for i := range n {
+		fmt.Fprintf(&refs, "create refs/pull/%d/head %s\ncreate refs/pull/%d/merge %s\n", i+1, head, i+1, head)
+	}
+	cmd := exec.Command("git", "-C", r.Dir(), "update-ref", "--stdin")
+	cmd.Env = append(os.Environ(), gitEnv()...)
+	cmd.Stdin = strings.NewReader(refs.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gitserver: git update-ref: %v: %s", err, out)
+	}
+	git(t, r.Dir(), "pack-refs", "--all")
 }

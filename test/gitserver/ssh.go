@@ -29,6 +29,8 @@ type SSHServer struct {
 	addr      string // 127.0.0.1:PORT
 	clientKey *keyPair
 	sessions  atomic.Int64
+	sent      atomic.Int64
+	refuseEnv atomic.Bool
 
 	mu       sync.Mutex
 	hostKeys []*keyPair
@@ -55,6 +57,16 @@ func StartSSH(t testing.TB, root string) *SSHServer {
 
 // Sessions is how many git commands the server has run so far.
 func (s *SSHServer) Sessions() int { return int(s.sessions.Load()) }
+
+// BytesSent is how many bytes the git commands the server ran have written
+// to their clients so far.
+func (s *SSHServer) BytesSent() int64 { return s.sent.Load() }
+
+// RefuseEnv makes the server refuse every environment request from now on,
+// GIT_PROTOCOL included, as OpenSSH does unless sshd_config names it in
+// AcceptEnv: clients then speak git protocol version 0. By default the
+// server accepts GIT_PROTOCOL, as hosting services do.
+func (s *SSHServer) RefuseEnv() { s.refuseEnv.Store(true) }
 
 func (s *SSHServer) serve(ctx context.Context, ln net.Listener, wg *sync.WaitGroup) {
 	for {
@@ -106,12 +118,23 @@ func (s *SSHServer) checkClientKey(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.
 	return &ssh.Permissions{}, nil
 }
 
-// session runs the session's one exec request; it ignores env and pty requests.
+// session runs the session's one exec request, with GIT_PROTOCOL if an env
+// request set it; it refuses other env requests, and pty requests.
 func (s *SSHServer) session(ctx context.Context, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
+	var env []string
 	for req := range reqs {
 		var payload struct{ Command string }
-		if req.Type != "exec" || ssh.Unmarshal(req.Payload, &payload) != nil {
+		var variable struct{ Name, Value string }
+		switch {
+		case req.Type == "env" && ssh.Unmarshal(req.Payload, &variable) == nil:
+			ok := variable.Name == "GIT_PROTOCOL" && !s.refuseEnv.Load()
+			if ok {
+				env = append(env, "GIT_PROTOCOL="+variable.Value)
+			}
+			req.Reply(ok, nil)
+			continue
+		case req.Type != "exec" || ssh.Unmarshal(req.Payload, &payload) != nil:
 			req.Reply(false, nil)
 			continue
 		}
@@ -119,6 +142,7 @@ func (s *SSHServer) session(ctx context.Context, ch ssh.Channel, reqs <-chan *ss
 		req.Reply(err == nil, nil)
 		if err == nil {
 			s.sessions.Add(1)
+			cmd.Env = append(cmd.Env, env...)
 			exit(ch, s.run(cmd, ch))
 		}
 		return
@@ -152,7 +176,7 @@ func unquote(arg string) string {
 
 // run wires the command to the channel and returns its exit status.
 func (s *SSHServer) run(cmd *exec.Cmd, ch ssh.Channel) uint32 {
-	cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
+	cmd.Stdout, cmd.Stderr = sentCounter{ch, &s.sent}, ch.Stderr()
 	stdin, err := cmd.StdinPipe()
 	if err == nil {
 		err = cmd.Start()
@@ -167,6 +191,18 @@ func (s *SSHServer) run(cmd *exec.Cmd, ch ssh.Channel) uint32 {
 		return uint32(exitErr.ExitCode())
 	}
 	return 0
+}
+
+// sentCounter adds the size of everything written to n.
+type sentCounter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c sentCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func exit(ch ssh.Channel, status uint32) {

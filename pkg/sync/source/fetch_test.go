@@ -96,8 +96,8 @@ func TestFetchUnadvertisedCommitWhenTheServerAllowsIt(t *testing.T) {
 		}
 		srv := gitserver.StartHTTP(t, h.repo.Root(), gitserver.Options{})
 		art := fetch(t, newSource(t, source.Options{URL: srv.URL + "/" + h.repo.Name(), Ref: h.unadvertised}))
-		if srv.Requests() != 3 {
-			t.Errorf("requests = %d, want 3: ls-remote, then one shallow fetch (advertisement and pack)", srv.Requests())
+		if srv.Requests() != 4 {
+			t.Errorf("requests = %d, want 4: ls-refs (the server's capabilities, the refs), then one shallow fetch (advertisement and pack)", srv.Requests())
 		}
 		if diff := cmp.Diff(map[string]string{"app.yaml": "v1", "base/kustomization.yaml": "resources: []"}, readTree(t, art.Dir)); diff != "" || art.Revision != h.unadvertised {
 			t.Errorf("artifact %+v, snapshot (-want +got):\n%s", art, diff)

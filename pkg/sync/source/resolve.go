@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -64,10 +65,16 @@ func (s *Source) refNotFound() error {
 	return fmt.Errorf("no branch or tag %q on the remote", s.ref)
 }
 
+// listRemote lists the refs resolve needs with protocol version 2 where the
+// server speaks it (lsrefs.go), else every ref, with go-git.
 func (s *Source) listRemote(ctx context.Context, auth transport.AuthMethod) (remoteRefs, error) {
+	refs, err := s.lsRefs(ctx, auth)
+	if !errors.Is(err, errV0) && !errors.Is(err, errAskGoGit) {
+		return refs, err
+	}
 	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{s.remote.dial}})
 	list, err := remote.ListContext(ctx, &git.ListOptions{Auth: auth, PeelingOption: git.AppendPeeled})
-	refs := remoteRefs{}
+	refs = remoteRefs{}
 	for _, r := range list {
 		refs[r.Name()] = r
 	}

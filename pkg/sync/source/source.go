@@ -95,6 +95,7 @@ type Source struct {
 	snapshots   snapshots
 	blobs       lastBlobs
 	keep        int
+	protocol    protocol // the remote's wire protocol, as far as known (lsrefs.go)
 	mu          sync.Mutex
 }
 

@@ -1,0 +1,121 @@
+package source_test
+
+import (
+	"testing"
+
+	"github.com/gitsync-io/gitsync/pkg/sync/source"
+	"github.com/gitsync-io/gitsync/test/gitserver"
+)
+
+// pullRequests is how many pull requests the repositories below have: a head
+// and a merge ref each, 4000 refs no Source asks for.
+const pullRequests = 2000
+
+// server is a remote whose traffic a test can count, and switch to git
+// protocol version 0.
+type server struct {
+	name   string
+	url    string
+	auth   source.Auth
+	sent   func() int64
+	onlyV0 func() // from now on the server speaks version 0 only
+}
+
+func servers(t *testing.T, repo *gitserver.Repo) []server {
+	h := gitserver.StartHTTP(t, repo.Root(), gitserver.Options{Username: "alice", Password: password})
+	s := gitserver.StartSSH(t, repo.Root())
+	return []server{
+		{"http", h.URL + "/" + repo.Name(), source.Auth{Username: "alice", Password: password}, h.BytesSent, h.DropProtocolHeader},
+		{"ssh", s.URL + "/" + repo.Name(), source.Auth{SSHKeyFile: s.ClientKeyFile, KnownHostsFile: s.KnownHostsFile(t)}, s.BytesSent, s.RefuseEnv},
+	}
+}
+
+// TestListingAsksOnlyForTheRefsItNeeds resolves each kind of Ref in a
+// repository with thousands of pull request refs, over servers that speak
+// git protocol version 2 and then over the same servers speaking only
+// version 0. Both must find the same revisions; a check of an unchanged
+// branch or tag must cost a small fraction of the version 0 advertisement.
+func TestListingAsksOnlyForTheRefsItNeeds(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	first := repo.Commit(t, "first", map[string]string{"app.yaml": "v1"})
+	repo.AnnotatedTag(t, "v1.0.0", "release 1.0.0")
+	repo.PullRequests(t, pullRequests)
+	repo.Branch(t, "trunk")
+	trunk := repo.Commit(t, "trunk", map[string]string{"app.yaml": "trunk"})
+	repo.SetDefaultBranch(t, "trunk")
+	repo.Switch(t, "main")
+	main := repo.Commit(t, "second", map[string]string{"app.yaml": "v2"})
+	repo.Tag(t, "v1.1.0")
+
+	cases := []struct {
+		name         string
+		opts         source.Options
+		ref, commit  string
+		checksRemote bool // a pinned commit's snapshot is served without asking
+	}{
+		{"a branch", source.Options{Ref: "main"}, "refs/heads/main", main, true},
+		{"the default branch", source.Options{}, "refs/heads/trunk", trunk, true},
+		{"an annotated tag", source.Options{Ref: "v1.0.0"}, "refs/tags/v1.0.0", first, true},
+		{"a full ref name", source.Options{Ref: "refs/tags/v1.1.0"}, "refs/tags/v1.1.0", main, true},
+		{"a version range", source.Options{SemVer: ">=1.0.0 <2"}, "refs/tags/v1.1.0", main, true},
+		{"a commit", source.Options{Ref: first}, first, first, false},
+	}
+	for _, srv := range servers(t, repo) {
+		t.Run(srv.name, func(t *testing.T) {
+			v2 := map[string]int64{}
+			for _, protocol := range []string{"version 2", "version 0"} {
+				if protocol == "version 0" {
+					srv.onlyV0()
+				}
+				for _, tc := range cases {
+					opts := tc.opts
+					opts.URL, opts.Auth = srv.url, srv.auth
+					s := newSource(t, opts)
+					if art := fetch(t, s); art.Ref != tc.ref || art.Revision != tc.commit {
+						t.Errorf("%s, %s: fetched %s at %s, want %s at %s", protocol, tc.name, art.Ref, art.Revision, tc.ref, tc.commit)
+					}
+					before := srv.sent()
+					if art := fetch(t, s); !art.Cached || art.Revision != tc.commit {
+						t.Errorf("%s, %s: checked again: %+v, want %s from the kept snapshot", protocol, tc.name, art, tc.commit)
+					}
+					cost := srv.sent() - before
+					if protocol == "version 2" {
+						v2[tc.name] = cost
+						continue
+					}
+					if !tc.checksRemote {
+						continue
+					}
+					t.Logf("%s: a check sent %d bytes in version 2, %d in version 0", tc.name, v2[tc.name], cost)
+					if v2[tc.name]*50 > cost {
+						t.Errorf("%s: a check sent %d bytes in version 2, %d in version 0; want under a fiftieth", tc.name, v2[tc.name], cost)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestListingAsksAgainWhenTheServerChanges: a Source that has listed refs
+// with version 2 sends ls-refs without asking the server first. When the
+// server no longer speaks version 2 (a proxy in front of it now drops the
+// header, or it was replaced), the Source must notice and list in version 0,
+// not fail.
+func TestListingAsksAgainWhenTheServerChanges(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	repo.Commit(t, "first", map[string]string{"app.yaml": "v1"})
+	for _, srv := range servers(t, repo) {
+		t.Run(srv.name, func(t *testing.T) {
+			s := newSource(t, source.Options{URL: srv.url, Ref: "main", Auth: srv.auth})
+			fetch(t, s)
+			srv.onlyV0()
+			sha := repo.Commit(t, "second "+srv.name, map[string]string{"app.yaml": srv.name})
+			if art := fetch(t, s); art.Revision != sha || art.Cached {
+				t.Errorf("after the server changed: %+v, want %s fetched", art, sha)
+			}
+			if art := fetch(t, s); art.Revision != sha || !art.Cached {
+				t.Errorf("checked again: %+v, want %s from the kept snapshot", art, sha)
+			}
+		})
+	}
+}
