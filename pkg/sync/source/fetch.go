@@ -129,16 +129,15 @@ type fetched struct {
 // changed since.
 func (s *Source) download(ctx context.Context, auth transport.AuthMethod, t target, from base) (fetched, error) {
 	if t.name != "" {
-		spec := config.RefSpec("+" + t.name.String() + ":" + fetchedRef)
 		if from.dir != "" {
-			got, err := s.fetchOnto(ctx, auth, from, spec)
+			got, err := s.fetchRef(ctx, auth, t, from)
 			if err == nil || ctx.Err() != nil {
 				return got, err
 			}
 			logr.FromContextOrDiscard(ctx).V(1).Info("fetching only what changed since the last snapshot failed; fetching the whole revision",
 				"url", s.remote.display, "error", s.scrub(err).Error())
 		}
-		return s.fetchInto(ctx, auth, memory.NewStorage(), 1, spec)
+		return s.fetchRef(ctx, auth, t, base{})
 	}
 	got, err := s.fetchInto(ctx, auth, memory.NewStorage(), 1, config.RefSpec(t.commit.String()+":"+fetchedRef))
 	if !errors.Is(err, git.ErrExactSHA1NotSupported) {
@@ -147,14 +146,36 @@ func (s *Source) download(ctx context.Context, auth transport.AuthMethod, t targ
 	return s.fetchCommit(ctx, auth, t.commit)
 }
 
-// fetchOnto fetches one refspec into a repository holding the revision of
-// the snapshot from.
-func (s *Source) fetchOnto(ctx context.Context, auth transport.AuthMethod, from base, spec config.RefSpec) (fetched, error) {
-	st, err := s.snapshots.newOnSnapshot(plumbing.NewHash(filepath.Base(from.dir)), from)
+// fetchRef fetches the target one commit deep, onto the snapshot from if
+// there is one: the commit the listing found, with protocol version 2 where
+// the server speaks it (fetchv2.go); else the ref by name with go-git, where
+// the ref may have moved since. A failed version 2 fetch of the whole
+// revision is tried again with go-git.
+func (s *Source) fetchRef(ctx context.Context, auth transport.AuthMethod, t target, from base) (fetched, error) {
+	st, err := s.storageOn(from)
 	if err != nil {
 		return fetched{}, err
 	}
-	return s.fetchInto(ctx, auth, st, 1, spec)
+	if s.protocol == protocolV2 {
+		got, err := s.fetchV2(ctx, auth, st, t, from)
+		if err == nil || ctx.Err() != nil || from.dir != "" {
+			return got, err
+		}
+		logr.FromContextOrDiscard(ctx).V(1).Info("fetching with git protocol version 2 failed; fetching with version 0",
+			"url", s.remote.display, "error", s.scrub(err).Error())
+		s.protocol = protocolUnknown
+		st = memory.NewStorage()
+	}
+	return s.fetchInto(ctx, auth, st, 1, config.RefSpec("+"+t.name.String()+":"+fetchedRef))
+}
+
+// storageOn returns an empty in-memory repository, or one holding the
+// revision of the snapshot from.
+func (s *Source) storageOn(from base) (storage.Storer, error) {
+	if from.dir == "" {
+		return memory.NewStorage(), nil
+	}
+	return s.snapshots.newOnSnapshot(plumbing.NewHash(filepath.Base(from.dir)), from)
 }
 
 // fetchCommit fetches all branches and tags and finds the commit among them.
@@ -184,11 +205,18 @@ func (s *Source) fetchInto(ctx context.Context, auth transport.AuthMethod, st st
 	if err != nil {
 		return fetched{}, err
 	}
+	return fetchedAt(repo, ref.Hash())
+}
+
+// fetchedAt returns the commit hash names in repo, and the annotated tag if
+// hash is one, once every tree and blob of the commit is there.
+func fetchedAt(repo *git.Repository, hash plumbing.Hash) (fetched, error) {
 	got := fetched{repo: repo}
-	if _, err := repo.TagObject(ref.Hash()); err == nil {
-		got.tag = ref.Hash()
+	if _, err := repo.TagObject(hash); err == nil {
+		got.tag = hash
 	}
-	if got.commit, err = peelCommit(repo, ref.Hash()); err != nil {
+	var err error
+	if got.commit, err = peelCommit(repo, hash); err != nil {
 		return fetched{}, err
 	}
 	return got, complete(repo.Storer, got.commit)

@@ -319,11 +319,7 @@ func countFiles(t *testing.T, dir string) int {
 
 func BenchmarkFetch(b *testing.B) {
 	repo := gitserver.NewRepo(b)
-	files := map[string]string{}
-	for i := range 1000 {
-		files[fmt.Sprintf("apps/app%02d/cm%04d.yaml", i%40, i)] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm%d\ndata:\n  key: value-%d\n", i, i)
-	}
-	repo.Commit(b, "1000 files", files)
+	repo.Commit(b, "1000 files", benchFiles())
 	srv := gitserver.StartHTTP(b, repo.Root(), gitserver.Options{Username: "alice", Password: password})
 	opts := source.Options{URL: srv.URL + "/" + repo.Name(), Ref: "main", Auth: source.Auth{Username: "alice", Password: password}}
 
@@ -348,40 +344,67 @@ func BenchmarkFetch(b *testing.B) {
 	// One file changed since the last fetch: gitsync, then git's own
 	// shallow fetch and checkout in a shallow clone, as a peer. Each reports
 	// the bytes the server sent.
+	change := oneFileChanges(repo)
+	b.Run("one-file-changed", func(b *testing.B) { gitsyncFetches(b, opts, srv, change) })
+	b.Run("one-file-changed-git", func(b *testing.B) { gitFetches(b, withPassword(b, opts.URL), srv, change) })
+}
+
+// benchFiles are 1000 small ConfigMaps in 40 directories.
+func benchFiles() map[string]string {
+	files := map[string]string{}
+	for i := range 1000 {
+		files[fmt.Sprintf("apps/app%02d/cm%04d.yaml", i%40, i)] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm%d\ndata:\n  key: value-%d\n", i, i)
+	}
+	return files
+}
+
+// oneFileChanges returns a function that commits a change to one of
+// benchFiles, off the benchmark's clock.
+func oneFileChanges(repo *gitserver.Repo) func(*testing.B) {
 	changes := 0
-	change := func(b *testing.B) {
+	return func(b *testing.B) {
 		b.StopTimer()
 		changes++
 		repo.Commit(b, "one", map[string]string{"apps/app03/cm0003.yaml": fmt.Sprintf("changed %d\n", changes)})
 		b.StartTimer()
 	}
-	b.Run("one-file-changed", func(b *testing.B) {
-		opts.CacheDir = b.TempDir()
-		s := newSource(b, opts)
+}
+
+// withPassword is the test server's URL with alice's credentials in it, for git.
+func withPassword(b *testing.B, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.User = url.UserPassword("alice", password)
+	return u.String()
+}
+
+// gitsyncFetches fetches with a new Source after each change.
+func gitsyncFetches(b *testing.B, opts source.Options, srv *gitserver.HTTPServer, change func(*testing.B)) {
+	opts.CacheDir = b.TempDir()
+	s := newSource(b, opts)
+	fetch(b, s)
+	sent := srv.BytesSent()
+	for range b.N {
+		change(b)
 		fetch(b, s)
-		sent := srv.BytesSent()
-		for range b.N {
-			change(b)
-			fetch(b, s)
-		}
-		b.ReportMetric(float64(srv.BytesSent()-sent)/float64(b.N), "B-sent/op")
-	})
-	b.Run("one-file-changed-git", func(b *testing.B) {
-		u, err := url.Parse(opts.URL)
-		if err != nil {
-			b.Fatal(err)
-		}
-		u.User = url.UserPassword("alice", password)
-		clone := filepath.Join(b.TempDir(), "clone")
-		runGit(b, "", "clone", "-q", "--depth", "1", "--branch", "main", u.String(), clone)
-		sent := srv.BytesSent()
-		for range b.N {
-			change(b)
-			runGit(b, clone, "fetch", "-q", "--depth", "1", "origin", "main")
-			runGit(b, clone, "checkout", "-q", "--detach", "FETCH_HEAD")
-		}
-		b.ReportMetric(float64(srv.BytesSent()-sent)/float64(b.N), "B-sent/op")
-	})
+	}
+	b.ReportMetric(float64(srv.BytesSent()-sent)/float64(b.N), "B-sent/op")
+}
+
+// gitFetches is the peer of a one-file-changed benchmark: git's own
+// fetch --depth 1 and checkout in a shallow clone, after each change.
+func gitFetches(b *testing.B, remote string, srv *gitserver.HTTPServer, change func(*testing.B)) {
+	clone := filepath.Join(b.TempDir(), "clone")
+	runGit(b, "", "clone", "-q", "--depth", "1", "--branch", "main", remote, clone)
+	sent := srv.BytesSent()
+	for range b.N {
+		change(b)
+		runGit(b, clone, "fetch", "-q", "--depth", "1", "origin", "main")
+		runGit(b, clone, "checkout", "-q", "--detach", "FETCH_HEAD")
+	}
+	b.ReportMetric(float64(srv.BytesSent()-sent)/float64(b.N), "B-sent/op")
 }
 
 func runGit(b *testing.B, dir string, args ...string) {
@@ -405,4 +428,49 @@ func sameFile(t *testing.T, a, b, name string) bool {
 		t.Fatal(err)
 	}
 	return os.SameFile(fa, fb)
+}
+
+// BenchmarkManyRefs polls, and fetches one-file commits from, a repository
+// with 20,000 pull requests (a head and a merge ref each, 40,000 refs, as a
+// busy repository on a hosting service has), over HTTP: gitsync, gitsync
+// against the same server made to speak git protocol version 0 only (what
+// gitsync did before it spoke version 2), and git's own ls-remote, or fetch
+// and checkout in a shallow clone. Each reports the bytes the server sent.
+func BenchmarkManyRefs(b *testing.B) {
+	repo := gitserver.NewRepo(b)
+	repo.Commit(b, "1000 files", benchFiles())
+	repo.PullRequests(b, 20000)
+	auth := source.Auth{Username: "alice", Password: password}
+	v2 := gitserver.StartHTTP(b, repo.Root(), gitserver.Options{Username: "alice", Password: password})
+	v0 := gitserver.StartHTTP(b, repo.Root(), gitserver.Options{Username: "alice", Password: password})
+	v0.DropProtocolHeader()
+	change := oneFileChanges(repo)
+	for _, srv := range []struct {
+		name string
+		*gitserver.HTTPServer
+	}{{"", v2}, {"-v0", v0}} {
+		opts := source.Options{URL: srv.URL + "/" + repo.Name(), Ref: "main", Auth: auth}
+		b.Run("unchanged"+srv.name, func(b *testing.B) {
+			opts.CacheDir = b.TempDir()
+			s := newSource(b, opts)
+			fetch(b, s)
+			sent := srv.BytesSent()
+			for b.Loop() {
+				if !fetch(b, s).Cached {
+					b.Fatal("not cached")
+				}
+			}
+			b.ReportMetric(float64(srv.BytesSent()-sent)/float64(b.N), "B-sent/op")
+		})
+		b.Run("one-file-changed"+srv.name, func(b *testing.B) { gitsyncFetches(b, opts, srv.HTTPServer, change) })
+	}
+	remote := withPassword(b, v2.URL+"/"+repo.Name())
+	b.Run("unchanged-git", func(b *testing.B) {
+		sent := v2.BytesSent()
+		for b.Loop() {
+			runGit(b, "", "ls-remote", "--heads", remote, "main") // --heads: ls-refs with ref-prefix refs/heads/
+		}
+		b.ReportMetric(float64(v2.BytesSent()-sent)/float64(b.N), "B-sent/op")
+	})
+	b.Run("one-file-changed-git", func(b *testing.B) { gitFetches(b, remote, v2, change) })
 }

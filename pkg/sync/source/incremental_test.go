@@ -30,12 +30,13 @@ func manyFiles(n int) map[string]string {
 }
 
 // fallbacks returns a context whose logger records every fetch that could
-// not start from the last snapshot and downloaded the whole revision.
+// not start from the last snapshot and downloaded the whole revision, or
+// that fell back from git protocol version 2 to version 0.
 func fallbacks(t *testing.T) (context.Context, func() []string) {
 	var mu sync.Mutex
 	var lines []string
 	log := funcr.New(func(prefix, args string) {
-		if strings.Contains(args, "fetching only what changed") {
+		if strings.Contains(args, "fetching only what changed") || strings.Contains(args, "protocol version 2 failed") {
 			mu.Lock()
 			defer mu.Unlock()
 			lines = append(lines, args)

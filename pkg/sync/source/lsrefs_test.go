@@ -119,3 +119,42 @@ func TestListingAsksAgainWhenTheServerChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchOfANewCommitSendsNoListOfRefs fetches a one-file commit from a
+// repository with thousands of pull request refs: in version 2 the fetch
+// names the commit ls-refs found, and gets no list of every ref first.
+func TestFetchOfANewCommitSendsNoListOfRefs(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	repo.Commit(t, "many files", manyFiles(300))
+	repo.PullRequests(t, pullRequests)
+	for _, srv := range servers(t, repo) {
+		t.Run(srv.name, func(t *testing.T) {
+			ctx, fellBack := fallbacks(t)
+			s := newSource(t, source.Options{URL: srv.url, Ref: "main", Auth: srv.auth})
+			fetchCtx(t, ctx, s)
+			cost := map[string]int64{}
+			for _, protocol := range []string{"version 2", "version 0"} {
+				if protocol == "version 0" {
+					srv.onlyV0()
+				}
+				sha := repo.Commit(t, srv.name+" "+protocol, map[string]string{"apps/app03/cm0003.yaml": srv.name + " " + protocol + "\n"})
+				before := srv.sent()
+				art := fetchCtx(t, ctx, s)
+				cost[protocol] = srv.sent() - before
+				if art.Revision != sha || art.Cached {
+					t.Fatalf("%s: fetched %+v, want %s", protocol, art, sha)
+				}
+				if got := readTree(t, art.Dir)["apps/app03/cm0003.yaml"]; got != srv.name+" "+protocol+"\n" {
+					t.Errorf("%s: the changed file holds %q", protocol, got)
+				}
+			}
+			t.Logf("a one-file commit cost %d bytes in version 2, %d in version 0", cost["version 2"], cost["version 0"])
+			if cost["version 2"]*20 > cost["version 0"] {
+				t.Errorf("a one-file commit cost %d bytes in version 2, %d in version 0; want under a twentieth", cost["version 2"], cost["version 0"])
+			}
+			if got := fellBack(); len(got) > 0 {
+				t.Errorf("a fetch fell back: %v", got)
+			}
+		})
+	}
+}

@@ -86,17 +86,18 @@ type Artifact struct {
 // Source fetches snapshots of one repository's ref. It is safe for
 // concurrent use; its fetches run one at a time.
 type Source struct {
-	remote      endpoint
-	ref         string
-	semver      *semver.Constraints
-	verify      *Verify
-	auth        Auth // with defaults applied and the URL's credentials moved in
-	agentSocket string
-	snapshots   snapshots
-	blobs       lastBlobs
-	keep        int
-	protocol    protocol // the remote's wire protocol, as far as known (lsrefs.go)
-	mu          sync.Mutex
+	remote       endpoint
+	ref          string
+	semver       *semver.Constraints
+	verify       *Verify
+	auth         Auth // with defaults applied and the URL's credentials moved in
+	agentSocket  string
+	snapshots    snapshots
+	blobs        lastBlobs
+	keep         int
+	protocol     protocol     // the remote's wire protocol, as far as known (protocolv2.go)
+	capabilities capabilities // what the server said it can do, in version 2 over HTTP
+	mu           sync.Mutex
 }
 
 // New validates opts. Its errors are *Error of Kind InvalidOptions.

@@ -1,0 +1,135 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/format/pktline"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage"
+)
+
+// The special pkt-lines of version 2 (git-scm.com/docs/gitprotocol-common).
+const (
+	flushPkt = "0000"
+	delimPkt = "0001" // ends a command's capabilities, and a section of an answer
+)
+
+// errNoShallowFetch is a version 2 server whose fetch cannot deepen.
+var errNoShallowFetch = errors.New("the server's fetch command cannot fetch one commit deep")
+
+// fetchV2 fetches the target one commit deep into st with version 2's fetch
+// command, which sends no list of refs first. If from is a snapshot, st
+// holds its revision (onSnapshot), and the server is told so: it sends what
+// the target adds, as a thin pack whose outside bases st serves.
+func (s *Source) fetchV2(ctx context.Context, auth transport.AuthMethod, st storage.Storer, t target, from base) (fetched, error) {
+	repo, err := git.Init(st, nil)
+	if err != nil {
+		return fetched{}, err
+	}
+	want := t.commit
+	if !t.tag.IsZero() {
+		want = t.tag // an annotated tag is fetched whole, as a refspec naming it would
+	}
+	var have plumbing.Hash
+	if from.dir != "" {
+		have = plumbing.NewHash(filepath.Base(from.dir))
+	}
+	err = s.exchange(ctx, auth, fetchRequest(want, have), func(r io.Reader, caps capabilities) error {
+		if !caps.shallowFetch {
+			return errNoShallowFetch
+		}
+		return readPack(r, st)
+	})
+	if err != nil {
+		return fetched{}, err
+	}
+	if err := st.SetReference(plumbing.NewHashReference(fetchedRef, want)); err != nil {
+		return fetched{}, err
+	}
+	return fetchedAt(repo, want)
+}
+
+// fetchRequest asks for want alone, one commit deep, without progress; with
+// have, for what it adds to have, which is a shallow commit here too.
+func fetchRequest(want, have plumbing.Hash) []byte {
+	var buf bytes.Buffer
+	e := pktline.NewEncoder(&buf)
+	e.EncodeString("command=fetch\n")
+	buf.WriteString(delimPkt)
+	e.EncodeString("ofs-delta\n", "no-progress\n", "deepen 1\n", "want "+want.String()+"\n")
+	if !have.IsZero() {
+		e.EncodeString("thin-pack\n", "shallow "+have.String()+"\n", "have "+have.String()+"\n")
+	}
+	e.EncodeString("done\n")
+	e.Flush()
+	return buf.Bytes()
+}
+
+// readPack reads the answer to fetch into st: its sections up to the
+// packfile, whose objects st stores, and the commits the server made
+// shallow. Having sent "done", the client gets no acknowledgments.
+func readPack(r io.Reader, st storage.Storer) error {
+	shallow, err := st.Shallow()
+	if err != nil {
+		return err
+	}
+	section := ""
+	for {
+		line, err := readPkt(r)
+		switch {
+		case err != nil:
+			return err
+		case section == "" && line == "packfile":
+			if err := packfile.UpdateObjectStorage(st, sideband.NewDemuxer(sideband.Sideband64k, r)); err != nil {
+				return fmt.Errorf("reading the pack: %w", err)
+			}
+			return st.SetShallow(shallow)
+		case section == "" && (line == "shallow-info" || line == "acknowledgments" || line == "wanted-refs" || line == "packfile-uris"):
+			section = line
+		case section != "" && line == delimPkt:
+			section = ""
+		case section == "shallow-info" && strings.HasPrefix(line, "shallow "):
+			shallow = append(shallow, plumbing.NewHash(strings.TrimPrefix(line, "shallow ")))
+		case section == "":
+			return fmt.Errorf("%w: unexpected line %q", errAskGoGit, line)
+		}
+	}
+}
+
+// readPkt reads one pkt-line without reading past it: its payload without
+// the newline, or flushPkt, or delimPkt. A server's ERR line is an error.
+func readPkt(r io.Reader) (string, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return "", err
+	}
+	n, err := strconv.ParseUint(string(size[:]), 16, 16)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%w: bad pkt-line length %q", errAskGoGit, size[:])
+	case n == 0 || n == 1:
+		return string(size[:]), nil
+	case n < 4:
+		return "", fmt.Errorf("unexpected pkt-line %q", size[:])
+	}
+	payload := make([]byte, n-4)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return "", err
+	}
+	line := strings.TrimSuffix(string(payload), "\n")
+	if msg, ok := strings.CutPrefix(line, "ERR "); ok {
+		return "", fmt.Errorf("the server said: %s", msg)
+	}
+	return line, nil
+}

@@ -1,0 +1,284 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing/format/pktline"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"golang.org/x/crypto/ssh"
+)
+
+// A Source speaks version 2 of git's wire protocol
+// (git-scm.com/docs/protocol-v2) to a server that does: it lists only the
+// refs its Ref or SemVer can name (lsrefs.go), and fetches without the list
+// of every ref (fetchv2.go). go-git v5 speaks only version 0, in which the
+// server advertises every ref it has before anything else: on a hosting
+// service that is a head and a merge ref for every pull request ever
+// opened, megabytes that each poll downloaded to learn where one branch
+// points. Where the server does not speak version 2, go-git lists and
+// fetches as before.
+
+// protocol is what a Source knows of its remote's wire protocol.
+type protocol int
+
+const (
+	protocolUnknown protocol = iota // ask for version 2 and see
+	protocolV2                      // the server answered in version 2: over HTTP, send commands without asking again
+	protocolV0                      // the server answered version 0, or cannot be asked: go-git lists and fetches
+)
+
+var (
+	// errV0 is a server that speaks only version 0, or cannot be asked for
+	// version 2: go-git lists its refs from then on.
+	errV0 = errors.New("the server speaks git protocol version 0 only")
+	// errAskGoGit is an answer that is not version 2's, such as none at
+	// all: go-git lists the refs this time, and classifies what fails.
+	errAskGoGit = errors.New("the server gave no protocol version 2 answer")
+)
+
+// capabilities are what a version 2 server said it can do, of what a
+// Source uses.
+type capabilities struct {
+	lsRefs       bool // the ls-refs command
+	shallowFetch bool // the fetch command, with deepen
+}
+
+// exchange sends one version 2 command to the server and hands its answer to
+// read. It returns errV0 or errAskGoGit where go-git should do the work
+// instead; other errors are the remote's (unreachable, credentials refused,
+// no such repository) or read's.
+func (s *Source) exchange(ctx context.Context, auth transport.AuthMethod, request []byte, read func(io.Reader, capabilities) error) error {
+	switch s.remote.protocol {
+	case "http", "https":
+		return s.exchangeHTTP(ctx, auth, request, read)
+	case "ssh":
+		return s.exchangeSSH(ctx, auth, request, read)
+	}
+	return errV0 // file: no network to save
+}
+
+// httpClient sends the version 2 requests. It uses the transport go-git's
+// requests use (proxies from the environment, the system's CAs) and follows
+// no redirect: a moved repository is left to go-git, which follows one
+// without carrying the credentials to another host.
+var httpClient = &http.Client{
+	Transport:     http.DefaultTransport,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// exchangeHTTP asks the server for version 2 once (GET info/refs), then
+// sends the command (POST git-upload-pack). Once a server has answered, a
+// command is the POST alone: one small request per poll. A server that
+// answers otherwise than before is asked again.
+func (s *Source) exchangeHTTP(ctx context.Context, auth transport.AuthMethod, request []byte, read func(io.Reader, capabilities) error) error {
+	asked := s.protocol != protocolV2
+	if asked {
+		if err := s.askForV2(ctx, auth); err != nil {
+			return err
+		}
+	}
+	err := s.post(ctx, auth, request, read)
+	if asked || !errors.Is(err, errAskGoGit) {
+		return err
+	}
+	if err := s.askForV2(ctx, auth); err != nil {
+		return err
+	}
+	return s.post(ctx, auth, request, read)
+}
+
+// askForV2 reads the server's version 2 capabilities into s.capabilities.
+func (s *Source) askForV2(ctx context.Context, auth transport.AuthMethod) error {
+	body, err := s.httpRequest(ctx, auth, http.MethodGet, "/info/refs?service=git-upload-pack", nil)
+	if err != nil {
+		return err
+	}
+	defer body.Close() // a version 0 advertisement is not read further
+	s.capabilities, err = readCapabilities(pktline.NewScanner(body))
+	return asAnswer(ctx, err)
+}
+
+func (s *Source) post(ctx context.Context, auth transport.AuthMethod, request []byte, read func(io.Reader, capabilities) error) error {
+	body, err := s.httpRequest(ctx, auth, http.MethodPost, "/git-upload-pack", request)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	return read(body, s.capabilities)
+}
+
+// httpRequest sends one version 2 request and returns the body of a 200
+// answer. Refused credentials and a missing repository are the errors go-git
+// gives for them, and final; a redirect is errV0, any other answer
+// errAskGoGit.
+func (s *Source) httpRequest(ctx context.Context, auth transport.AuthMethod, method, path string, content []byte) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.remote.dial+path, bytes.NewReader(content))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Git-Protocol", "version=2")
+	if content != nil {
+		req.Header.Set("Content-Type", "application/x-git-upload-pack-request")
+		req.Header.Set("Accept", "application/x-git-upload-pack-result")
+	}
+	if a, ok := auth.(githttp.AuthMethod); ok {
+		a.SetAuth(req)
+	}
+	res, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	switch code := res.StatusCode; {
+	case code == http.StatusOK:
+		return res.Body, nil
+	case code == http.StatusUnauthorized, code == http.StatusForbidden, code == http.StatusNotFound:
+		return nil, githttp.NewErr(res)
+	case code >= 300 && code < 400:
+		res.Body.Close()
+		return nil, fmt.Errorf("%w: the repository moved", errV0)
+	}
+	res.Body.Close()
+	return nil, fmt.Errorf("%w: %s %s: %s", errAskGoGit, method, path, res.Status)
+}
+
+// exchangeSSH runs git-upload-pack with GIT_PROTOCOL=version=2 in its
+// environment, as git does. Hosting services accept the variable, and
+// OpenSSH passes it on where sshd_config has "AcceptEnv GIT_PROTOCOL"; a
+// server that refuses it is errV0.
+func (s *Source) exchangeSSH(ctx context.Context, auth transport.AuthMethod, request []byte, read func(io.Reader, capabilities) error) error {
+	a, ok := auth.(*sshAuth)
+	if !ok {
+		return errV0
+	}
+	ep, err := transport.NewEndpoint(s.remote.dial)
+	if err != nil {
+		return err
+	}
+	client, err := a.dial(ctx, s.remote.hostPort)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	stop := context.AfterFunc(ctx, func() { client.Close() })
+	defer stop()
+	session, err := client.NewSession()
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+	if err := session.Setenv("GIT_PROTOCOL", "version=2"); err != nil {
+		return errV0
+	}
+	stdin, err := session.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := session.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := session.Start("git-upload-pack " + shellQuote(ep.Path)); err != nil {
+		return err
+	}
+	// No answer at all is left to go-git, which reads the server's reason
+	// (such as "does not appear to be a git repository") and classifies it.
+	caps, err := readCapabilities(pktline.NewScanner(stdout))
+	if err != nil {
+		return asAnswer(ctx, err)
+	}
+	if _, err := stdin.Write(request); err != nil {
+		return asAnswer(ctx, err)
+	}
+	defer stdin.Close()
+	return read(stdout, caps)
+}
+
+// dial opens an SSH connection as go-git would, and closes it if ctx ends
+// first.
+func (a *sshAuth) dial(ctx context.Context, hostPort string) (*ssh.Client, error) {
+	cfg, err := a.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := (&net.Dialer{Timeout: cfg.Timeout}).DialContext(ctx, "tcp", hostPort)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	c, chans, reqs, err := ssh.NewClientConn(conn, hostPort, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return ssh.NewClient(c, chans, reqs), nil
+}
+
+// shellQuote quotes a repository path for the remote shell as git does:
+// in single quotes, with ' and ! closed, escaped and reopened.
+func shellQuote(path string) string {
+	return "'" + strings.NewReplacer(`'`, `'\''`, `!`, `'\!'`).Replace(path) + "'"
+}
+
+// readCapabilities reads a version 2 capability advertisement up to its
+// flush-pkt, after the "# service=" line smart HTTP may put first. It returns
+// errV0 if the server advertised refs instead (version 0), or no ls-refs.
+func readCapabilities(sc *pktline.Scanner) (capabilities, error) {
+	line, err := nextLine(sc)
+	if err == nil && strings.HasPrefix(line, "# service=") {
+		if line, err = nextLine(sc); err == nil && line == "" { // the flush after it
+			line, err = nextLine(sc)
+		}
+	}
+	if err != nil {
+		return capabilities{}, err
+	}
+	if line != "version 2" {
+		return capabilities{}, errV0
+	}
+	var caps capabilities
+	for {
+		line, err := nextLine(sc)
+		switch {
+		case err != nil:
+			return capabilities{}, err
+		case line == "" && !caps.lsRefs:
+			return capabilities{}, errV0
+		case line == "":
+			return caps, nil
+		case line == "ls-refs" || strings.HasPrefix(line, "ls-refs="):
+			caps.lsRefs = true
+		case strings.HasPrefix(line, "fetch="):
+			caps.shallowFetch = strings.Contains(" "+line[len("fetch="):]+" ", " shallow ")
+		}
+	}
+}
+
+// nextLine scans one pkt-line: its payload without the newline, "" for a
+// flush-pkt. A server's ERR line is an error; so is the end of the stream.
+func nextLine(sc *pktline.Scanner) (string, error) {
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return "", err
+		}
+		return "", io.ErrUnexpectedEOF
+	}
+	return strings.TrimSuffix(string(sc.Bytes()), "\n"), nil
+}
+
+// asAnswer makes a failure to read the server's answer errAskGoGit, unless
+// the context ended.
+func asAnswer(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, errV0) || errors.Is(err, errAskGoGit) || ctx.Err() != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errAskGoGit, err)
+}
