@@ -123,20 +123,32 @@ type fetched struct {
 }
 
 // download fetches the target into an in-memory repository: one commit deep
-// for a ref, and for an unadvertised commit too if the server allows asking
-// for it; otherwise every branch and tag, whole. A ref is fetched on top of
-// the snapshot from where it can be (incremental.go), which sends only what
-// changed since.
+// for a ref, and for a commit SHA too where the server speaks protocol
+// version 2 or allows asking for an unadvertised commit; otherwise every
+// branch and tag, whole. A ref is fetched on top of the snapshot from where
+// it can be (incremental.go), which sends only what changed since.
 func (s *Source) download(ctx context.Context, auth transport.AuthMethod, t target, from base) (fetched, error) {
-	if t.name != "" {
-		if from.dir != "" {
-			got, err := s.fetchRef(ctx, auth, t, from)
-			if err == nil || ctx.Err() != nil {
-				return got, err
-			}
-			logr.FromContextOrDiscard(ctx).V(1).Info("fetching only what changed since the last snapshot failed; fetching the whole revision",
-				"url", s.remote.display, "error", s.scrub(err).Error())
+	switch {
+	case t.name == "" && s.mayAskForV2():
+		return s.downloadCommit(ctx, auth, t)
+	case t.name == "":
+		return s.downloadCommitV0(ctx, auth, t)
+	case from.dir != "":
+		got, err := s.fetchRef(ctx, auth, t, from)
+		if err == nil || ctx.Err() != nil {
+			return got, err
 		}
+		logr.FromContextOrDiscard(ctx).V(1).Info("fetching only what changed since the last snapshot failed; fetching the whole revision",
+			"url", s.remote.display, "error", s.scrub(err).Error())
+	}
+	return s.fetchRef(ctx, auth, t, base{})
+}
+
+// downloadCommitV0 fetches a commit as version 0 can: by a ref that points
+// to it, else by its SHA if the server allows that, else with every branch
+// and tag.
+func (s *Source) downloadCommitV0(ctx context.Context, auth transport.AuthMethod, t target) (fetched, error) {
+	if t.name != "" {
 		return s.fetchRef(ctx, auth, t, base{})
 	}
 	got, err := s.fetchInto(ctx, auth, memory.NewStorage(), 1, config.RefSpec(t.commit.String()+":"+fetchedRef))

@@ -88,21 +88,34 @@ func lsTree(t *testing.T, repo *gitserver.Repo, rev string) map[string]string {
 }
 
 func TestFetchUnadvertisedCommitWhenTheServerAllowsIt(t *testing.T) {
-	t.Run("fetches a commit no ref points to from a server that allows asking for it", func(t *testing.T) {
-		h := newHistory(t)
-		cmd := exec.Command("git", "-C", h.repo.Dir(), "config", "uploadpack.allowReachableSHA1InWant", "true")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git config: %v: %s", err, out)
-		}
-		srv := gitserver.StartHTTP(t, h.repo.Root(), gitserver.Options{})
-		art := fetch(t, newSource(t, source.Options{URL: srv.URL + "/" + h.repo.Name(), Ref: h.unadvertised}))
-		if srv.Requests() != 4 {
-			t.Errorf("requests = %d, want 4: ls-refs (the server's capabilities, the refs), then one shallow fetch (advertisement and pack)", srv.Requests())
-		}
-		if diff := cmp.Diff(map[string]string{"app.yaml": "v1", "base/kustomization.yaml": "resources: []"}, readTree(t, art.Dir)); diff != "" || art.Revision != h.unadvertised {
-			t.Errorf("artifact %+v, snapshot (-want +got):\n%s", art, diff)
-		}
-	})
+	for _, tc := range []struct {
+		name     string
+		v0       bool
+		requests int
+		why      string
+	}{
+		{"version 2", false, 2, "the server's capabilities, then one shallow fetch of the commit"},
+		{"version 0", true, 4, "the capabilities, answered in version 0; ls-remote; one shallow fetch (advertisement and pack)"},
+	} {
+		t.Run("fetches a commit no ref points to from a server that allows asking for it, in "+tc.name, func(t *testing.T) {
+			h := newHistory(t)
+			cmd := exec.Command("git", "-C", h.repo.Dir(), "config", "uploadpack.allowReachableSHA1InWant", "true")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("git config: %v: %s", err, out)
+			}
+			srv := gitserver.StartHTTP(t, h.repo.Root(), gitserver.Options{})
+			if tc.v0 {
+				srv.DropProtocolHeader()
+			}
+			art := fetch(t, newSource(t, source.Options{URL: srv.URL + "/" + h.repo.Name(), Ref: h.unadvertised}))
+			if srv.Requests() != tc.requests {
+				t.Errorf("requests = %d, want %d: %s", srv.Requests(), tc.requests, tc.why)
+			}
+			if diff := cmp.Diff(map[string]string{"app.yaml": "v1", "base/kustomization.yaml": "resources: []"}, readTree(t, art.Dir)); diff != "" || art.Revision != h.unadvertised {
+				t.Errorf("artifact %+v, snapshot (-want +got):\n%s", art, diff)
+			}
+		})
+	}
 }
 
 func TestFetchFollowsTheRemote(t *testing.T) {

@@ -17,6 +17,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/memory"
+	"github.com/go-logr/logr"
 )
 
 // The special pkt-lines of version 2 (git-scm.com/docs/gitprotocol-common).
@@ -58,6 +60,26 @@ func (s *Source) fetchV2(ctx context.Context, auth transport.AuthMethod, st stor
 		return fetched{}, err
 	}
 	return fetchedAt(repo, want)
+}
+
+// downloadCommit fetches a commit by its SHA, one commit deep, without
+// listing refs: a version 2 server serves any commit it has, advertised or
+// not, where version 0 needs a ref that points to it, or else fetches every
+// branch and tag whole. Where that fails, the refs are listed in version 0
+// to fetch the commit as before.
+func (s *Source) downloadCommit(ctx context.Context, auth transport.AuthMethod, t target) (fetched, error) {
+	got, err := s.fetchV2(ctx, auth, memory.NewStorage(), t, base{})
+	if err == nil || ctx.Err() != nil {
+		return got, err
+	}
+	logr.FromContextOrDiscard(ctx).V(1).Info("fetching the commit with git protocol version 2 failed; listing the refs to fetch it with version 0",
+		"url", s.remote.display, "error", s.scrub(err).Error())
+	s.protocol = protocolV0
+	refs, err := s.listRemote(ctx, auth)
+	if err != nil {
+		return fetched{}, err
+	}
+	return s.downloadCommitV0(ctx, auth, refs.commit(t.commit))
 }
 
 // fetchRequest asks for want alone, one commit deep, without progress; with

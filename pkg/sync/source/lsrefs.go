@@ -17,7 +17,7 @@ import (
 // ls-refs. It returns errV0 or errAskGoGit when the caller should list with
 // go-git instead; other errors are final.
 func (s *Source) lsRefs(ctx context.Context, auth transport.AuthMethod) (remoteRefs, error) {
-	if s.protocol == protocolV0 {
+	if !s.mayAskForV2() {
 		return nil, errV0
 	}
 	var refs remoteRefs

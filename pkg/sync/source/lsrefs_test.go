@@ -1,7 +1,13 @@
 package source_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
 	"github.com/gitsync-io/gitsync/test/gitserver"
@@ -154,6 +160,50 @@ func TestFetchOfANewCommitSendsNoListOfRefs(t *testing.T) {
 			}
 			if got := fellBack(); len(got) > 0 {
 				t.Errorf("a fetch fell back: %v", got)
+			}
+		})
+	}
+}
+
+// TestFetchOfAPinnedCommitIsOneCommitDeep pins a commit no ref points to, in
+// a history of 30 commits that each rewrite a file that does not compress.
+// A version 0 server that does not allow asking for such a commit (git's
+// default) can only send every branch and tag, whole; in version 2 the
+// fetch asks for the commit itself, one commit deep.
+func TestFetchOfAPinnedCommitIsOneCommitDeep(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	var pinned string
+	for i := range 30 {
+		var data strings.Builder
+		for j := range 100 {
+			sum := sha256.Sum256(fmt.Appendf(nil, "commit %d line %d", i, j))
+			data.WriteString(hex.EncodeToString(sum[:]) + "\n")
+		}
+		sha := repo.Commit(t, fmt.Sprintf("commit %d", i), map[string]string{"data.txt": data.String()})
+		if i == 5 {
+			pinned = sha
+		}
+	}
+	for _, srv := range servers(t, repo) {
+		t.Run(srv.name, func(t *testing.T) {
+			cost := map[string]int64{}
+			for _, protocol := range []string{"version 2", "version 0"} {
+				if protocol == "version 0" {
+					srv.onlyV0()
+				}
+				before := srv.sent()
+				art := fetch(t, newSource(t, source.Options{URL: srv.url, Ref: pinned, Auth: srv.auth}))
+				cost[protocol] = srv.sent() - before
+				if art.Revision != pinned || art.Ref != pinned {
+					t.Errorf("%s: fetched %s at %s, want %s", protocol, art.Ref, art.Revision, pinned)
+				}
+				if diff := cmp.Diff(lsTree(t, repo, pinned), art.Blobs); diff != "" {
+					t.Errorf("%s: blobs (-git ls-tree +got):\n%s", protocol, diff)
+				}
+			}
+			t.Logf("the pinned commit cost %d bytes in version 2, %d in version 0", cost["version 2"], cost["version 0"])
+			if cost["version 2"]*10 > cost["version 0"] {
+				t.Errorf("the pinned commit cost %d bytes in version 2, %d in version 0; want under a tenth", cost["version 2"], cost["version 0"])
 			}
 		})
 	}

@@ -51,6 +51,13 @@ type capabilities struct {
 	shallowFetch bool // the fetch command, with deepen
 }
 
+// mayAskForV2 reports whether the remote may speak version 2: it has not
+// answered version 0, and is not a local path, where there is no network
+// to save.
+func (s *Source) mayAskForV2() bool {
+	return s.protocol != protocolV0 && s.remote.protocol != "file"
+}
+
 // exchange sends one version 2 command to the server and hands its answer to
 // read. It returns errV0 or errAskGoGit where go-git should do the work
 // instead; other errors are the remote's (unreachable, credentials refused,
@@ -62,7 +69,7 @@ func (s *Source) exchange(ctx context.Context, auth transport.AuthMethod, reques
 	case "ssh":
 		return s.exchangeSSH(ctx, auth, request, read)
 	}
-	return errV0 // file: no network to save
+	return errV0
 }
 
 // httpClient sends the version 2 requests. It uses the transport go-git's

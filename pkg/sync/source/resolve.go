@@ -39,8 +39,12 @@ func (t target) describe() string {
 type remoteRefs map[plumbing.ReferenceName]*plumbing.Reference
 
 // resolve lists the remote's refs (one round trip, like git ls-remote) and
-// finds the commit the ref points to.
+// finds the commit the ref points to. A commit SHA needs no listing where the
+// server may speak protocol version 2 (downloadCommit).
 func (s *Source) resolve(ctx context.Context, auth transport.AuthMethod) (target, error) {
+	if isCommitSHA(s.ref) && s.mayAskForV2() {
+		return target{commit: plumbing.NewHash(s.ref)}, nil
+	}
 	refs, err := s.listRemote(ctx, auth)
 	if err != nil {
 		return target{}, s.fail(ctx, "ls-remote", err)
