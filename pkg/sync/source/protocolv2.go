@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"golang.org/x/crypto/ssh"
@@ -132,6 +133,7 @@ func (s *Source) httpRequest(ctx context.Context, auth transport.AuthMethod, met
 		return nil, err
 	}
 	req.Header.Set("Git-Protocol", "version=2")
+	req.Header.Set("User-Agent", capability.DefaultAgent()) // as go-git's own requests say
 	if content != nil {
 		req.Header.Set("Content-Type", "application/x-git-upload-pack-request")
 		req.Header.Set("Accept", "application/x-git-upload-pack-result")
