@@ -208,3 +208,33 @@ func TestFetchOfAPinnedCommitIsOneCommitDeep(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchFollowsAnnotatedTagsOntoTheLastSnapshot follows a version range
+// across annotated tags: the version 2 fetch asks for the new tag object,
+// telling the server it has the last snapshot's commit, and must get the
+// tag, its commit and the changed file without falling back.
+func TestFetchFollowsAnnotatedTagsOntoTheLastSnapshot(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	repo.Commit(t, "many files", manyFiles(100))
+	repo.AnnotatedTag(t, "v1.0.0", "release 1.0.0")
+	for i, srv := range servers(t, repo) {
+		t.Run(srv.name, func(t *testing.T) {
+			ctx, fellBack := fallbacks(t)
+			s := newSource(t, source.Options{URL: srv.url, SemVer: ">=1.0.0", Auth: srv.auth})
+			fetchCtx(t, ctx, s)
+			tag := fmt.Sprintf("v1.%d.0", i+1)
+			sha := repo.Commit(t, tag, map[string]string{"apps/app03/cm0003.yaml": tag + "\n"})
+			repo.AnnotatedTag(t, tag, "release "+tag)
+			art := fetchCtx(t, ctx, s)
+			if art.Revision != sha || art.Ref != "refs/tags/"+tag {
+				t.Errorf("fetched %s at %s, want %s at %s", art.Ref, art.Revision, tag, sha)
+			}
+			if got := readTree(t, art.Dir)["apps/app03/cm0003.yaml"]; got != tag+"\n" {
+				t.Errorf("the changed file holds %q", got)
+			}
+			if got := fellBack(); len(got) > 0 {
+				t.Errorf("the fetch fell back: %v", got)
+			}
+		})
+	}
+}
