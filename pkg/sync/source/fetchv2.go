@@ -3,7 +3,6 @@ package source
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -27,9 +26,6 @@ const (
 	delimPkt = "0001" // ends a command's capabilities, and a section of an answer
 )
 
-// errNoShallowFetch is a version 2 server whose fetch cannot deepen.
-var errNoShallowFetch = errors.New("the server's fetch command cannot fetch one commit deep")
-
 // fetchV2 fetches the target one commit deep into st with version 2's fetch
 // command, which sends no list of refs first. If from is a snapshot, st
 // holds its revision (onSnapshot), and the server is told so: it sends what
@@ -47,10 +43,7 @@ func (s *Source) fetchV2(ctx context.Context, auth transport.AuthMethod, st stor
 	if from.dir != "" {
 		have = plumbing.NewHash(filepath.Base(from.dir))
 	}
-	err = s.exchange(ctx, auth, fetchRequest(want, have), func(r io.Reader, caps capabilities) error {
-		if !caps.shallowFetch {
-			return errNoShallowFetch
-		}
+	err = s.exchange(ctx, auth, fetchRequest(want, have), capabilities{shallowFetch: true}, func(r io.Reader) error {
 		return readPack(r, st)
 	})
 	if err != nil {
@@ -112,6 +105,8 @@ func readPack(r io.Reader, st storage.Storer) error {
 		switch {
 		case err != nil:
 			return err
+		case line == flushPkt:
+			return fmt.Errorf("%w: the answer ended without a packfile", errAskGoGit)
 		case section == "" && line == "packfile":
 			if err := packfile.UpdateObjectStorage(st, sideband.NewDemuxer(sideband.Sideband64k, r)); err != nil {
 				return fmt.Errorf("reading the pack: %w", err)

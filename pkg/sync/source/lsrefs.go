@@ -21,7 +21,7 @@ func (s *Source) lsRefs(ctx context.Context, auth transport.AuthMethod) (remoteR
 		return nil, errV0
 	}
 	var refs remoteRefs
-	err := s.exchange(ctx, auth, lsRefsRequest(s.refPrefixes()), func(r io.Reader, _ capabilities) (err error) {
+	err := s.exchange(ctx, auth, lsRefsRequest(s.refPrefixes()), capabilities{lsRefs: true}, func(r io.Reader) (err error) {
 		refs, err = readRefs(pktline.NewScanner(r))
 		return asAnswer(ctx, err)
 	})

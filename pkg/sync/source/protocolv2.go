@@ -52,6 +52,14 @@ type capabilities struct {
 	shallowFetch bool // the fetch command, with deepen
 }
 
+// covers reports whether c has every capability need has.
+func (c capabilities) covers(need capabilities) bool {
+	return (c.lsRefs || !need.lsRefs) && (c.shallowFetch || !need.shallowFetch)
+}
+
+// errLacks is a version 2 server without a capability the command needs.
+var errLacks = errors.New("the server cannot run the command in git protocol version 2")
+
 // mayAskForV2 reports whether the remote may speak version 2: it has not
 // answered version 0, and is not a local path, where there is no network
 // to save.
@@ -59,16 +67,17 @@ func (s *Source) mayAskForV2() bool {
 	return s.protocol != protocolV0 && s.remote.protocol != "file"
 }
 
-// exchange sends one version 2 command to the server and hands its answer to
-// read. It returns errV0 or errAskGoGit where go-git should do the work
-// instead; other errors are the remote's (unreachable, credentials refused,
-// no such repository) or read's.
-func (s *Source) exchange(ctx context.Context, auth transport.AuthMethod, request []byte, read func(io.Reader, capabilities) error) error {
+// exchange sends one version 2 command to a server that has the
+// capabilities it needs, and hands the answer to read. It returns errV0,
+// errAskGoGit or errLacks where go-git should do the work instead; other
+// errors are the remote's (unreachable, credentials refused, no such
+// repository) or read's.
+func (s *Source) exchange(ctx context.Context, auth transport.AuthMethod, request []byte, need capabilities, read func(io.Reader) error) error {
 	switch s.remote.protocol {
 	case "http", "https":
-		return s.exchangeHTTP(ctx, auth, request, read)
+		return s.exchangeHTTP(ctx, auth, request, need, read)
 	case "ssh":
-		return s.exchangeSSH(ctx, auth, request, read)
+		return s.exchangeSSH(ctx, auth, request, need, read)
 	}
 	return errV0
 }
@@ -86,21 +95,21 @@ var httpClient = &http.Client{
 // sends the command (POST git-upload-pack). Once a server has answered, a
 // command is the POST alone: one small request per poll. A server that
 // answers otherwise than before is asked again.
-func (s *Source) exchangeHTTP(ctx context.Context, auth transport.AuthMethod, request []byte, read func(io.Reader, capabilities) error) error {
+func (s *Source) exchangeHTTP(ctx context.Context, auth transport.AuthMethod, request []byte, need capabilities, read func(io.Reader) error) error {
 	asked := s.protocol != protocolV2
 	if asked {
 		if err := s.askForV2(ctx, auth); err != nil {
 			return err
 		}
 	}
-	err := s.post(ctx, auth, request, read)
+	err := s.post(ctx, auth, request, need, read)
 	if asked || !errors.Is(err, errAskGoGit) {
 		return err
 	}
 	if err := s.askForV2(ctx, auth); err != nil {
 		return err
 	}
-	return s.post(ctx, auth, request, read)
+	return s.post(ctx, auth, request, need, read)
 }
 
 // askForV2 reads the server's version 2 capabilities into s.capabilities.
@@ -114,13 +123,16 @@ func (s *Source) askForV2(ctx context.Context, auth transport.AuthMethod) error 
 	return asAnswer(ctx, err)
 }
 
-func (s *Source) post(ctx context.Context, auth transport.AuthMethod, request []byte, read func(io.Reader, capabilities) error) error {
+func (s *Source) post(ctx context.Context, auth transport.AuthMethod, request []byte, need capabilities, read func(io.Reader) error) error {
+	if !s.capabilities.covers(need) {
+		return errLacks
+	}
 	body, err := s.httpRequest(ctx, auth, http.MethodPost, "/git-upload-pack", request)
 	if err != nil {
 		return err
 	}
 	defer body.Close()
-	return read(body, s.capabilities)
+	return read(body)
 }
 
 // httpRequest sends one version 2 request and returns the body of a 200
@@ -162,7 +174,7 @@ func (s *Source) httpRequest(ctx context.Context, auth transport.AuthMethod, met
 // environment, as git does. Hosting services accept the variable, and
 // OpenSSH passes it on where sshd_config has "AcceptEnv GIT_PROTOCOL"; a
 // server that refuses it is errV0.
-func (s *Source) exchangeSSH(ctx context.Context, auth transport.AuthMethod, request []byte, read func(io.Reader, capabilities) error) error {
+func (s *Source) exchangeSSH(ctx context.Context, auth transport.AuthMethod, request []byte, need capabilities, read func(io.Reader) error) error {
 	a, ok := auth.(*sshAuth)
 	if !ok {
 		return errV0
@@ -203,11 +215,14 @@ func (s *Source) exchangeSSH(ctx context.Context, auth transport.AuthMethod, req
 	if err != nil {
 		return asAnswer(ctx, err)
 	}
+	if !caps.covers(need) {
+		return errLacks
+	}
 	if _, err := stdin.Write(request); err != nil {
 		return asAnswer(ctx, err)
 	}
 	defer stdin.Close()
-	return read(stdout, caps)
+	return read(stdout)
 }
 
 // dial opens an SSH connection as go-git would, and closes it if ctx ends
