@@ -242,6 +242,9 @@ func TestFetchFailures(t *testing.T) {
 	repo.Commit(t, "first", map[string]string{"app.yaml": "v1"})
 	srv := gitserver.StartHTTP(t, repo.Root(), gitserver.Options{Username: "alice", Password: password})
 	good := source.Auth{Username: "alice", Password: password}
+	if out, err := exec.Command("git", "init", "--quiet", "--bare", filepath.Join(repo.Root(), "empty.git")).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v: %s", err, out)
+	}
 	for _, tc := range []struct {
 		name     string
 		opts     source.Options
@@ -252,6 +255,8 @@ func TestFetchFailures(t *testing.T) {
 		{"reports a missing branch as a terminal ref not found", source.Options{URL: srv.URL + "/" + repo.Name(), Ref: "nope", Auth: good}, source.RefNotFound},
 		{"reports a commit on no branch or tag as a terminal ref not found", source.Options{URL: srv.URL + "/" + repo.Name(), Ref: "0123456789abcdef0123456789abcdef01234567", Auth: good}, source.RefNotFound},
 		{"reports a missing repository as terminal", source.Options{URL: srv.URL + "/missing.git", Auth: good}, source.RepoNotFound},
+		{"reports an empty repository as a terminal ref not found", source.Options{URL: srv.URL + "/empty.git", Auth: good}, source.RefNotFound},
+		{"reports a branch of an empty repository as a terminal ref not found", source.Options{URL: srv.URL + "/empty.git", Ref: "main", Auth: good}, source.RefNotFound},
 		{"reports a missing local repository as terminal", source.Options{URL: filepath.Join(t.TempDir(), "missing")}, source.RepoNotFound},
 		{"reports a closed port as unreachable and retryable", source.Options{URL: "http://" + closedPort(t) + "/repo.git", Auth: good}, source.Unreachable},
 	} {
