@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,7 +146,9 @@ func startRun(b *testing.B, w workload, secret []byte) *running {
 	if err := g.cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = g.cmd.Process.Kill(); _ = g.cmd.Wait() })
+	// SIGTERM, not a kill: gitsync then exits through main, which writes the
+	// profiles GITSYNC_CPU_PROFILE_DIR asks for.
+	b.Cleanup(func() { _ = g.cmd.Process.Signal(syscall.SIGTERM); _ = g.cmd.Wait() })
 	return g
 }
 
