@@ -166,7 +166,8 @@ func (o Options) renderOptions() render.Options {
 		key += "\x00semver " + o.Source.SemVer
 	}
 	sum := sha256.Sum256([]byte(key))
-	return render.Options{Remote: o.remote(), CacheDir: filepath.Join(o.Source.CacheDir, "renders", hex.EncodeToString(sum[:12])), Once: o.Once}
+	// Shared: a sync only reads what it renders (its applier copies the metadata it stamps).
+	return render.Options{Remote: o.remote(), CacheDir: filepath.Join(o.Source.CacheDir, "renders", hex.EncodeToString(sum[:12])), Once: o.Once, Shared: true}
 }
 
 // charts returns the renderer of the sync's chart, fetching into

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -342,4 +343,40 @@ func TestApplyRefusesBadInputBeforeWriting(t *testing.T) {
 			t.Errorf("got %s, want created=1 failed=1", got)
 		}
 	})
+}
+
+// TestApplyLeavesItsObjectsAlone: a sync's rendered objects are shared with
+// the renderer's cache (render.Options.Shared), so applying them must not
+// change them: the namespace, labels and digest gitsync adds go on copies,
+// in a create, an unchanged apply, a change and a dry run.
+func TestApplyLeavesItsObjectsAlone(t *testing.T) {
+	a, _, _ := newApplier(t)
+	dry, _, _ := newApplier(t, func(o *apply.Options) { o.DryRun = true })
+	objs := objects(t, app+`---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: stamped-before
+  labels: {app.kubernetes.io/managed-by: someone-else, team: a}
+  annotations: {gitsync.io/digest: "0000000000000000", note: kept}
+data: {key: value}
+`)
+	want := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		want[i] = o.DeepCopy()
+	}
+	for _, step := range []struct {
+		name string
+		a    *apply.Applier
+	}{{"create", a}, {"unchanged", a}, {"dry run", dry}} {
+		cs, err := step.a.Apply(t.Context(), objs)
+		if err != nil || cs.Err() != nil {
+			t.Fatalf("%s: %v %v", step.name, err, cs.Err())
+		}
+		for i := range objs {
+			if diff := cmp.Diff(want[i].Object, objs[i].Object); diff != "" {
+				t.Errorf("%s changed %s (-before +after):\n%s", step.name, objs[i].GetName(), diff)
+			}
+		}
+	}
 }

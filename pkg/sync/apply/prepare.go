@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/cli-utils/pkg/object"
 )
@@ -83,7 +85,7 @@ func (a *Applier) prepare(objs []*unstructured.Unstructured) ([]*target, error) 
 }
 
 func (a *Applier) prepareOne(in *unstructured.Unstructured, kinds kindResolver) (*target, error) {
-	obj := in.DeepCopy()
+	obj := withOwnMetadata(in)
 	gvk := obj.GroupVersionKind()
 	t := &target{obj: obj, force: obj.GetAnnotations()[AnnotationForce] == "enabled"}
 	mapping, namespaced, err := kinds.resolve(gvk)
@@ -106,6 +108,19 @@ func (a *Applier) prepareOne(in *unstructured.Unstructured, kinds kindResolver) 
 		return nil, invalid(t.ref, "%v", err)
 	}
 	return t, nil
+}
+
+// withOwnMetadata copies what prepare changes of in, its metadata (the
+// namespace, labels and digest), and shares the rest, which nothing after it
+// modifies: the objects a sync renders are shared with the renderer's cache
+// (render.Options.Shared), and copying each whole took most of preparing
+// 10,000 objects.
+func withOwnMetadata(in *unstructured.Unstructured) *unstructured.Unstructured {
+	obj := maps.Clone(in.Object)
+	if md, ok := obj["metadata"].(map[string]any); ok {
+		obj["metadata"] = kruntime.DeepCopyJSONValue(md)
+	}
+	return &unstructured.Unstructured{Object: obj}
 }
 
 // kindResolver resolves each kind of one set of objects once: the RESTMapper

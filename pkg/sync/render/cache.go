@@ -44,21 +44,25 @@ func (c *cache) store(path string, e entry) {
 	c.entries[path] = e
 }
 
-// reuse returns a copy of the cached result for path if the snapshot fsys answers every
-// question the cached render asked as it did then.
-func (c *cache) reuse(fsys *confinedFS, path string) (*Result, bool) {
+// reuse returns a copy of the cached result for path (sharing its objects if shared) if the
+// snapshot fsys answers every question the cached render asked as it did then.
+func (c *cache) reuse(fsys *confinedFS, path string, shared bool) (*Result, bool) {
 	e, ok := c.lookup(path)
 	if !ok || !fsys.unchanged(e.inputs) {
 		return nil, false
 	}
-	return e.result.clone(true), true
+	return e.result.handOut(true, shared), true
 }
 
-// clone copies the result deeply, so that callers may change what they get.
-func (r *Result) clone(cached bool) *Result {
-	objs := make([]*unstructured.Unstructured, len(r.Objects))
-	for i, o := range r.Objects {
-		objs[i] = o.DeepCopy()
+// handOut copies the result for a caller: deeply, so that the caller may change what it
+// gets, or sharing the objects, which the caller must then leave alone.
+func (r *Result) handOut(cached, shared bool) *Result {
+	objs := r.Objects
+	if !shared {
+		objs = make([]*unstructured.Unstructured, len(r.Objects))
+		for i, o := range r.Objects {
+			objs[i] = o.DeepCopy()
+		}
 	}
 	// docs are never modified, so the copy shares them.
 	return &Result{Objects: objs, Digest: r.Digest, Inputs: slices.Clone(r.Inputs), Cached: cached, docs: r.docs,

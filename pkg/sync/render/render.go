@@ -22,6 +22,7 @@ type Renderer struct {
 	disk     diskCache
 	remote   *Remote
 	once     bool
+	shared   bool
 	contents contents
 
 	mu        sync.Mutex
@@ -39,6 +40,11 @@ type Options struct {
 	// Once says each path is rendered once (gitsync sync, diff): nothing is kept in memory for a
 	// next render, so results are handed out as they are instead of as copies.
 	Once bool
+	// Shared hands out results whose objects are the ones kept for the next render, not
+	// copies: the caller must not modify them. A sync shares them (its applier copies the
+	// metadata it stamps, and nothing else is changed); copying 10,000 objects at each render
+	// took 19 MB and a tenth of a second.
+	Shared bool
 	// Decryptor decrypts the SOPS-encrypted files the render reads. Nil
 	// fails a render that meets one, naming the file and its recipients.
 	Decryptor *Decryptor
@@ -48,7 +54,7 @@ type Options struct {
 func New(opts ...Options) *Renderer {
 	r := &Renderer{}
 	for _, o := range opts {
-		r.remote, r.disk, r.once, r.decryptor = o.Remote, diskCache{dir: o.CacheDir, build: version.Build()}, o.Once, o.Decryptor
+		r.remote, r.disk, r.once, r.shared, r.decryptor = o.Remote, diskCache{dir: o.CacheDir, build: version.Build()}, o.Once, o.Shared, o.Decryptor
 	}
 	return r
 }
@@ -71,7 +77,8 @@ func (r *Renderer) currentDecryptor() *Decryptor {
 
 // Result is one rendered directory.
 type Result struct {
-	// Objects are the rendered objects in output order. They belong to the caller.
+	// Objects are the rendered objects in output order. They belong to the caller, unless the
+	// Renderer is Shared: then they must not be modified.
 	Objects []*unstructured.Unstructured
 	// Digest is "sha256:<hex>" over exactly the inputs the render read: each repository-relative
 	// path with the content of the file, plus each existence check and directory listing it
@@ -167,7 +174,7 @@ func (r *Renderer) RenderWith(ctx context.Context, root string, blobs map[string
 	defer fsys.Close()
 	fsys.ctx, fsys.remote, fsys.generated = ctx, r.remote, gen
 	fsys.blobs, fsys.contents, fsys.decryptor = blobs, &r.contents, r.currentDecryptor()
-	if res, ok := r.cache.reuse(fsys, key); ok {
+	if res, ok := r.cache.reuse(fsys, key, r.shared); ok {
 		return res, nil
 	}
 	// A render this Renderer kept of key tells what changed as well as the
@@ -197,15 +204,16 @@ func (r *Renderer) RenderWith(ctx context.Context, root string, blobs map[string
 }
 
 // keep keeps e in memory for the next render of rel and returns a copy of its
-// result for the caller; a Renderer that renders once keeps nothing and
-// returns the result itself.
+// result for the caller (one that shares its objects, if the Renderer is
+// Shared); a Renderer that renders once keeps nothing and returns the result
+// itself.
 func (r *Renderer) keep(rel string, e entry, cached bool) *Result {
 	if r.once {
 		e.result.Cached = cached
 		return e.result
 	}
 	r.cache.store(rel, e)
-	return e.result.clone(cached)
+	return e.result.handOut(cached, r.shared)
 }
 
 // reuseDisk returns the render of rel kept on disk if the snapshot answers

@@ -175,6 +175,28 @@ func TestRenderGivesCallersTheirOwnObjects(t *testing.T) {
 	}
 }
 
+// TestSharedRendersHandOutTheKeptObjects: a Shared Renderer (a sync's)
+// hands out the objects it keeps for the next render, not copies of them.
+func TestSharedRendersHandOutTheKeptObjects(t *testing.T) {
+	r := New(Options{Shared: true})
+	first, err := r.Render(t.Context(), repo, "overlays/dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := r.Render(t.Context(), repo, "overlays/dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Cached || len(second.Objects) == 0 || len(first.Objects) != len(second.Objects) {
+		t.Fatalf("cached = %v, %d then %d objects", second.Cached, len(first.Objects), len(second.Objects))
+	}
+	for i, o := range second.Objects {
+		if o != first.Objects[i] {
+			t.Errorf("object %d (%s) is a copy; want the kept object itself", i, o.GetName())
+		}
+	}
+}
+
 // golden returns the golden file for path, first rewriting it with got under -update.
 func golden(t *testing.T, path string, got []byte) []byte {
 	t.Helper()
