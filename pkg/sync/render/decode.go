@@ -1,9 +1,11 @@
 package render
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,14 +24,20 @@ type object struct {
 }
 
 // decodeFile reads the objects in one YAML file the way kustomize reads a resource file (kyaml's
-// kio reader): documents split on `---` lines, empty documents skipped.
+// kio reader, as kio.FromBytes runs it): documents split on `---` lines, empty documents
+// skipped, anchors and merge keys resolved.
 func decodeFile(file string, data []byte) ([]object, error) {
-	nodes, err := kio.FromBytes(data)
+	nodes, err := (&kio.ByteReader{OmitReaderAnnotations: true, Reader: bytes.NewReader(data)}).Read()
 	if err != nil {
 		return nil, yamlError(file, data, err)
 	}
 	objs := make([]object, 0, len(nodes))
 	for _, n := range nodes {
+		if hasAnchors(n.YNode()) {
+			if err := n.DeAnchor(); err != nil {
+				return nil, yamlError(file, data, err)
+			}
+		}
 		j, err := toJSON(n)
 		if err != nil {
 			return nil, yamlError(file, data, err)
@@ -41,6 +49,17 @@ func decodeFile(file string, data []byte) ([]object, error) {
 		objs = append(objs, o)
 	}
 	return objs, nil
+}
+
+// hasAnchors reports whether n holds an anchor, an alias or a merge key: all
+// that kyaml's DeAnchor, which kio.FromBytes runs on every document, changes.
+// DeAnchor copies every mapping twice on the way (kyaml's mergeAll), merge
+// key or not: decoding 10,000 files without anchors allocated 256 MB for it.
+func hasAnchors(n *kyaml.Node) bool {
+	if n.Anchor != "" || n.Kind == kyaml.AliasNode || n.Tag == kyaml.MergeTag {
+		return true
+	}
+	return slices.ContainsFunc(n.Content, hasAnchors)
 }
 
 // toJSON is kyaml's RNode.MarshalJSON, from which kustomize writes its output, without its detour

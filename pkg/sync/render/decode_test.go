@@ -2,6 +2,7 @@ package render
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -100,6 +101,48 @@ func TestToJSONMatchesKyaml(t *testing.T) {
 				if diff := cmp.Diff(string(want), string(got)); diff != "" || (err == nil) != (wantErr == nil) {
 					t.Errorf("toJSON = %v (-MarshalJSON +toJSON):\n%s", err, diff)
 				}
+			}
+		})
+	}
+}
+
+// TestDecodeFileResolvesAnchorsAsKioDoes: decodeFile runs kyaml's DeAnchor
+// only on documents with an anchor, an alias or a merge key; every document
+// must still decode to what kio.FromBytes, which runs it on all, gives.
+func TestDecodeFileResolvesAnchorsAsKioDoes(t *testing.T) {
+	const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n"
+	docs := []struct{ name, yaml string }{
+		{"a Deployment", benchObject(1)},
+		{"an anchor and an alias", fmt.Sprintf(cm, "a") + "data: &d {a: '1', b: '2'}\nbinaryData: *d\n"},
+		{"a merge key", fmt.Sprintf(cm, "m") + "x-base: &b {a: '1', b: '2'}\ndata:\n  <<: *b\n  c: '3'\n"},
+		{"a merge key of a literal map", fmt.Sprintf(cm, "l") + "data:\n  <<: {a: '1'}\n  b: '2'\n"},
+		{"merge keys in a list of maps", "apiVersion: v1\nkind: List\nitems:\n- &first\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: one}\n- <<: *first\n  metadata: {name: two}\n"},
+		{"an anchor in a later document", fmt.Sprintf(cm, "plain") + "data: {a: '1'}\n---\n" + fmt.Sprintf(cm, "anchored") + "data: &x {a: '1'}\nbinaryData: *x\n"},
+	}
+	for _, tc := range docs {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes, err := kio.FromBytes([]byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, n := range nodes {
+				j, err := toJSON(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, string(j))
+			}
+			objs, err := decodeFile("f.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range objs {
+				got = append(got, string(o.json))
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("objects (-kio.FromBytes +decodeFile):\n%s", diff)
 			}
 		})
 	}
