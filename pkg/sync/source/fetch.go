@@ -30,6 +30,7 @@ const fetchedRef = "refs/gitsync/fetched"
 func (s *Source) Fetch(ctx context.Context) (Artifact, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.closeStream()
 	if dir, ok := s.pinned(); ok {
 		t := target{commit: plumbing.NewHash(s.ref)}
 		if sig, known, err := s.verifyKept(t); known {

@@ -46,6 +46,7 @@ func (s *Source) fetchV2(ctx context.Context, auth transport.AuthMethod, st stor
 	err = s.exchange(ctx, auth, fetchRequest(want, have), capabilities{shallowFetch: true}, func(r io.Reader) error {
 		return readPack(r, st)
 	})
+	s.closeStream() // the answer's last flush-pkt is left unread: the stream takes no further command
 	if err != nil {
 		return fetched{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 
@@ -41,5 +42,39 @@ func TestFetchOfACommitGoneSinceTheListing(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(logged, "\n"), "fetching with git protocol version 2 failed") {
 		t.Errorf("logged %q; want the version 2 fetch's failure", logged)
+	}
+}
+
+// TestFetchReopensAStreamTheServerClosed: the listing's git-upload-pack
+// stream is gone when the fetch comes (the server takes one command per
+// connection, or dropped it); the fetch opens a new one instead of failing
+// or falling back to version 0.
+func TestFetchReopensAStreamTheServerClosed(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	sha := repo.Commit(t, "first", map[string]string{"app.yaml": "v1"})
+	srv := gitserver.StartSSH(t, repo.Root())
+	s, err := New(Options{URL: srv.URL + "/" + repo.Name(), Ref: "main", CacheDir: t.TempDir(),
+		Auth: Auth{SSHKeyFile: srv.ClientKeyFile, KnownHostsFile: srv.KnownHostsFile(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	auth, release, err := s.authMethod(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	defer s.closeStream()
+	tgt, err := s.resolve(ctx, auth)
+	if err != nil || s.stream == nil {
+		t.Fatalf("resolve: %v, stream %v; want a version 2 listing that leaves its stream open", err, s.stream)
+	}
+	s.stream.client.Close()
+	got, err := s.fetchV2(ctx, auth, memory.NewStorage(), tgt, base{})
+	if err != nil || got.commit.Hash.String() != sha {
+		t.Fatalf("fetchV2: %v; want %s", err, sha)
+	}
+	if srv.Sessions() != 2 {
+		t.Errorf("%d sessions, want 2: the listing's, and the fetch's after it was closed", srv.Sessions())
 	}
 }

@@ -238,3 +238,22 @@ func TestFetchFollowsAnnotatedTagsOntoTheLastSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// TestOneSSHConnectionChecksAndFetches: over SSH, a Fetch's listing and
+// its fetch are two commands to one git-upload-pack, on one connection.
+func TestOneSSHConnectionChecksAndFetches(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	repo.Commit(t, "first", map[string]string{"app.yaml": "v1"})
+	srv := gitserver.StartSSH(t, repo.Root())
+	s := newSource(t, source.Options{URL: srv.URL + "/" + repo.Name(), Ref: "main",
+		Auth: source.Auth{SSHKeyFile: srv.ClientKeyFile, KnownHostsFile: srv.KnownHostsFile(t)}})
+	fetch(t, s)
+	sha := repo.Commit(t, "second", map[string]string{"app.yaml": "v2"})
+	before := srv.Sessions()
+	if art := fetch(t, s); art.Revision != sha || art.Cached {
+		t.Fatalf("fetched %+v, want %s", art, sha)
+	}
+	if got := srv.Sessions() - before; got != 1 {
+		t.Errorf("a new commit took %d git-upload-pack sessions, want 1 (the listing and the fetch)", got)
+	}
+}

@@ -170,59 +170,108 @@ func (s *Source) httpRequest(ctx context.Context, auth transport.AuthMethod, met
 	return nil, fmt.Errorf("%w: %s %s: %s", errAskGoGit, method, path, res.Status)
 }
 
-// exchangeSSH runs git-upload-pack with GIT_PROTOCOL=version=2 in its
-// environment, as git does. Hosting services accept the variable, and
-// OpenSSH passes it on where sshd_config has "AcceptEnv GIT_PROTOCOL"; a
-// server that refuses it is errV0.
+// exchangeSSH sends the command on the Source's git-upload-pack stream,
+// which it opens first if there is none. The stream takes one command after
+// another: a Fetch's listing and its fetch share one SSH connection. A stream
+// that served a command before and fails on the next (its server took one
+// command only) is replaced once.
 func (s *Source) exchangeSSH(ctx context.Context, auth transport.AuthMethod, request []byte, need capabilities, read func(io.Reader) error) error {
+	reused := s.stream != nil
+	if !reused {
+		st, err := openStream(ctx, auth, s.remote)
+		if err != nil {
+			return err
+		}
+		s.stream = st
+	}
+	if !s.stream.caps.covers(need) {
+		return errLacks
+	}
+	_, err := s.stream.stdin.Write(request)
+	if err == nil {
+		err = read(s.stream.stdout)
+	}
+	if err == nil {
+		return nil
+	}
+	s.closeStream() // where it stopped in the answer is unknown
+	if reused && ctx.Err() == nil {
+		return s.exchangeSSH(ctx, auth, request, need, read)
+	}
+	return asAnswer(ctx, err)
+}
+
+// sshStream is git-upload-pack running in version 2 on an SSH connection,
+// after its capability advertisement.
+type sshStream struct {
+	client *ssh.Client
+	stdin  io.WriteCloser
+	stdout io.Reader
+	caps   capabilities
+	stop   func() bool // of closing the connection when the context ends
+}
+
+// openStream runs git-upload-pack with GIT_PROTOCOL=version=2 in its
+// environment, as git does, and reads its capabilities. Hosting services
+// accept the variable, and OpenSSH passes it on where sshd_config has
+// "AcceptEnv GIT_PROTOCOL"; a server that refuses it is errV0.
+func openStream(ctx context.Context, auth transport.AuthMethod, remote endpoint) (*sshStream, error) {
 	a, ok := auth.(*sshAuth)
 	if !ok {
-		return errV0
+		return nil, errV0
 	}
-	ep, err := transport.NewEndpoint(s.remote.dial)
+	ep, err := transport.NewEndpoint(remote.dial)
+	if err != nil {
+		return nil, err
+	}
+	client, err := a.dial(ctx, remote.hostPort)
+	if err != nil {
+		return nil, err
+	}
+	st := &sshStream{client: client, stop: context.AfterFunc(ctx, func() { client.Close() })}
+	if err := st.start(ctx, ep.Path); err != nil {
+		st.close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// start runs git-upload-pack for the repository at path and reads its
+// capabilities.
+func (st *sshStream) start(ctx context.Context, path string) error {
+	session, err := st.client.NewSession()
 	if err != nil {
 		return err
 	}
-	client, err := a.dial(ctx, s.remote.hostPort)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	stop := context.AfterFunc(ctx, func() { client.Close() })
-	defer stop()
-	session, err := client.NewSession()
-	if err != nil {
-		return err
-	}
-	defer session.Close()
 	if err := session.Setenv("GIT_PROTOCOL", "version=2"); err != nil {
 		return errV0
 	}
-	stdin, err := session.StdinPipe()
-	if err != nil {
+	if st.stdin, err = session.StdinPipe(); err != nil {
 		return err
 	}
-	stdout, err := session.StdoutPipe()
-	if err != nil {
+	if st.stdout, err = session.StdoutPipe(); err != nil {
 		return err
 	}
-	if err := session.Start("git-upload-pack " + shellQuote(ep.Path)); err != nil {
+	if err := session.Start("git-upload-pack " + shellQuote(path)); err != nil {
 		return err
 	}
 	// No answer at all is left to go-git, which reads the server's reason
 	// (such as "does not appear to be a git repository") and classifies it.
-	caps, err := readCapabilities(pktline.NewScanner(stdout))
-	if err != nil {
-		return asAnswer(ctx, err)
+	st.caps, err = readCapabilities(pktline.NewScanner(st.stdout))
+	return asAnswer(ctx, err)
+}
+
+func (st *sshStream) close() {
+	st.stop()
+	st.client.Close() // ends the session, and git-upload-pack with it
+}
+
+// closeStream closes the Source's git-upload-pack stream, if it has one.
+func (s *Source) closeStream() {
+	if s.stream != nil {
+		s.stream.close()
+		s.stream = nil
 	}
-	if !caps.covers(need) {
-		return errLacks
-	}
-	if _, err := stdin.Write(request); err != nil {
-		return asAnswer(ctx, err)
-	}
-	defer stdin.Close()
-	return read(stdout)
 }
 
 // dial opens an SSH connection as go-git would, and closes it if ctx ends

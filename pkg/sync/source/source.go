@@ -97,6 +97,7 @@ type Source struct {
 	keep         int
 	protocol     protocol     // the remote's wire protocol, as far as known (protocolv2.go)
 	capabilities capabilities // what the server said it can do, in version 2 over HTTP
+	stream       *sshStream   // git-upload-pack over SSH, open for the length of one Fetch
 	mu           sync.Mutex
 }
 
