@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	git "github.com/go-git/go-git/v5"
@@ -18,12 +17,6 @@ import (
 	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/go-logr/logr"
-)
-
-// The special pkt-lines of version 2 (git-scm.com/docs/gitprotocol-common).
-const (
-	flushPkt = "0000"
-	delimPkt = "0001" // ends a command's capabilities, and a section of an answer
 )
 
 // fetchV2 fetches the target one commit deep into st with version 2's fetch
@@ -123,31 +116,4 @@ func readPack(r io.Reader, st storage.Storer) error {
 			return fmt.Errorf("%w: unexpected line %q", errAskGoGit, line)
 		}
 	}
-}
-
-// readPkt reads one pkt-line without reading past it: its payload without
-// the newline, or flushPkt, or delimPkt. A server's ERR line is an error.
-func readPkt(r io.Reader) (string, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
-		return "", err
-	}
-	n, err := strconv.ParseUint(string(size[:]), 16, 16)
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("%w: bad pkt-line length %q", errAskGoGit, size[:])
-	case n == 0 || n == 1:
-		return string(size[:]), nil
-	case n < 4:
-		return "", fmt.Errorf("unexpected pkt-line %q", size[:])
-	}
-	payload := make([]byte, n-4)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		return "", err
-	}
-	line := strings.TrimSuffix(string(payload), "\n")
-	if msg, ok := strings.CutPrefix(line, "ERR "); ok {
-		return "", fmt.Errorf("the server said: %s", msg)
-	}
-	return line, nil
 }

@@ -22,7 +22,7 @@ func (s *Source) lsRefs(ctx context.Context, auth transport.AuthMethod) (remoteR
 	}
 	var refs remoteRefs
 	err := s.exchange(ctx, auth, lsRefsRequest(s.refPrefixes()), capabilities{lsRefs: true}, func(r io.Reader) (err error) {
-		refs, err = readRefs(pktline.NewScanner(r))
+		refs, err = readRefs(r)
 		return asAnswer(ctx, err)
 	})
 	switch {
@@ -72,14 +72,14 @@ func lsRefsRequest(prefixes []string) []byte {
 // readRefs reads the answer to ls-refs: "<oid> <name>[ symref-target:<ref>]
 // [ peeled:<oid>]" lines up to a flush-pkt. A symbolic ref also gives its
 // target's hash, which the prefixes may not have listed.
-func readRefs(sc *pktline.Scanner) (remoteRefs, error) {
+func readRefs(r io.Reader) (remoteRefs, error) {
 	refs := remoteRefs{}
 	for {
-		line, err := nextLine(sc)
+		line, err := readPkt(r)
 		if err != nil {
 			return nil, err
 		}
-		if line == "" {
+		if line == flushPkt {
 			return refs, nil
 		}
 		fields := strings.Split(line, " ")

@@ -8,9 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
-	"github.com/go-git/go-git/v5/plumbing/format/pktline"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -57,8 +57,9 @@ func (c capabilities) covers(need capabilities) bool {
 	return (c.lsRefs || !need.lsRefs) && (c.shallowFetch || !need.shallowFetch)
 }
 
-// errLacks is a version 2 server without a capability the command needs.
-var errLacks = errors.New("the server cannot run the command in git protocol version 2")
+// errLacks is a version 2 server without a capability the command needs:
+// go-git does the work instead, as for errAskGoGit.
+var errLacks = fmt.Errorf("%w: the server cannot run the command in version 2", errAskGoGit)
 
 // mayAskForV2 reports whether the remote may speak version 2: it has not
 // answered version 0, and is not a local path, where there is no network
@@ -119,7 +120,7 @@ func (s *Source) askForV2(ctx context.Context, auth transport.AuthMethod) error 
 		return err
 	}
 	defer body.Close() // a version 0 advertisement is not read further
-	s.capabilities, err = readCapabilities(pktline.NewScanner(body))
+	s.capabilities, err = readCapabilities(body)
 	return asAnswer(ctx, err)
 }
 
@@ -257,7 +258,7 @@ func (st *sshStream) start(ctx context.Context, path string) error {
 	}
 	// No answer at all is left to go-git, which reads the server's reason
 	// (such as "does not appear to be a git repository") and classifies it.
-	st.caps, err = readCapabilities(pktline.NewScanner(st.stdout))
+	st.caps, err = readCapabilities(st.stdout)
 	return asAnswer(ctx, err)
 }
 
@@ -304,11 +305,11 @@ func shellQuote(path string) string {
 // readCapabilities reads a version 2 capability advertisement up to its
 // flush-pkt, after the "# service=" line smart HTTP may put first. It returns
 // errV0 if the server advertised refs instead (version 0), or no ls-refs.
-func readCapabilities(sc *pktline.Scanner) (capabilities, error) {
-	line, err := nextLine(sc)
+func readCapabilities(r io.Reader) (capabilities, error) {
+	line, err := readPkt(r)
 	if err == nil && strings.HasPrefix(line, "# service=") {
-		if line, err = nextLine(sc); err == nil && line == "" { // the flush after it
-			line, err = nextLine(sc)
+		if line, err = readPkt(r); err == nil && line == flushPkt {
+			line, err = readPkt(r)
 		}
 	}
 	if err != nil {
@@ -319,13 +320,13 @@ func readCapabilities(sc *pktline.Scanner) (capabilities, error) {
 	}
 	var caps capabilities
 	for {
-		line, err := nextLine(sc)
+		line, err := readPkt(r)
 		switch {
 		case err != nil:
 			return capabilities{}, err
-		case line == "" && !caps.lsRefs:
+		case line == flushPkt && !caps.lsRefs:
 			return capabilities{}, errV0
-		case line == "":
+		case line == flushPkt:
 			return caps, nil
 		case line == "ls-refs" || strings.HasPrefix(line, "ls-refs="):
 			caps.lsRefs = true
@@ -335,16 +336,38 @@ func readCapabilities(sc *pktline.Scanner) (capabilities, error) {
 	}
 }
 
-// nextLine scans one pkt-line: its payload without the newline, "" for a
-// flush-pkt. A server's ERR line is an error; so is the end of the stream.
-func nextLine(sc *pktline.Scanner) (string, error) {
-	if !sc.Scan() {
-		if err := sc.Err(); err != nil {
-			return "", err
-		}
-		return "", io.ErrUnexpectedEOF
+// The special pkt-lines of version 2 (git-scm.com/docs/gitprotocol-common).
+const (
+	flushPkt = "0000"
+	delimPkt = "0001" // ends a command's capabilities, and a section of an answer
+)
+
+// readPkt reads one pkt-line without reading past it: its payload without
+// the newline, or flushPkt, or delimPkt (which go-git's pktline.Scanner
+// refuses). A server's ERR line is an error.
+func readPkt(r io.Reader) (string, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return "", err
 	}
-	return strings.TrimSuffix(string(sc.Bytes()), "\n"), nil
+	n, err := strconv.ParseUint(string(size[:]), 16, 16)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%w: bad pkt-line length %q", errAskGoGit, size[:])
+	case n == 0 || n == 1:
+		return string(size[:]), nil
+	case n < 4:
+		return "", fmt.Errorf("unexpected pkt-line %q", size[:])
+	}
+	payload := make([]byte, n-4)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return "", err
+	}
+	line := strings.TrimSuffix(string(payload), "\n")
+	if msg, ok := strings.CutPrefix(line, "ERR "); ok {
+		return "", fmt.Errorf("the server said: %s", msg)
+	}
+	return line, nil
 }
 
 // asAnswer makes a failure to read the server's answer errAskGoGit, unless
