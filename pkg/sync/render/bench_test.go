@@ -82,3 +82,42 @@ spec:
 	}
 	return fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata:\n  name: app-%[1]d\n  namespace: bench\nspec:\n  selector: {app: app-%[1]d}\n  ports:\n  - port: 80\n", i)
 }
+
+// BenchmarkRenderChange renders a new snapshot of a plain directory of n
+// objects in which one file changed since the last render, as a long-running
+// sync does at each push: a Shared Renderer that keeps its renders on disk,
+// given the snapshot's git blobs.
+func BenchmarkRenderChange(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("plain/%d", n), func(b *testing.B) {
+			files := map[string]string{}
+			for i := range n {
+				files[fmt.Sprintf("app/%05d.yaml", i)] = benchObject(i)
+			}
+			r := New(Options{CacheDir: b.TempDir(), Shared: true})
+			snapshot := func(change int) (string, map[string]string) {
+				files["app/00000.yaml"] = strings.Replace(benchObject(0), "value-0", fmt.Sprintf("change-%d", change), 1)
+				root := b.TempDir()
+				writeTree(b, root, files)
+				return root, blobsOf(files)
+			}
+			render := func(root string, blobs map[string]string) {
+				res, err := r.RenderSnapshot(b.Context(), root, blobs, "app")
+				if err != nil || len(res.Objects) != n {
+					b.Fatalf("render: %d objects, %v; want %d", len(res.Objects), err, n)
+				}
+			}
+			render(snapshot(0))
+			roots := [2]string{}
+			blobs := [2]map[string]string{}
+			for i := range roots {
+				roots[i], blobs[i] = snapshot(i + 1)
+			}
+			i := 0
+			for b.Loop() {
+				render(roots[i%2], blobs[i%2])
+				i++
+			}
+		})
+	}
+}

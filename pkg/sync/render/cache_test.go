@@ -168,11 +168,7 @@ func TestSnapshotBlobsSpareReads(t *testing.T) {
 	tree := func(t *testing.T, files map[string]string) (string, map[string]string) {
 		root := t.TempDir()
 		writeTree(t, root, files)
-		blobs := map[string]string{}
-		for name, content := range files {
-			blobs[name] = fmt.Sprintf("0100644 %x", sha1.Sum([]byte(content)))
-		}
-		return root, blobs
+		return root, blobsOf(files)
 	}
 	files := map[string]string{}
 	for i := range 20 {

@@ -43,6 +43,9 @@ type confinedFS struct {
 	// knows what the blobs read before hold.
 	blobs    map[string]string
 	contents *contents
+	// tree lists each directory of the snapshot as blobs tell it, once a
+	// directory is listed (see inTree).
+	tree map[string][]dirent
 	// readBlobs are the blobs of the files read, by path.
 	readBlobs map[string]string
 	// decryptor decrypts SOPS files; nil refuses them, naming the file.
@@ -233,27 +236,73 @@ func (f *confinedFS) readYAMLDir(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := f.root.Open(n.real)
-	if err != nil {
-		return nil, err
+	var entries []dirent
+	if f.blobs != nil && n.dir {
+		entries = f.inTree(n.real)
+	} else {
+		entries, err = f.readDir(n.real)
 	}
-	defer d.Close()
-	entries, err := d.ReadDir(-1)
 	var names []string
 	for _, e := range entries {
-		if isYAML(e.Name()) && !f.isDirEntry(path.Join(dir, e.Name()), e) {
-			names = append(names, e.Name())
+		if isYAML(e.name) && !f.isDir(path.Join(dir, e.name), e.typ) {
+			names = append(names, e.name)
 		}
 	}
 	slices.Sort(names)
 	return names, err
 }
 
-// isDirEntry tells directories (also behind symlinks) from files. A symlink it cannot resolve
+// dirent is an entry of a directory: its name and type.
+type dirent struct {
+	name string
+	typ  fs.FileMode
+}
+
+// readDir reads the directory real of the snapshot. What it read before an
+// error is returned with it.
+func (f *confinedFS) readDir(real string) ([]dirent, error) {
+	d, err := f.root.Open(real)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	out := make([]dirent, len(entries))
+	for i, e := range entries {
+		out[i] = dirent{e.Name(), e.Type()}
+	}
+	return out, err
+}
+
+// inTree lists the directory real of the snapshot from its git tree, as the
+// blobs tell it, without reading the directory: os.Root stats every entry of
+// a directory it reads, 35 ms for 10,000 files at each render. The snapshot
+// holds exactly the tree's files and links, and a directory is there because
+// something is in it.
+func (f *confinedFS) inTree(real string) []dirent {
+	if f.tree == nil {
+		f.tree = map[string][]dirent{}
+		dirs := map[string]bool{".": true}
+		for p, blob := range f.blobs {
+			typ := fs.FileMode(0)
+			if strings.HasPrefix(blob, "0120000 ") { // git's mode of a symlink
+				typ = fs.ModeSymlink
+			}
+			f.tree[path.Dir(p)] = append(f.tree[path.Dir(p)], dirent{path.Base(p), typ})
+			for d := path.Dir(p); !dirs[d]; d = path.Dir(d) {
+				dirs[d] = true
+				f.tree[path.Dir(d)] = append(f.tree[path.Dir(d)], dirent{path.Base(d), fs.ModeDir})
+			}
+		}
+	}
+	return f.tree[real]
+}
+
+// isDir tells directories (also behind symlinks) from files. A symlink it cannot resolve
 // counts as a file, so that reading it reports why.
-func (f *confinedFS) isDirEntry(rel string, e fs.DirEntry) bool {
-	if e.Type()&fs.ModeSymlink == 0 {
-		return e.IsDir()
+func (f *confinedFS) isDir(rel string, typ fs.FileMode) bool {
+	if typ&fs.ModeSymlink == 0 {
+		return typ.IsDir()
 	}
 	n, err := f.resolve(rel)
 	return err == nil && n.dir

@@ -1,6 +1,8 @@
 package render
 
 import (
+	"crypto/sha1"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,27 +133,45 @@ func TestPlainDirectoryAccepts(t *testing.T) {
 			files: map[string]string{"web/a.yaml": "apiVersion: v1\r\nkind: ConfigMap\r\nmetadata:\r\n  name: crlf\r\n---\r\n"},
 			want:  []string{"v1 ConfigMap crlf"},
 		},
+		{
+			name:  "takes no directory for a file, even one named like YAML",
+			files: map[string]string{"web/a.yaml": configMap, "web/more.yaml/b.yaml": strings.Replace(configMap, "app", "b", 1)},
+			want:  []string{"v1 ConfigMap app"},
+		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
-			writeTree(t, root, tc.files)
-			if err := os.MkdirAll(filepath.Join(root, "web"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			for link, target := range tc.links {
-				if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+	// A snapshot's git blobs list its directories too: a render given them
+	// must find what the directory holds. To show that it lists the tree, the
+	// directory also holds a file the tree does not.
+	for _, from := range []string{"the directory", "the git tree"} {
+		for _, tc := range cases {
+			t.Run(tc.name+", listing "+from, func(t *testing.T) {
+				root := t.TempDir()
+				writeTree(t, root, tc.files)
+				if err := os.MkdirAll(filepath.Join(root, "web"), 0o755); err != nil {
 					t.Fatal(err)
 				}
-			}
-			res, err := New().Render(t.Context(), root, "web")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.want, describeAll(res.Objects)); diff != "" {
-				t.Errorf("objects (-want +got):\n%s", diff)
-			}
-		})
+				for link, target := range tc.links {
+					if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var blobs map[string]string
+				if from == "the git tree" {
+					blobs = blobsOf(tc.files)
+					for link, target := range tc.links {
+						blobs[link] = fmt.Sprintf("0120000 %x", sha1.Sum([]byte(target)))
+					}
+					writeTree(t, root, map[string]string{"web/not-in-the-tree.yaml": "not: [yaml"})
+				}
+				res, err := New().RenderSnapshot(t.Context(), root, blobs, "web")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(tc.want, describeAll(res.Objects)); diff != "" {
+					t.Errorf("objects (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }
 

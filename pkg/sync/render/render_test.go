@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"errors"
 	"flag"
 	"fmt"
@@ -260,6 +261,16 @@ func writeTree(t testing.TB, root string, files map[string]string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// blobsOf maps each file to a git blob of its content, as a snapshot's
+// blobs do.
+func blobsOf(files map[string]string) map[string]string {
+	blobs := make(map[string]string, len(files))
+	for name, content := range files {
+		blobs[name] = fmt.Sprintf("0100644 %x", sha1.Sum([]byte(content)))
+	}
+	return blobs
 }
 
 // copyTree copies the directory tree src to a new temporary directory and returns it.
