@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -108,6 +109,9 @@ type onSnapshot struct {
 	*memory.Storage
 	dir   string
 	files map[plumbing.Hash]snapshotFile
+
+	mu     sync.Mutex
+	listed map[string]map[string]bool // the names in each directory of the snapshot looked at
 }
 
 // snapshotFile is a file of the snapshot that holds a blob.
@@ -187,12 +191,36 @@ func (s *onSnapshot) HasEncodedObject(h plumbing.Hash) error {
 	if err := s.Storage.HasEncodedObject(h); !errors.Is(err, plumbing.ErrObjectNotFound) {
 		return err
 	}
-	if f, ok := s.files[h]; ok {
-		if _, err := os.Lstat(filepath.Join(s.dir, filepath.FromSlash(f.name))); err == nil {
-			return nil
-		}
+	if f, ok := s.files[h]; ok && s.holds(f.name) {
+		return nil
 	}
 	return plumbing.ErrObjectNotFound
+}
+
+// holds reports whether the snapshot still has the file name. Each
+// directory is read once, for all of its files: a fetch asks about every
+// file of the snapshot (complete), and one Lstat each took 37 ms of a fetch
+// onto 10,000 files.
+func (s *onSnapshot) holds(name string) bool {
+	dir, file := path.Split(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names, ok := s.listed[dir]
+	if !ok {
+		names = map[string]bool{}
+		if d, err := os.Open(filepath.Join(s.dir, filepath.FromSlash(dir))); err == nil {
+			all, _ := d.Readdirnames(-1)
+			d.Close()
+			for _, n := range all {
+				names[n] = true
+			}
+		}
+		if s.listed == nil {
+			s.listed = map[string]map[string]bool{}
+		}
+		s.listed[dir] = names
+	}
+	return names[file]
 }
 
 // EncodedObjectSize returns the size of the object h.
