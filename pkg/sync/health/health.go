@@ -50,10 +50,11 @@ func (c *Checker) Wait(ctx context.Context, objs []*unstructured.Unstructured, t
 		return nil, err
 	}
 	statuses := make(map[object.ObjMetadata]*ObjectStatus, len(objs)+len(awaited))
+	ids := make([]object.ObjMetadata, len(objs))
 	var pending, others object.ObjMetadataSet
-	for _, o := range objs {
+	for i, o := range objs {
 		s := compute(o)
-		statuses[s.ID] = &s
+		ids[i], statuses[s.ID] = s.ID, &s
 		if s.Status != status.CurrentStatus {
 			pending = append(pending, s.ID)
 		}
@@ -66,10 +67,10 @@ func (c *Checker) Wait(ctx context.Context, objs []*unstructured.Unstructured, t
 	}
 	if len(pending)+len(others) > 0 {
 		if err := c.watch(ctx, pending, others, statuses, timeout); err != nil {
-			return list(objs, others, statuses), err
+			return list(ids, others, statuses), err
 		}
 	}
-	out := list(objs, others, statuses)
+	out := list(ids, others, statuses)
 	return out, notReady(out, timeout)
 }
 
@@ -171,12 +172,11 @@ func compute(o *unstructured.Unstructured) ObjectStatus {
 	return s
 }
 
-func list(objs []*unstructured.Unstructured, others object.ObjMetadataSet, statuses map[object.ObjMetadata]*ObjectStatus) []ObjectStatus {
-	out := make([]ObjectStatus, 0, len(objs)+len(others))
-	for _, o := range objs {
-		out = append(out, *statuses[object.UnstructuredToObjMetadata(o)])
-	}
-	for _, id := range others {
+// list returns the statuses of the applied objects ids, in order, then of
+// the others.
+func list(ids, others []object.ObjMetadata, statuses map[object.ObjMetadata]*ObjectStatus) []ObjectStatus {
+	out := make([]ObjectStatus, 0, len(ids)+len(others))
+	for _, id := range slices.Concat(ids, others) {
 		out = append(out, *statuses[id])
 	}
 	return out
