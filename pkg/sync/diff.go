@@ -13,6 +13,7 @@ import (
 func (s *Syncer) Diff(ctx context.Context) (*Result, []apply.ObjectDiff, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.renderer.Wait()
 	r := &Result{Name: s.opts.Name, Namespace: s.opts.Namespace, DryRun: true}
 	rec, err := s.store.Load(ctx)
 	if err != nil {

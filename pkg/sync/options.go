@@ -167,7 +167,9 @@ func (o Options) renderOptions() render.Options {
 	}
 	sum := sha256.Sum256([]byte(key))
 	// Shared: a sync only reads what it renders (its applier copies the metadata it stamps).
-	return render.Options{Remote: o.remote(), CacheDir: filepath.Join(o.Source.CacheDir, "renders", hex.EncodeToString(sum[:12])), Once: o.Once, Shared: true}
+	// WriteBehind: a sync's run waits for the render to be kept by its end (Syncer.Once).
+	return render.Options{Remote: o.remote(), CacheDir: filepath.Join(o.Source.CacheDir, "renders", hex.EncodeToString(sum[:12])),
+		Once: o.Once, Shared: true, WriteBehind: true}
 }
 
 // charts returns the renderer of the sync's chart, fetching into

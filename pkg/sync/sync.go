@@ -107,6 +107,7 @@ func (s *Syncer) Once(ctx context.Context) (*Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.firstRunOver()
+	defer s.renderer.Wait() // the render is kept on disk by the end of the run
 	start := time.Now()
 	r := &Result{Name: s.opts.Name, Namespace: s.opts.Namespace, DryRun: s.opts.DryRun}
 	rec, err := s.store.Load(ctx)

@@ -75,20 +75,25 @@ func TestCache(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		for _, where := range []string{"in memory", "on disk, in a new process", "on disk, by processes that render once"} {
+		for _, where := range []string{"in memory", "on disk, in a new process", "on disk, by processes that render once", "on disk, written behind, in a new process"} {
 			t.Run(tc.name+", "+where, func(t *testing.T) {
 				r := New()
 				next := func() *Renderer { return r }
 				if where != "in memory" {
 					dir := t.TempDir()
-					once := strings.Contains(where, "once")
-					r = New(Options{CacheDir: dir, Once: once})
-					next = func() *Renderer { return New(Options{CacheDir: dir, Once: once}) }
+					opts := Options{CacheDir: dir, Once: strings.Contains(where, "once"), WriteBehind: strings.Contains(where, "behind")}
+					r = New(opts)
+					next = func() *Renderer {
+						r := New(opts)
+						t.Cleanup(r.Wait) // before the directory is removed
+						return r
+					}
 				}
 				first, err := r.Render(t.Context(), copyTree(t, repo), tc.path)
 				if err != nil {
 					t.Fatal(err)
 				}
+				r.Wait()
 				// The caller owns what it gets: changing it changes no later render.
 				for _, o := range first.Objects {
 					o.SetLabels(map[string]string{"changed-by": "caller"})
@@ -117,6 +122,38 @@ func TestCache(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestWriteBehindRendersWhileItWrites renders a commit while the render of
+// the one before is still being written, as a sync's next run may: the new
+// render reuses the objects the write is reading (go test -race checks that
+// neither changes them), and the next process reuses the newest render.
+func TestWriteBehindRendersWhileItWrites(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{}
+	for i := range 200 {
+		files[fmt.Sprintf("many/cm-%03d.yaml", i)] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%03d\ndata: {k: v}\n", i)
+	}
+	r := New(Options{CacheDir: dir, Shared: true, WriteBehind: true})
+	var last *Result
+	for i := range 3 {
+		files["many/cm-007.yaml"] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-007\ndata: {k: v%d}\n", i)
+		root := t.TempDir()
+		writeTree(t, root, files)
+		res, err := r.RenderSnapshot(t.Context(), root, blobsOf(files), "many")
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res
+	}
+	r.Wait()
+	root := t.TempDir()
+	writeTree(t, root, files)
+	again, err := New(Options{CacheDir: dir}).RenderSnapshot(withoutKustomize(t), root, blobsOf(files), "many")
+	if err != nil || !again.Cached || again.Digest != last.Digest {
+		t.Errorf("a new process: cached %v, same digest %v (%v); want the newest render reused from disk",
+			again != nil && again.Cached, again != nil && again.Digest == last.Digest, err)
 	}
 }
 
