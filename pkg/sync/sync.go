@@ -271,7 +271,7 @@ func (s *Syncer) renderChart(ctx context.Context, r *Result, dir string) (*rende
 // a missing inventory from the cluster and, before anything is written, adds
 // their ids to the inventory: an interrupted apply leaves nothing untracked.
 func (s *Syncer) track(ctx context.Context, r *Result, rec *inventory.Record, objs []*unstructured.Unstructured) (*apply.Plan, error) {
-	plan, err := s.applier.Plan(objs)
+	plan, err := s.applier.PlanShared(objs) // a shared render's (renderOptions)
 	if err != nil {
 		return nil, &Error{Phase: PhaseApply, Err: err}
 	}

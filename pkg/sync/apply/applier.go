@@ -57,6 +57,7 @@ func DefaultOptions() Options {
 type Applier struct {
 	*Cluster
 	opts Options
+	memo *memo
 }
 
 // New returns an Applier talking to the cluster of cfg, with clients of its
@@ -77,7 +78,7 @@ func (c *Cluster) Applier(opts Options) (*Applier, error) {
 	if opts.Concurrency < 1 {
 		opts.Concurrency = 1
 	}
-	return &Applier{Cluster: c, opts: opts}, nil
+	return &Applier{Cluster: c, opts: opts, memo: &memo{}}, nil
 }
 
 // Mapper returns the Applier's RESTMapper, reset when CRDs are applied.

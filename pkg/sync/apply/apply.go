@@ -40,7 +40,20 @@ type Plan struct {
 // Plan checks objs as Apply would, without writing anything. Use it to learn
 // the ids the objects will have (namespaces defaulted) before applying them.
 func (a *Applier) Plan(objs []*unstructured.Unstructured) (*Plan, error) {
-	targets, err := a.prepare(objs)
+	return a.plan(objs, false)
+}
+
+// PlanShared is Plan of objects that nobody modifies afterwards (a sync's
+// render, render.Options.Shared). An object given again, the same pointer,
+// is not prepared again, and one found up to date is not compared again
+// while its live object keeps its resourceVersion: a commit changes a few of
+// a sync's objects, and its render hands out the others again.
+func (a *Applier) PlanShared(objs []*unstructured.Unstructured) (*Plan, error) {
+	return a.plan(objs, true)
+}
+
+func (a *Applier) plan(objs []*unstructured.Unstructured, shared bool) (*Plan, error) {
+	targets, err := a.prepare(objs, shared)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +125,7 @@ func (a *Applier) progress(step string, total int) func() {
 
 // applyOne brings one object to its desired state.
 func (a *Applier) applyOne(ctx context.Context, t *target, live *unstructured.Unstructured) Change {
-	if live != nil && upToDate(t.obj, live) {
+	if live != nil && a.upToDate(t, live) {
 		return Change{ID: t.id, Action: Unchanged, Live: live}
 	}
 	if t.mapping == nil && a.opts.DryRun {
@@ -138,6 +151,20 @@ func (a *Applier) applyOne(ctx context.Context, t *target, live *unstructured.Un
 		action = Created
 	}
 	return Change{ID: t.id, Action: action, Live: result}
+}
+
+// upToDate is upToDate(t.obj, live), remembered for the objects of
+// PlanShared while the live object keeps its resourceVersion.
+func (a *Applier) upToDate(t *target, live *unstructured.Unstructured) bool {
+	rv := live.GetResourceVersion()
+	if a.memo.wasUpToDate(t.obj, rv) {
+		return true
+	}
+	if !upToDate(t.obj, live) {
+		return false
+	}
+	a.memo.isUpToDate(t.obj, rv)
+	return true
 }
 
 // failed is the change of an object whose apply failed with err, which was

@@ -37,16 +37,17 @@ type target struct {
 	ref string // "apiVersion Kind namespace/name" for messages
 	// mapping is nil for kinds defined by a CRD of this same set until that
 	// CRD is established.
-	mapping *meta.RESTMapping
-	stage   int
-	force   bool
+	mapping    *meta.RESTMapping
+	namespaced bool
+	stage      int
+	force      bool
 }
 
 // prepare validates every object and turns it into a target: the kind must be
 // known to the cluster or defined by a CRD in objs, namespaced objects get the
 // default namespace, and gitsync's labels and digest are added. It reports
 // every bad object at once and makes no write requests.
-func (a *Applier) prepare(objs []*unstructured.Unstructured) ([]*target, error) {
+func (a *Applier) prepare(objs []*unstructured.Unstructured, shared bool) ([]*target, error) {
 	kinds := kindResolver{a: a, crds: definedKinds(objs), known: map[schema.GroupVersionKind]resolution{}}
 	for _, in := range objs {
 		kinds.resolve(in.GroupVersionKind())
@@ -56,9 +57,16 @@ func (a *Applier) prepare(objs []*unstructured.Unstructured) ([]*target, error) 
 	prepared := make([]*target, len(objs))
 	failed := make([]error, len(objs))
 	_ = onEveryCore(len(objs), func(i int) error {
-		prepared[i], failed[i] = a.prepareOne(objs[i], kinds)
+		if shared {
+			prepared[i], failed[i] = a.preparedBefore(objs[i], kinds)
+		} else {
+			prepared[i], failed[i] = a.prepareOne(objs[i], kinds)
+		}
 		return nil
 	})
+	if shared {
+		a.memo.remember(objs, prepared)
+	}
 	var errs []error
 	targets := make([]*target, 0, len(objs))
 	seen := map[object.ObjMetadata]bool{}
@@ -96,6 +104,19 @@ func onEveryCore(n int, f func(i int) error) error {
 	return g.Wait()
 }
 
+// preparedBefore is prepareOne of an object of PlanShared, which the last
+// PlanShared may have prepared already. Its kind is resolved again: a CRD's
+// may be served by now, or have changed its scope.
+func (a *Applier) preparedBefore(in *unstructured.Unstructured, kinds kindResolver) (*target, error) {
+	if t, ok := a.memo.preparation(in); ok {
+		if mapping, namespaced, err := kinds.resolve(in.GroupVersionKind()); err == nil && namespaced == t.namespaced {
+			t.mapping = mapping
+			return t, nil
+		}
+	}
+	return a.prepareOne(in, kinds)
+}
+
 func (a *Applier) prepareOne(in *unstructured.Unstructured, kinds kindResolver) (*target, error) {
 	obj := withOwnMetadata(in)
 	gvk := obj.GroupVersionKind()
@@ -115,7 +136,7 @@ func (a *Applier) prepareOne(in *unstructured.Unstructured, kinds kindResolver) 
 	t.ref = objectRef(obj)
 	t.id = object.UnstructuredToObjMetadata(obj)
 	t.stage = stageOf(gvk.GroupKind(), namespaced)
-	t.mapping = mapping
+	t.mapping, t.namespaced = mapping, namespaced
 	if err := stamp(obj, a.opts.Sync); err != nil {
 		return nil, invalid(t.ref, "%v", err)
 	}

@@ -75,3 +75,69 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestSharedPlansStillTakeBackHandEdits applies the same objects again and
+// again through PlanShared, as a sync does with its render: an object found
+// up to date is not compared again while its live object is unchanged, but a
+// hand edit changes the live object, and is taken back.
+func TestSharedPlansStillTakeBackHandEdits(t *testing.T) {
+	ns := testenv.Namespace(t)
+	c, err := apply.NewCluster(testenv.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Watch(t.Context())
+	opts := apply.DefaultOptions()
+	opts.Sync, opts.DefaultNamespace = ns, ns
+	a, err := c.Applier(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := objects(t, app)
+	sync := func(objs []*unstructured.Unstructured) string {
+		t.Helper()
+		plan, err := a.PlanShared(objs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := a.ApplyPlan(t.Context(), plan)
+		if err == nil {
+			err = cs.Err()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return actions(cs)
+	}
+	sync(objs)
+	web := object.ObjMetadata{Namespace: ns, Name: "web", GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"}}
+	replicas := func() int64 {
+		u, watched := c.Cached(web)
+		if !watched || u == nil {
+			return -1
+		}
+		r, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
+		return r
+	}
+	waitUntil(t, "the cache holds web with 2 replicas", func() bool { return replicas() == 2 })
+	for range 2 {
+		if got := sync(objs); got != "unchanged=3" {
+			t.Fatalf("a sync of what the cluster holds: %s, want unchanged=3", got)
+		}
+	}
+	patch := []byte(`{"spec":{"replicas":5}}`)
+	if _, err := admin(t).Resource(deployments).Namespace(ns).Patch(t.Context(), "web", types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-scale"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the cache sees the 5 replicas set by hand", func() bool { return replicas() == 5 })
+	if got := sync(objs); got != "configured=1 unchanged=2" {
+		t.Errorf("the sync after a hand edit: %s, want configured=1 unchanged=2", got)
+	}
+	if r, _, _ := unstructured.NestedInt64(get(t, deployments, ns, "web").Object, "spec", "replicas"); r != 2 {
+		t.Errorf("replicas = %d after the sync, want 2 from git", r)
+	}
+	waitUntil(t, "the cache sees 2 replicas again", func() bool { return replicas() == 2 })
+	if got := sync(objs); got != "unchanged=3" {
+		t.Errorf("the next sync: %s, want unchanged=3", got)
+	}
+}

@@ -28,7 +28,7 @@ func waitFor(mapper meta.RESTMapper, objs []*unstructured.Unstructured) ([]objec
 	var ids []object.ObjMetadata
 	seen := map[object.ObjMetadata]bool{}
 	for _, o := range objs {
-		value := o.GetAnnotations()[AnnotationWaitFor]
+		value, _, _ := unstructured.NestedString(o.Object, "metadata", "annotations", AnnotationWaitFor) // GetAnnotations copies them all
 		for _, entry := range strings.Split(value, ",") {
 			if entry = strings.TrimSpace(entry); entry == "" {
 				continue
