@@ -271,7 +271,11 @@ func (s *Syncer) renderChart(ctx context.Context, r *Result, dir string) (*rende
 // a missing inventory from the cluster and, before anything is written, adds
 // their ids to the inventory: an interrupted apply leaves nothing untracked.
 func (s *Syncer) track(ctx context.Context, r *Result, rec *inventory.Record, objs []*unstructured.Unstructured) (*apply.Plan, error) {
-	plan, err := s.applier.PlanShared(objs) // a shared render's (renderOptions)
+	planOf := s.applier.PlanShared // the next run's render hands out most of them again
+	if s.opts.Once {
+		planOf = s.applier.Plan // there is no next run to remember them for
+	}
+	plan, err := planOf(objs)
 	if err != nil {
 		return nil, &Error{Phase: PhaseApply, Err: err}
 	}

@@ -1,6 +1,7 @@
 package apply_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/cli-utils/pkg/object"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/apply"
@@ -22,33 +24,11 @@ func TestWatchedClusterReadsLiveObjectsFromItsCache(t *testing.T) {
 	reqs := &requests{counts: map[string]int{}}
 	cfg := testenv.Config(t)
 	cfg.Wrap(reqs.wrap)
-	c, err := apply.NewCluster(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Watch(t.Context())
-	opts := apply.DefaultOptions()
-	opts.Sync, opts.DefaultNamespace = ns, ns
-	a, err := c.Applier(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, a := watchedApplier(t, cfg, ns)
 	mustApply(t, a, app) // lists, and starts the cache of each type it listed
-
-	web := object.ObjMetadata{Namespace: ns, Name: "web", GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"}}
-	replicas := func() int64 {
-		u, watched := c.Cached(web)
-		if !watched || u == nil {
-			return -1
-		}
-		r, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
-		return r
-	}
+	replicas := cachedReplicas(c, ns, "web")
 	waitUntil(t, "the cache holds web with 2 replicas", func() bool { return replicas() == 2 })
-	patch := []byte(`{"spec":{"replicas":5}}`)
-	if _, err := admin(t).Resource(deployments).Namespace(ns).Patch(t.Context(), "web", types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-scale"}); err != nil {
-		t.Fatal(err)
-	}
+	scaleByHand(t, ns, "web", 5)
 	waitUntil(t, "the cache sees the 5 replicas set by hand", func() bool { return replicas() == 5 })
 
 	reqs.mu.Lock()
@@ -67,6 +47,47 @@ func TestWatchedClusterReadsLiveObjectsFromItsCache(t *testing.T) {
 	}
 }
 
+// watchedApplier returns a Cluster of cfg whose live cache runs, and an
+// Applier of it for the sync ns in namespace ns.
+func watchedApplier(t *testing.T, cfg *rest.Config, ns string) (*apply.Cluster, *apply.Applier) {
+	t.Helper()
+	c, err := apply.NewCluster(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Watch(t.Context())
+	opts := apply.DefaultOptions()
+	opts.Sync, opts.DefaultNamespace = ns, ns
+	a, err := c.Applier(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, a
+}
+
+// cachedReplicas returns a function that reads the replicas of the
+// Deployment ns/name in c's live cache, -1 while the cache holds none.
+func cachedReplicas(c *apply.Cluster, ns, name string) func() int64 {
+	id := object.ObjMetadata{Namespace: ns, Name: name, GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"}}
+	return func() int64 {
+		u, watched := c.Cached(id)
+		if !watched || u == nil {
+			return -1
+		}
+		r, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
+		return r
+	}
+}
+
+// scaleByHand sets the replicas of the Deployment ns/name as kubectl scale does.
+func scaleByHand(t *testing.T, ns, name string, replicas int) {
+	t.Helper()
+	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, replicas)
+	if _, err := admin(t).Resource(deployments).Namespace(ns).Patch(t.Context(), name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-scale"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
@@ -82,17 +103,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // hand edit changes the live object, and is taken back.
 func TestSharedPlansStillTakeBackHandEdits(t *testing.T) {
 	ns := testenv.Namespace(t)
-	c, err := apply.NewCluster(testenv.Config(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Watch(t.Context())
-	opts := apply.DefaultOptions()
-	opts.Sync, opts.DefaultNamespace = ns, ns
-	a, err := c.Applier(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, a := watchedApplier(t, testenv.Config(t), ns)
 	objs := objects(t, app)
 	sync := func(objs []*unstructured.Unstructured) string {
 		t.Helper()
@@ -110,25 +121,14 @@ func TestSharedPlansStillTakeBackHandEdits(t *testing.T) {
 		return actions(cs)
 	}
 	sync(objs)
-	web := object.ObjMetadata{Namespace: ns, Name: "web", GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"}}
-	replicas := func() int64 {
-		u, watched := c.Cached(web)
-		if !watched || u == nil {
-			return -1
-		}
-		r, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
-		return r
-	}
+	replicas := cachedReplicas(c, ns, "web")
 	waitUntil(t, "the cache holds web with 2 replicas", func() bool { return replicas() == 2 })
 	for range 2 {
 		if got := sync(objs); got != "unchanged=3" {
 			t.Fatalf("a sync of what the cluster holds: %s, want unchanged=3", got)
 		}
 	}
-	patch := []byte(`{"spec":{"replicas":5}}`)
-	if _, err := admin(t).Resource(deployments).Namespace(ns).Patch(t.Context(), "web", types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-scale"}); err != nil {
-		t.Fatal(err)
-	}
+	scaleByHand(t, ns, "web", 5)
 	waitUntil(t, "the cache sees the 5 replicas set by hand", func() bool { return replicas() == 5 })
 	if got := sync(objs); got != "configured=1 unchanged=2" {
 		t.Errorf("the sync after a hand edit: %s, want configured=1 unchanged=2", got)
