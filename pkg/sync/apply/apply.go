@@ -157,13 +157,13 @@ func (a *Applier) applyOne(ctx context.Context, t *target, live *unstructured.Un
 // PlanShared while the live object keeps its resourceVersion.
 func (a *Applier) upToDate(t *target, live *unstructured.Unstructured) bool {
 	rv := live.GetResourceVersion()
-	if a.memo.wasUpToDate(t.obj, rv) {
+	if a.memo.wasUpToDate(t.in, rv) {
 		return true
 	}
 	if !upToDate(t.obj, live) {
 		return false
 	}
-	a.memo.isUpToDate(t.obj, rv)
+	a.memo.isUpToDate(t.in, rv)
 	return true
 }
 

@@ -6,68 +6,71 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// memo remembers, for the objects of PlanShared, each one's preparation and
-// the resourceVersion of the live object it was last found up to date with.
-// A sync of 10,000 objects prepares and compares each of them at every run
-// (0.15 s of CPU), though a commit changes a few: its render hands out the
-// same objects again for the files that did not change.
+// memo remembers, for each object of the last PlanShared, what preparing and
+// comparing it taught: the digest of its stamped copy, and the
+// resourceVersion of the live object it was found up to date with. A sync of
+// 10,000 objects digested and compared each of them at every run (0.15 s of
+// CPU), though a commit changes a few: its render hands out the same objects
+// again for the files that did not change. It keeps no copy of an object:
+// with 1000 syncs, keeping the stamped copies held 10 MiB.
 type memo struct {
 	mu sync.Mutex
-	// prepared are the targets of the last PlanShared, by the object given.
-	prepared map[*unstructured.Unstructured]*target
-	// upToDate maps a target's object to the resourceVersion of the live
-	// object it matched. A live object keeps its resourceVersion until it
-	// is written, and the target's object never changes.
-	upToDate map[*unstructured.Unstructured]string
+	of map[*unstructured.Unstructured]learnt
 }
 
-// preparation returns the target in was prepared into by the last PlanShared.
-// The caller gets its own copy.
-func (m *memo) preparation(in *unstructured.Unstructured) (*target, bool) {
+// learnt is what the memo holds of one object.
+type learnt struct {
+	namespaced bool   // the scope its digest is of: a namespaced object's copy gets the default namespace
+	digest     string // of its stamped copy (stamp)
+	upToDate   string // the resourceVersion of the live object it matched; "" for none
+}
+
+// lookup returns what the last PlanShared learnt of in, nil if nothing.
+func (m *memo) lookup(in *unstructured.Unstructured) *learnt {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t, ok := m.prepared[in]
+	l, ok := m.of[in]
 	if !ok {
-		return nil, false
+		return nil
 	}
-	c := *t
-	return &c, true
+	return &l
 }
 
-// remember keeps the targets of objs (targets[i] prepared from objs[i], nil
-// for a bad object) for the next PlanShared, and forgets everything else.
+// remember keeps what preparing objs taught (targets[i] is objs[i]'s, nil for
+// a bad object) for the next PlanShared, and forgets everything else.
 func (m *memo) remember(objs []*unstructured.Unstructured, targets []*target) {
-	prepared := make(map[*unstructured.Unstructured]*target, len(objs))
+	of := make(map[*unstructured.Unstructured]learnt, len(objs))
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	upToDate := make(map[*unstructured.Unstructured]string, len(m.upToDate))
 	for i, t := range targets {
 		if t == nil {
 			continue
 		}
-		prepared[objs[i]] = t
-		if rv, ok := m.upToDate[t.obj]; ok {
-			upToDate[t.obj] = rv
+		l := learnt{namespaced: t.namespaced, digest: t.digest}
+		if old, ok := m.of[objs[i]]; ok && old.namespaced == l.namespaced && old.digest == l.digest {
+			l.upToDate = old.upToDate
 		}
+		of[objs[i]] = l
 	}
-	m.prepared, m.upToDate = prepared, upToDate
+	m.of = of
 }
 
-// wasUpToDate reports whether desired was found up to date with the live
-// object at resourceVersion rv.
-func (m *memo) wasUpToDate(desired *unstructured.Unstructured, rv string) bool {
+// wasUpToDate reports whether in was found up to date with its live object
+// at resourceVersion rv.
+func (m *memo) wasUpToDate(in *unstructured.Unstructured, rv string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	was, ok := m.upToDate[desired]
-	return ok && rv != "" && was == rv
+	l, ok := m.of[in]
+	return ok && rv != "" && l.upToDate == rv
 }
 
-// isUpToDate notes that desired is up to date with the live object at
-// resourceVersion rv, if desired is one of the last PlanShared's.
-func (m *memo) isUpToDate(desired *unstructured.Unstructured, rv string) {
+// isUpToDate notes that in is up to date with its live object at
+// resourceVersion rv, if in is an object of the last PlanShared.
+func (m *memo) isUpToDate(in *unstructured.Unstructured, rv string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.upToDate != nil {
-		m.upToDate[desired] = rv
+	if l, ok := m.of[in]; ok {
+		l.upToDate = rv
+		m.of[in] = l
 	}
 }

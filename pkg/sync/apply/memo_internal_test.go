@@ -9,10 +9,12 @@ import (
 	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
-// TestPlanSharedPreparesAnObjectOnce: an object PlanShared is given again
-// keeps its preparation (the stamped copy it applies and compares); a new
-// object, or any object of Plan, is prepared anew.
-func TestPlanSharedPreparesAnObjectOnce(t *testing.T) {
+// TestPlanSharedDigestsAnObjectOnce: an object PlanShared is given again
+// keeps the digest the last PlanShared computed. To show that it is not
+// computed again, the test changes the digest the memo holds: the next
+// PlanShared stamps that one. A new object, or any object of Plan, is
+// digested anew.
+func TestPlanSharedDigestsAnObjectOnce(t *testing.T) {
 	c, err := NewCluster(testenv.Config(t))
 	if err != nil {
 		t.Fatal(err)
@@ -32,32 +34,31 @@ func TestPlanSharedPreparesAnObjectOnce(t *testing.T) {
 		return u
 	}
 	objs := []*unstructured.Unstructured{configMap("a", "1"), configMap("b", "1")}
-	plan := func(shared bool, objs []*unstructured.Unstructured) []*target {
+	digests := func(shared bool, objs []*unstructured.Unstructured) []string {
 		t.Helper()
 		p, err := a.plan(objs, shared)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return p.targets
-	}
-	first := plan(true, objs)
-	again := plan(true, objs)
-	for i := range objs {
-		if again[i].obj != first[i].obj {
-			t.Errorf("%s was prepared again", first[i].ref)
+		var out []string
+		for _, t := range p.targets {
+			out = append(out, t.obj.GetAnnotations()[AnnotationDigest])
 		}
+		return out
 	}
+	first := digests(true, objs)
+	a.memo.mu.Lock()
+	l := a.memo.of[objs[0]]
+	l.digest = "remembered"
+	a.memo.of[objs[0]] = l
+	a.memo.mu.Unlock()
+
 	changed := slices.Clone(objs)
 	changed[1] = configMap("b", "2")
-	next := plan(true, changed)
-	if next[0].obj != first[0].obj {
-		t.Error("a was prepared again after b changed")
+	if got := digests(true, changed); got[0] != "remembered" || got[1] == first[1] || got[1] == "" {
+		t.Errorf("digests of a given again and of a new b: %q; want the remembered one and a new one (not %q)", got, first[1])
 	}
-	if next[1].obj == first[1].obj || next[1].obj.Object["data"].(map[string]any)["key"] != "2" ||
-		next[1].obj.GetAnnotations()[AnnotationDigest] == first[1].obj.GetAnnotations()[AnnotationDigest] {
-		t.Errorf("the new b was not prepared: %v", next[1].obj.Object)
-	}
-	if plain := plan(false, objs); plain[0].obj == first[0].obj {
-		t.Error("Plan reused a preparation of PlanShared")
+	if got := digests(false, objs); got[0] != first[0] {
+		t.Errorf("Plan digested a as %q, want %q computed anew", got[0], first[0])
 	}
 }

@@ -32,6 +32,7 @@ var (
 
 // target is one desired object, ready to apply.
 type target struct {
+	in  *unstructured.Unstructured // as given, never modified
 	obj *unstructured.Unstructured // desired, with gitsync's labels and digest
 	id  object.ObjMetadata
 	ref string // "apiVersion Kind namespace/name" for messages
@@ -39,6 +40,7 @@ type target struct {
 	// CRD is established.
 	mapping    *meta.RESTMapping
 	namespaced bool
+	digest     string // AnnotationDigest of obj
 	stage      int
 	force      bool
 }
@@ -57,11 +59,11 @@ func (a *Applier) prepare(objs []*unstructured.Unstructured, shared bool) ([]*ta
 	prepared := make([]*target, len(objs))
 	failed := make([]error, len(objs))
 	_ = onEveryCore(len(objs), func(i int) error {
+		var known *learnt
 		if shared {
-			prepared[i], failed[i] = a.preparedBefore(objs[i], kinds)
-		} else {
-			prepared[i], failed[i] = a.prepareOne(objs[i], kinds)
+			known = a.memo.lookup(objs[i])
 		}
+		prepared[i], failed[i] = a.prepareOne(objs[i], kinds, known)
 		return nil
 	})
 	if shared {
@@ -104,23 +106,13 @@ func onEveryCore(n int, f func(i int) error) error {
 	return g.Wait()
 }
 
-// preparedBefore is prepareOne of an object of PlanShared, which the last
-// PlanShared may have prepared already. Its kind is resolved again: a CRD's
-// may be served by now, or have changed its scope.
-func (a *Applier) preparedBefore(in *unstructured.Unstructured, kinds kindResolver) (*target, error) {
-	if t, ok := a.memo.preparation(in); ok {
-		if mapping, namespaced, err := kinds.resolve(in.GroupVersionKind()); err == nil && namespaced == t.namespaced {
-			t.mapping = mapping
-			return t, nil
-		}
-	}
-	return a.prepareOne(in, kinds)
-}
-
-func (a *Applier) prepareOne(in *unstructured.Unstructured, kinds kindResolver) (*target, error) {
+// prepareOne turns in into a target. known is what the last PlanShared
+// learnt of in, if it was given in then too: its digest holds while its
+// scope does (in does not change), and is not computed again.
+func (a *Applier) prepareOne(in *unstructured.Unstructured, kinds kindResolver, known *learnt) (*target, error) {
 	obj := withOwnMetadata(in)
 	gvk := obj.GroupVersionKind()
-	t := &target{obj: obj, force: obj.GetAnnotations()[AnnotationForce] == "enabled"}
+	t := &target{in: in, obj: obj, force: obj.GetAnnotations()[AnnotationForce] == "enabled"}
 	mapping, namespaced, err := kinds.resolve(gvk)
 	if err != nil {
 		return nil, invalid(objectRef(obj), "%v", err)
@@ -137,7 +129,10 @@ func (a *Applier) prepareOne(in *unstructured.Unstructured, kinds kindResolver) 
 	t.id = object.UnstructuredToObjMetadata(obj)
 	t.stage = stageOf(gvk.GroupKind(), namespaced)
 	t.mapping, t.namespaced = mapping, namespaced
-	if err := stamp(obj, a.opts.Sync); err != nil {
+	if known != nil && known.namespaced == namespaced {
+		t.digest = known.digest
+	}
+	if t.digest, err = stamp(obj, a.opts.Sync, t.digest); err != nil {
 		return nil, invalid(t.ref, "%v", err)
 	}
 	return t, nil
@@ -220,8 +215,10 @@ func definedKinds(objs []*unstructured.Unstructured) map[schema.GroupKind]string
 	return kinds
 }
 
-// stamp adds gitsync's labels, then a digest of the result as an annotation.
-func stamp(obj *unstructured.Unstructured, sync string) error {
+// stamp adds gitsync's labels, then a digest of the result as an annotation,
+// and returns the digest. A digest given is the one obj is known to have
+// (memo), and is not computed again.
+func stamp(obj *unstructured.Unstructured, sync, digest string) (string, error) {
 	labels := obj.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}
@@ -230,17 +227,20 @@ func stamp(obj *unstructured.Unstructured, sync string) error {
 	labels[LabelSync] = sync
 	obj.SetLabels(labels)
 	annotations := obj.GetAnnotations()
-	delete(annotations, AnnotationDigest)
-	obj.SetAnnotations(annotations)
-	data, err := json.Marshal(obj.Object) // map keys are sorted: deterministic
-	if err != nil {
-		return err
+	if digest == "" {
+		delete(annotations, AnnotationDigest)
+		obj.SetAnnotations(annotations)
+		data, err := json.Marshal(obj.Object) // map keys are sorted: deterministic
+		if err != nil {
+			return "", err
+		}
+		sum := sha256.Sum256(data)
+		digest = hex.EncodeToString(sum[:8])
 	}
-	sum := sha256.Sum256(data)
 	if annotations == nil {
 		annotations = map[string]string{}
 	}
-	annotations[AnnotationDigest] = hex.EncodeToString(sum[:8])
+	annotations[AnnotationDigest] = digest
 	obj.SetAnnotations(annotations)
-	return nil
+	return digest, nil
 }
