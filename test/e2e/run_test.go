@@ -64,6 +64,32 @@ func TestRunLoop(t *testing.T) {
 	}
 }
 
+// TestRunKeepsItsRenderForTheNextProcess: `gitsync run` keeps each render on
+// disk in the background, and a sync's run ends once it is kept. Stopped by
+// SIGTERM right after a sync, it has kept it: the next process, a `gitsync
+// sync` of the same repository and path, reuses it without rendering again.
+func TestRunKeepsItsRenderForTheNextProcess(t *testing.T) {
+	f := newFixture(t)
+	f.repo.Commit(t, "first", baseApp())
+	p := startGitsync(t, []string{"GITSYNC_PASSWORD=" + gitPassword}, "run", "--interval", "1h",
+		"--repo", f.repoURL(), "--path", "app", "--name", "e2e", "--username", gitUser,
+		"--kubeconfig", f.api.Kubeconfig, "--namespace", f.ns, "--cache-dir", f.cache, "--timeout", "30s")
+	p.eventually("first revision applied", 30*time.Second, func() bool {
+		st := f.statusOrNil()
+		return st != nil && st["lastAppliedRevision"] == f.repo.Head(t)
+	})
+	if err := p.stop(); err != nil {
+		t.Fatalf("gitsync run exited with %v after SIGTERM, want 0; logs:\n%s", err, p.logs.String())
+	}
+	r := f.mustSync("-o", "json")
+	var out struct {
+		RenderCached bool `json:"renderCached"`
+	}
+	if err := jsonUnmarshal(r.Stdout, &out); err != nil || !out.RenderCached {
+		t.Errorf("the next process rendered again (renderCached false, %v), want the render gitsync run kept:\n%s", err, r)
+	}
+}
+
 // logLine returns the first log line that mentions s.
 func logLine(logs, s string) string {
 	for line := range strings.SplitSeq(logs, "\n") {
