@@ -13,7 +13,6 @@ import (
 func (s *Syncer) Diff(ctx context.Context) (*Result, []apply.ObjectDiff, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.renderer.Wait()
 	r := &Result{Name: s.opts.Name, Namespace: s.opts.Namespace, DryRun: true}
 	rec, err := s.store.Load(ctx)
 	if err != nil {
@@ -37,6 +36,7 @@ func (s *Syncer) Diff(ctx context.Context) (*Result, []apply.ObjectDiff, error) 
 	if err != nil {
 		return r, nil, &Error{Phase: PhaseRender, Err: err}
 	}
+	defer out.Kept()
 	r.Digest, r.Objects = out.Digest, len(out.Objects)
 	plan, err := s.applier.Plan(out.Objects)
 	if err != nil {

@@ -167,7 +167,7 @@ func (o Options) renderOptions() render.Options {
 	}
 	sum := sha256.Sum256([]byte(key))
 	// Shared: a sync only reads what it renders (its applier copies the metadata it stamps).
-	// WriteBehind: a sync's run waits for the render to be kept by its end (Syncer.Once). A
+	// WriteBehind: a sync's run waits for its render to be kept by its end (Result.Kept). A
 	// process that syncs once writes first: written behind, the render's copy for the disk
 	// overlaps the apply's LIST, and raised the peak of 10,000 objects by 40 MiB.
 	return render.Options{Remote: o.remote(), CacheDir: filepath.Join(o.Source.CacheDir, "renders", hex.EncodeToString(sum[:12])),

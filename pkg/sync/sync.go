@@ -107,7 +107,6 @@ func (s *Syncer) Once(ctx context.Context) (*Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.firstRunOver()
-	defer s.renderer.Wait() // the render is kept on disk by the end of the run
 	start := time.Now()
 	r := &Result{Name: s.opts.Name, Namespace: s.opts.Namespace, DryRun: s.opts.DryRun}
 	rec, err := s.store.Load(ctx)
@@ -192,6 +191,7 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	if err != nil {
 		return &Error{Phase: PhaseRender, Err: err}
 	}
+	defer out.Kept() // the run ends once its render is kept on disk
 	r.Digest, r.Objects = out.Digest, len(out.Objects)
 	r.Cached, r.RenderCached = art.Cached && out.Cached, out.Cached
 	hp := s.planHooks(hooks, rec.Status, len(rec.Objects), out.Digest)

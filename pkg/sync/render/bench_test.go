@@ -106,7 +106,7 @@ func BenchmarkRenderChange(b *testing.B) {
 				if err != nil || len(res.Objects) != n {
 					b.Fatalf("render: %d objects, %v; want %d", len(res.Objects), err, n)
 				}
-				r.Wait() // kept on disk: a sync waits for that by the end of its run
+				res.Kept() // a sync waits for that by the end of its run
 			}
 			render(snapshot(0))
 			roots := [2]string{}

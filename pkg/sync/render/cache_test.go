@@ -83,17 +83,13 @@ func TestCache(t *testing.T) {
 					dir := t.TempDir()
 					opts := Options{CacheDir: dir, Once: strings.Contains(where, "once"), WriteBehind: strings.Contains(where, "behind")}
 					r = New(opts)
-					next = func() *Renderer {
-						r := New(opts)
-						t.Cleanup(r.Wait) // before the directory is removed
-						return r
-					}
+					next = func() *Renderer { return New(opts) }
 				}
 				first, err := r.Render(t.Context(), copyTree(t, repo), tc.path)
 				if err != nil {
 					t.Fatal(err)
 				}
-				r.Wait()
+				first.Kept()
 				// The caller owns what it gets: changing it changes no later render.
 				for _, o := range first.Objects {
 					o.SetLabels(map[string]string{"changed-by": "caller"})
@@ -108,6 +104,7 @@ func TestCache(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				second.Kept() // before the directory is removed
 				if first.Cached || second.Cached != tc.wantCached || (second.Digest == first.Digest) != tc.wantCached {
 					t.Errorf("cached = %v then %v, same digest = %v; want cached and same digest = %v",
 						first.Cached, second.Cached, second.Digest == first.Digest, tc.wantCached)
@@ -125,10 +122,11 @@ func TestCache(t *testing.T) {
 	}
 }
 
-// TestWriteBehindRendersWhileItWrites renders a commit while the render of
-// the one before is still being written, as a sync's next run may: the new
-// render reuses the objects the write is reading (go test -race checks that
-// neither changes them), and the next process reuses the newest render.
+// TestWriteBehindRendersWhileItWrites renders commits while the renders of
+// the ones before are still being written, as two syncs of one path may: a
+// new render reuses the objects a write is reading (go test -race checks that
+// neither changes them), the writes of a path run in order, and the next
+// process reuses the newest render.
 func TestWriteBehindRendersWhileItWrites(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{}
@@ -147,7 +145,7 @@ func TestWriteBehindRendersWhileItWrites(t *testing.T) {
 		}
 		last = res
 	}
-	r.Wait()
+	last.Kept()
 	root := t.TempDir()
 	writeTree(t, root, files)
 	again, err := New(Options{CacheDir: dir}).RenderSnapshot(withoutKustomize(t), root, blobsOf(files), "many")

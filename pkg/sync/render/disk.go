@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -198,42 +197,4 @@ func (e *diskEntry) decoded(res *Result) *decoded {
 		return nil
 	}
 	return d
-}
-
-// background runs work in goroutines, and waits for all of it to end.
-// Unlike a sync.WaitGroup, it may start work while another goroutine waits.
-type background struct {
-	mu      sync.Mutex
-	running int
-	ended   chan struct{} // closed when running drops to 0
-}
-
-func (b *background) start(work func()) {
-	b.mu.Lock()
-	if b.running == 0 {
-		b.ended = make(chan struct{})
-	}
-	b.running++
-	b.mu.Unlock()
-	go func() {
-		defer b.end()
-		work()
-	}()
-}
-
-func (b *background) end() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.running--; b.running == 0 {
-		close(b.ended)
-	}
-}
-
-func (b *background) wait() {
-	b.mu.Lock()
-	running, ended := b.running, b.ended
-	b.mu.Unlock()
-	if running > 0 {
-		<-ended
-	}
 }

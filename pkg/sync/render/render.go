@@ -27,9 +27,8 @@ type Renderer struct {
 	contents    contents
 
 	mu        sync.Mutex
-	decryptor *Decryptor // see SetDecryptor
-
-	writes background // of renders to the disk cache (Wait)
+	decryptor *Decryptor               // see SetDecryptor
+	writing   map[string]chan struct{} // by render key: the last write behind, closed once done
 }
 
 // Options configure a Renderer.
@@ -50,7 +49,7 @@ type Options struct {
 	Shared bool
 	// WriteBehind keeps each render in CacheDir in the background: only a later process reads
 	// it, and writing 10,000 objects took 35 ms of CPU and an fsync that a sync's apply need
-	// not wait for. Call Wait before the process ends, or the next one renders again.
+	// not wait for. Result.Kept waits for the write.
 	WriteBehind bool
 	// Decryptor decrypts the SOPS-encrypted files the render reads. Nil
 	// fails a render that meets one, naming the file and its recipients.
@@ -106,6 +105,18 @@ type Result struct {
 	// docs is each object's JSON, in output order; YAML encodes them on demand,
 	// since a sync never needs the text (it costs a third of a plain render).
 	docs [][]byte
+	// kept is closed once the render is kept on disk, if it is being
+	// written behind (Kept).
+	kept chan struct{}
+}
+
+// Kept returns once the render is kept on disk, if the Renderer writes
+// behind (Options.WriteBehind) and this render is being written. Call it
+// before the process ends, or the next process renders again.
+func (r *Result) Kept() {
+	if r.kept != nil {
+		<-r.kept
+	}
 }
 
 // YAML is what `gitsync render` prints: for a kustomization the exact bytes of
@@ -202,6 +213,7 @@ func (r *Renderer) RenderWith(ctx context.Context, root string, blobs map[string
 	if err != nil {
 		return nil, err
 	}
+	out := r.keep(key, entry{inputs: fsys.seen, result: res, files: files}, false)
 	// Decrypted values never touch the disk: a new process decrypts again.
 	if len(res.Decrypted) == 0 && r.disk.dir != "" {
 		log, seen, readBlobs := logr.FromContextOrDiscard(ctx), fsys.seen, fsys.readBlobs
@@ -211,16 +223,40 @@ func (r *Renderer) RenderWith(ctx context.Context, root string, blobs map[string
 			}
 		}
 		if r.writeBehind {
-			r.writes.start(store)
+			out.kept = r.writeBehindOf(key, store)
 		} else {
 			store()
 		}
 	}
-	return r.keep(key, entry{inputs: fsys.seen, result: res, files: files}, false), nil
+	return out, nil
 }
 
-// Wait returns once every render is kept on disk (Options.WriteBehind).
-func (r *Renderer) Wait() { r.writes.wait() }
+// writeBehindOf runs store, the write of a render of key, in the background,
+// after the write of key's render before it, so that the newest is the one
+// kept. The channel it returns is closed once store has run.
+func (r *Renderer) writeBehindOf(key string, store func()) chan struct{} {
+	kept := make(chan struct{})
+	r.mu.Lock()
+	before := r.writing[key]
+	if r.writing == nil {
+		r.writing = map[string]chan struct{}{}
+	}
+	r.writing[key] = kept
+	r.mu.Unlock()
+	go func() {
+		defer close(kept)
+		if before != nil {
+			<-before
+		}
+		store()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.writing[key] == kept {
+			delete(r.writing, key)
+		}
+	}()
+	return kept
+}
 
 // keep keeps e in memory for the next render of rel and returns a copy of its
 // result for the caller (one that shares its objects, if the Renderer is
