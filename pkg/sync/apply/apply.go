@@ -125,7 +125,7 @@ func (a *Applier) progress(step string, total int) func() {
 
 // applyOne brings one object to its desired state.
 func (a *Applier) applyOne(ctx context.Context, t *target, live *unstructured.Unstructured) Change {
-	if live != nil && a.upToDate(t, live) {
+	if live != nil && a.unchanged(t, live) {
 		return Change{ID: t.id, Action: Unchanged, Live: live}
 	}
 	if t.mapping == nil && a.opts.DryRun {
@@ -153,9 +153,9 @@ func (a *Applier) applyOne(ctx context.Context, t *target, live *unstructured.Un
 	return Change{ID: t.id, Action: action, Live: result}
 }
 
-// upToDate is upToDate(t.obj, live), remembered for the objects of
+// unchanged is upToDate(t.obj, live), remembered for the objects of
 // PlanShared while the live object keeps its resourceVersion.
-func (a *Applier) upToDate(t *target, live *unstructured.Unstructured) bool {
+func (a *Applier) unchanged(t *target, live *unstructured.Unstructured) bool {
 	rv := live.GetResourceVersion()
 	if a.memo.wasUpToDate(t.in, rv) {
 		return true
