@@ -123,6 +123,17 @@ func TestSharedPlansStillTakeBackHandEdits(t *testing.T) {
 	sync(objs)
 	replicas := cachedReplicas(c, ns, "web")
 	waitUntil(t, "the cache holds web with 2 replicas", func() bool { return replicas() == 2 })
+	// An object the cache has not seen yet would be applied again.
+	waitUntil(t, "the cache holds every object", func() bool {
+		for _, o := range objs {
+			id := object.UnstructuredToObjMetadata(o)
+			id.Namespace = ns
+			if u, watched := c.Cached(id); !watched || u == nil {
+				return false
+			}
+		}
+		return true
+	})
 	for range 2 {
 		if got := sync(objs); got != "unchanged=3" {
 			t.Fatalf("a sync of what the cluster holds: %s, want unchanged=3", got)
