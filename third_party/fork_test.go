@@ -21,29 +21,58 @@ import (
 // Go 1.26's doc comment rules), applies kustomize-api.patch and compares the
 // result with kustomize-api/, file by file.
 func TestKustomizeAPIIsTheReleasePlusThePatch(t *testing.T) {
-	checkPatchedCopy(t, "sigs.k8s.io/kustomize/api", "kustomize-api", "testutils/")
+	checkPatchedCopy(t, "sigs.k8s.io/kustomize/api", "", "kustomize-api", "testutils/")
 }
 
 // TestJSONSchemaIsTheReleasePlusThePatch does the same for
 // santhosh-tekuri/jsonschema and jsonschema.patch.
 func TestJSONSchemaIsTheReleasePlusThePatch(t *testing.T) {
-	checkPatchedCopy(t, "github.com/santhosh-tekuri/jsonschema/v6", "jsonschema", "testdata/")
+	checkPatchedCopy(t, "github.com/santhosh-tekuri/jsonschema/v6", "", "jsonschema", "testdata/")
 }
 
-// checkPatchedCopy holds the directory fork to the release of module that
-// go.mod requires, formatted as gofmt does, with fork.patch applied: every
-// file of fork is that, and every Go file of the release a build uses (none
-// under the directories skip names) is in fork.
-func checkPatchedCopy(t *testing.T, module, fork string, skip ...string) {
+// TestTemplateIsTheReleasePlusThePatch does the same for DataDog's copy of
+// text/template and html/template and template.patch.
+func TestTemplateIsTheReleasePlusThePatch(t *testing.T) {
+	checkPatchedCopy(t, "github.com/DataDog/datadog-agent/pkg/template", "", "template")
+}
+
+// TestHelmEngineIsTheReleasePlusThePatch does the same for Helm's
+// pkg/engine and helmengine.patch.
+func TestHelmEngineIsTheReleasePlusThePatch(t *testing.T) {
+	checkPatchedCopy(t, "helm.sh/helm/v4", "pkg/engine", "helmengine")
+}
+
+// checkPatchedCopy holds the directory fork to the directory sub of the
+// release of module that go.mod requires, formatted as gofmt does, with
+// fork.patch applied: every file of fork is that (its LICENSE is the
+// module's), and every Go file of the release a build uses (none under the
+// directories skip names) is in fork.
+func checkPatchedCopy(t *testing.T, module, sub, fork string, skip ...string) {
 	t.Helper()
 	version := required(t, module)
 
-	release := download(t, module, version)
+	root := download(t, module, version)
+	release := filepath.Join(root, sub)
+	patch, err := filepath.Abs(fork + ".patch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff, err := os.ReadFile(patch)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	files := filesUnder(t, fork)
 	expected := t.TempDir()
 	for _, name := range files {
-		data, err := os.ReadFile(filepath.Join(release, name))
+		if bytes.Contains(diff, []byte("--- /dev/null\n+++ b/"+name+"\n")) {
+			continue // the patch adds it
+		}
+		from := filepath.Join(release, name)
+		if name == "LICENSE" {
+			from = filepath.Join(root, name)
+		}
+		data, err := os.ReadFile(from)
 		if err != nil {
 			t.Errorf("%s/%s is not in the release %s@%s: %v", fork, name, module, version, err)
 			continue
@@ -57,10 +86,6 @@ func checkPatchedCopy(t *testing.T, module, fork string, skip ...string) {
 	}
 	if t.Failed() {
 		return
-	}
-	patch, err := filepath.Abs(fork + ".patch")
-	if err != nil {
-		t.Fatal(err)
 	}
 	apply := exec.Command("git", "apply", patch)
 	apply.Dir = expected

@@ -3,11 +3,11 @@ package ui
 import (
 	"cmp"
 	"fmt"
-	"html/template"
 	"maps"
 	"slices"
 	"strings"
 
+	template "github.com/DataDog/datadog-agent/pkg/template/html"
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
 )
 

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	template "github.com/DataDog/datadog-agent/pkg/template/html"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
@@ -32,25 +32,18 @@ type page struct {
 	Diff  *diff         // a sync's pending changes
 }
 
-// row is one sync as the overview lists it.
+// row is one sync as the overview lists it. The templates read fields and
+// call funcs, never methods: their template package calls none (see
+// third_party/README.md).
 type row struct {
 	gsync.View
 	Page    string // its page
 	Icon    string
 	Commit  string // link to the applied revision, when the forge is known
 	LastRun *gsync.Run
-}
-
-// LastAt is when the sync last ran in this process, else when its status
-// was last written.
-func (r row) LastAt() time.Time {
-	switch {
-	case r.LastRun == nil:
-		return r.Time
-	case r.LastRun.Repeats > 0:
-		return r.LastRun.Last
-	}
-	return r.LastRun.Start
+	// LastAt is when the sync last ran in this process, else when its
+	// status was last written.
+	LastAt time.Time
 }
 
 // detail is one sync's page.
@@ -87,6 +80,7 @@ func parsePages() pages {
 		"ago":     ago,
 		"in":      in,
 		"seconds": func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) },
+		"clock":   func(t time.Time) string { return t.Format(time.TimeOnly) },
 		"count":   func(counts map[apply.Action]int, a string) int { return counts[apply.Action(a)] },
 		"lower":   func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
 	}
@@ -138,8 +132,13 @@ func (h *handler) overview(w http.ResponseWriter, r *http.Request, a access) {
 
 func newRow(v gsync.View) row {
 	rw := row{View: v, Page: syncPath(v.Namespace, v.Name), Icon: icons[v.State], Commit: commitURL(v.Source, v.LastAppliedRevision)}
+	rw.LastAt = v.Time
 	if len(v.Runs) > 0 {
 		rw.LastRun = &v.Runs[0]
+		rw.LastAt = rw.LastRun.Start
+		if rw.LastRun.Repeats > 0 {
+			rw.LastAt = rw.LastRun.Last
+		}
 	}
 	return rw
 }

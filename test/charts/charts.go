@@ -28,6 +28,10 @@ const (
 	App = "app"
 	// Big renders .Values.count ConfigMaps (200 by default), for benchmarks.
 	Big = "big"
+	// Methods renders a ConfigMap of what the methods of .Capabilities,
+	// .Files, .Values, semver and time values return, and the files under
+	// files/ as a ConfigMap and a Secret.
+	Methods = "methods"
 )
 
 // SourceDateEpoch is the time Package stamps on every file of an archive, as
@@ -35,7 +39,7 @@ const (
 // chart and version are byte-identical on every machine and every run.
 const SourceDateEpoch int64 = 1704067200 // 2024-01-01T00:00:00Z
 
-// Dir is the source directory of one of the charts under testdata/ (App, Big).
+// Dir is the source directory of one of the charts under testdata/ (App, Big, Methods).
 func Dir(t testing.TB, name string) string {
 	t.Helper()
 	root, err := testenv.RepoRoot()

@@ -27,8 +27,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"text/template"
 
+	template "github.com/DataDog/datadog-agent/pkg/template/text"
 	"k8s.io/client-go/rest"
 
 	ci "helm.sh/helm/v4/pkg/chart"
@@ -307,6 +307,7 @@ func (e Engine) render(ctx context.Context, tpls map[string]renderable) (rendere
 	}
 
 	e.initFunMap(ctx, t)
+	t.Methods(methods) // what helm template's templates can call (methods.go)
 
 	// We want to parse the templates in a predictable order. The order favors
 	// higher-level (in file system) templates over deeply nested templates.

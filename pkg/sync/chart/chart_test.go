@@ -28,7 +28,7 @@ var caps = chart.Capabilities{KubeVersion: "v1.37.2", APIVersions: []string{"cha
 func repository(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
-	for _, name := range []string{charts.App, charts.Big} {
+	for _, name := range []string{charts.App, charts.Big, charts.Methods} {
 		if err := os.CopyFS(filepath.Join(root, "charts", name), os.DirFS(charts.Dir(t, name))); err != nil {
 			t.Fatal(err)
 		}
@@ -92,6 +92,7 @@ func TestRenderIsHelmTemplate(t *testing.T) {
 			chart.Spec{Path: "charts/app", ReleaseName: "web", Namespace: "shop", IncludeCRDs: true, ValuesFiles: []string{"values/prod.yaml"}, Set: []string{"service.port=8080", "lib.enabled=false"}},
 			[]string{"web", filepath.Join(root, "charts/app"), "-n", "shop", "--include-crds", "-f", filepath.Join(root, "values/prod.yaml"), "--set", "service.port=8080", "--set", "lib.enabled=false"}},
 		{"200 objects", chart.Spec{Path: "charts/big", ReleaseName: "big"}, []string{"big", filepath.Join(root, "charts/big")}},
+		{"templates calling methods", chart.Spec{Path: "charts/methods", ReleaseName: "m"}, []string{"m", filepath.Join(root, "charts/methods")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := chart.New(nil).Render(t.Context(), root, tc.spec, caps)

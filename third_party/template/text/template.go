@@ -22,6 +22,7 @@ type common struct {
 	muFuncs    sync.RWMutex // protects parseFuncs and execFuncs
 	parseFuncs FuncMap
 	execFuncs  map[string]reflect.Value
+	methods    Methods // protected by muFuncs
 }
 
 // Template is the representation of a parsed template. The *parse.Tree
@@ -106,6 +107,7 @@ func (t *Template) Clone() (*Template, error) {
 	defer t.muFuncs.RUnlock()
 	maps.Copy(nt.parseFuncs, t.parseFuncs)
 	maps.Copy(nt.execFuncs, t.execFuncs)
+	nt.methods = t.methods // Methods replaces the map, never changes it
 	return nt, nil
 }
 
@@ -179,6 +181,48 @@ func (t *Template) Funcs(funcMap FuncMap) *Template {
 	addValueFuncs(t.execFuncs, funcMap)
 	addFuncs(t.parseFuncs, funcMap)
 	return t
+}
+
+// Methods are the methods a template may call, by the type of the value
+// that has them and their name: each function returns the method of the
+// value it is given, bound to it, as reflect.Value.MethodByName does.
+//
+// Go's text/template finds a method with MethodByName, and a name known only
+// at run time makes the linker keep every exported method of every type in
+// the binary (golang/go#72895). This copy calls only the methods it is given.
+type Methods map[reflect.Type]map[string]func(reflect.Value) reflect.Value
+
+// Methods adds the methods in m to the template's methods; a method of a
+// type already there is replaced. It returns the template, as Funcs does.
+func (t *Template) Methods(m Methods) *Template {
+	t.init()
+	t.muFuncs.Lock()
+	defer t.muFuncs.Unlock()
+	methods := maps.Clone(t.methods) // a clone may share t's
+	if methods == nil {
+		methods = Methods{}
+	}
+	for typ, byName := range m {
+		merged := maps.Clone(methods[typ])
+		if merged == nil {
+			merged = map[string]func(reflect.Value) reflect.Value{}
+		}
+		maps.Copy(merged, byName)
+		methods[typ] = merged
+	}
+	t.methods = methods
+	return t
+}
+
+// method returns the method named name of v, bound to it, or the zero Value
+// if the template was given no such method.
+func (t *Template) method(v reflect.Value, name string) reflect.Value {
+	t.muFuncs.RLock()
+	defer t.muFuncs.RUnlock()
+	if m := t.methods[v.Type()][name]; m != nil {
+		return m(v)
+	}
+	return reflect.Value{}
 }
 
 // Lookup returns the template with the given name that is associated with t.
