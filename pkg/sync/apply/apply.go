@@ -198,6 +198,7 @@ func (a *Applier) serverSideApply(ctx context.Context, t *target, force bool) (*
 	if err := out.UnmarshalJSON(raw); err != nil {
 		return nil, code, err
 	}
+	trimManagedFields(out) // as a listed object: nothing reads the field sets
 	return out, code, nil
 }
 

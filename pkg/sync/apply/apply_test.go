@@ -380,3 +380,37 @@ data: {key: value}
 		}
 	}
 }
+
+// TestAppliedObjectsKeepTheirManagersNotTheirFields: the object the server
+// answers an apply with is kept as a listed one is, with who manages it and
+// how but without the field sets, which nothing reads and which are a large
+// part of an object in memory.
+func TestAppliedObjectsKeepTheirManagersNotTheirFields(t *testing.T) {
+	a, _, _ := newApplier(t)
+	objs := objects(t, app)
+	for _, step := range []string{"create", "configure"} {
+		if step == "configure" {
+			for _, o := range objs {
+				o.SetLabels(map[string]string{"step": step})
+			}
+		}
+		cs, err := a.Apply(t.Context(), objs)
+		if err != nil || cs.Err() != nil {
+			t.Fatalf("%s: %v %v", step, err, cs.Err())
+		}
+		for _, c := range cs.Changes {
+			if c.Live == nil {
+				t.Fatalf("%s: %s has no live object", step, c.ID)
+			}
+			managers := c.Live.GetManagedFields()
+			if len(managers) == 0 || managers[0].Manager == "" || managers[0].Operation == "" {
+				t.Errorf("%s: %s lost its managers: %+v", step, c.ID, managers)
+			}
+			for _, m := range managers {
+				if m.FieldsV1 != nil {
+					t.Errorf("%s: %s keeps the field set of %s", step, c.ID, m.Manager)
+				}
+			}
+		}
+	}
+}
