@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
@@ -51,22 +52,29 @@ func (a *Applier) listLive(ctx context.Context, targets []*target) (liveSet, unr
 }
 
 // lister lists the objects of a resource type with a label selector across
-// all namespaces, or in each of nss where that is forbidden.
-type lister func(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) (listing[unstructured.Unstructured], error)
+// all namespaces, or in each of nss where that is forbidden. It may leave
+// out objects wanted does not name.
+type lister func(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string, wanted nameSet) (listing[unstructured.Unstructured], error)
+
+// nameSet holds objects of one resource type by namespace and name.
+type nameSet map[types.NamespacedName]bool
 
 // listObjects lists whole objects, across all namespaces or in each of nss
-// where that is forbidden.
-func (a *Applier) listObjects(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) (listing[unstructured.Unstructured], error) {
+// where that is forbidden; only those wanted are decoded.
+func (a *Applier) listObjects(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string, wanted nameSet) (listing[unstructured.Unstructured], error) {
 	return listWideOrEach(m.Resource.GroupResource(), m.Scope.Name() == meta.RESTScopeNameNamespace, nss, true,
-		func(ns string) ([]unstructured.Unstructured, error) { return a.listDecoded(ctx, m, ns, selector) })
+		func(ns string) ([]unstructured.Unstructured, error) {
+			return a.listDecoded(ctx, m, ns, selector, wanted)
+		})
 }
 
 // listDecoded lists the objects of m's type with selector, in namespace or
 // (if empty) in all, and decodes the items on every core while the list is
 // still arriving: decoding 10,000 live objects is most of what a sync that
 // changes nothing costs, and the dynamic client reads the whole list into
-// memory, then decodes it on one core.
-func (a *Applier) listDecoded(ctx context.Context, m *meta.RESTMapping, namespace, selector string) ([]unstructured.Unstructured, error) {
+// memory, then decodes it on one core. An item wanted does not name (unless
+// it is nil) is read for its name alone and left out.
+func (a *Applier) listDecoded(ctx context.Context, m *meta.RESTMapping, namespace, selector string, wanted nameSet) ([]unstructured.Unstructured, error) {
 	body, err := a.rest.Get().AbsPath(collectionPath(m, namespace)...).
 		Param("labelSelector", selector).
 		SetHeader("Accept", "application/json").
@@ -84,6 +92,20 @@ func (a *Applier) listDecoded(ctx context.Context, m *meta.RESTMapping, namespac
 		batches = append(batches, items)
 		g.Go(func() error {
 			for i, raw := range raws {
+				if wanted != nil {
+					var head struct {
+						Metadata struct {
+							Namespace string `json:"namespace"`
+							Name      string `json:"name"`
+						} `json:"metadata"`
+					}
+					if err := json.Unmarshal(raw, &head); err != nil {
+						return fmt.Errorf("decode an item of the list: %w", err)
+					}
+					if !wanted[types.NamespacedName{Namespace: head.Metadata.Namespace, Name: head.Metadata.Name}] {
+						continue // left nil, and out of the result
+					}
+				}
 				if err := utiljson.Unmarshal(raw, &items[i].Object); err != nil {
 					return fmt.Errorf("decode an item of the list: %w", err)
 				}
@@ -104,7 +126,7 @@ func (a *Applier) listDecoded(ctx context.Context, m *meta.RESTMapping, namespac
 	if err != nil {
 		return nil, fmt.Errorf("read the list: %w", err)
 	}
-	return slices.Concat(batches...), nil
+	return slices.DeleteFunc(slices.Concat(batches...), func(u unstructured.Unstructured) bool { return u.Object == nil }), nil
 }
 
 // listBatch is how many items of a list one decoding goroutine takes.
@@ -200,7 +222,7 @@ func collectionPath(m *meta.RESTMapping, namespace string) []string {
 // listMetadata lists only the metadata of the objects, as objects of the
 // mapping's kind that hold nothing else: enough to read their labels, at a
 // fraction of the size.
-func (a *Applier) listMetadata(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string) (listing[unstructured.Unstructured], error) {
+func (a *Applier) listMetadata(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string, _ nameSet) (listing[unstructured.Unstructured], error) {
 	metas, err := listWideOrEach(m.Resource.GroupResource(), m.Scope.Name() == meta.RESTScopeNameNamespace, nss, true,
 		func(ns string) ([]metav1.PartialObjectMetadata, error) {
 			list, err := a.metadata.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
@@ -226,8 +248,9 @@ func (a *Applier) listMetadata(ctx context.Context, m *meta.RESTMapping, nss map
 // listLabelled lists the resource types of targets with selector, through
 // list, in the namespaces of targets where a cluster-wide LIST is forbidden.
 // A type the live cache holds is read with fromCache instead, given the
-// targets of that type; a type listed cluster-wide starts its cache. The
-// targets RBAC does not let it list are returned as unreadable.
+// targets of that type; a type listed cluster-wide starts its cache. It
+// returns the live objects of targets alone, and the targets RBAC does not
+// let it list as unreadable.
 func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector string, list lister,
 	fromCache func(cache.SharedIndexInformer, []*target) ([]unstructured.Unstructured, error)) (liveSet, unreadable, error) {
 	type key struct {
@@ -253,10 +276,11 @@ func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector 
 		g.Go(func() error {
 			var l listing[unstructured.Unstructured]
 			var err error
+			names := namesOf(ts)
 			if inf := a.live.synced(ctx, k.gvr); inf != nil {
 				l.items, err = fromCache(inf, ts)
 			} else {
-				l, err = list(ctx, ts[0].mapping, namespacesOf(ts), selector)
+				l, err = list(ctx, ts[0].mapping, namespacesOf(ts), selector, names)
 				if l.clusterWide {
 					a.live.start(k.gvr)
 				}
@@ -266,8 +290,12 @@ func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector 
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			// The rest (what a prune leaves, what an apply will prune) is
+			// dropped now, not held through the run.
 			for i := range l.items {
-				live[object.UnstructuredToObjMetadata(&l.items[i])] = &l.items[i]
+				if o := &l.items[i]; names[types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}] {
+					live[object.UnstructuredToObjMetadata(o)] = o
+				}
 			}
 			for _, t := range ts {
 				if err := l.forbidden[t.id.Namespace]; err != nil {
@@ -278,6 +306,15 @@ func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector 
 		})
 	}
 	return live, denied, g.Wait()
+}
+
+// namesOf is the namespaces and names of targets, all of one resource type.
+func namesOf(targets []*target) nameSet {
+	names := make(nameSet, len(targets))
+	for _, t := range targets {
+		names[types.NamespacedName{Namespace: t.id.Namespace, Name: t.id.Name}] = true
+	}
+	return names
 }
 
 func namespacesOf(targets []*target) map[string]bool {

@@ -7,9 +7,14 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/gitsync-io/gitsync/test/testenv"
 )
 
 func TestTrimManagedFieldsKeepsTheManagers(t *testing.T) {
@@ -108,5 +113,65 @@ func TestLiveCacheKeepsObjectsCompact(t *testing.T) {
 		if again, _ := compactLive(o); again != o {
 			t.Errorf("compactLive(%T) changed it to %T", o, again)
 		}
+	}
+}
+
+// TestListDecodedDecodesWhatItIsAskedFor: given the names it wants, a LIST
+// hands out those objects whole and leaves the others out; given none, every
+// object.
+func TestListDecodedDecodesWhatItIsAskedFor(t *testing.T) {
+	ns := testenv.Namespace(t)
+	dc, err := dynamic.NewForConfig(testenv.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		cm := &unstructured.Unstructured{}
+		cm.SetAPIVersion("v1")
+		cm.SetKind("ConfigMap")
+		cm.SetName(name)
+		cm.SetLabels(map[string]string{"listed": "yes"})
+		_ = unstructured.SetNestedField(cm.Object, "value of "+name, "data", "key")
+		if _, err := dc.Resource(corev1.SchemeGroupVersion.WithResource("configmaps")).Namespace(ns).Create(t.Context(), cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := NewCluster(testenv.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.Applier(DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.mapper.RESTMapping(schema.GroupKind{Kind: "ConfigMap"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		wanted nameSet
+		want   []string
+	}{
+		{"one wanted", nameSet{{Namespace: ns, Name: "b"}: true, {Namespace: "elsewhere", Name: "c"}: true}, []string{"b"}},
+		{"none named", nil, []string{"a", "b", "c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			items, err := a.listDecoded(t.Context(), m, ns, "listed=yes", tc.wanted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, u := range items {
+				got = append(got, u.GetName())
+				if v, _, _ := unstructured.NestedString(u.Object, "data", "key"); v != "value of "+u.GetName() {
+					t.Errorf("%s is not whole: data.key = %q", u.GetName(), v)
+				}
+			}
+			slices.Sort(got)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("listed (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
