@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	template "github.com/DataDog/datadog-agent/pkg/template/html"
+
 	gsync "github.com/gitsync-io/gitsync/pkg/sync"
 )
 
