@@ -146,20 +146,23 @@ func syncOverlay(t *testing.T, cs kubernetes.Interface, repo *gitserver.Repo, ov
 // syncPath runs `gitsync sync` of path in repo, waiting for health, and
 // returns its result; it fails the test unless gitsync exits 0.
 //
-// The tests of this package share one control plane, and an earlier test's
-// Service may hold an overlay's node port for a moment after its namespace
-// is gone (CI saw "provided port is already allocated" once, under load):
-// that refusal alone is tried again, for up to a minute, saying who holds
-// the port.
+// The tests of this package share one control plane, and an overlay's node
+// port may still be allocated after the earlier test's Service that held it
+// is gone: CI saw "provided port is already allocated" twice, under load,
+// with no Service holding the port. The API server then leaked it (a
+// deleted Service's port is released by a write that can fail), and its
+// repair loop frees a leaked port on its third pass, 3 minutes apart
+// (kube-apiserver's portallocator repair): that refusal alone is tried
+// again, for up to 10 minutes, saying who holds node ports.
 func syncPath(t *testing.T, repo *gitserver.Repo, path, name string) syncResult {
 	t.Helper()
 	args := []string{"sync", "--repo", repo.URL(), "--path", path, "--name", name,
 		"--kubeconfig", testenv.Kubeconfig(t), "--namespace", "default",
 		"--cache-dir", t.TempDir(), "--timeout", "60s", "-o", "json"}
 	out, err := tryGitsync(t, args...)
-	for deadline := time.Now().Add(time.Minute); err != nil && strings.Contains(err.Error(), "provided port is already allocated") && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Minute); err != nil && strings.Contains(err.Error(), "provided port is already allocated") && time.Now().Before(deadline); {
 		t.Logf("a node port is still allocated; Services with node ports: %v", nodePorts(t))
-		time.Sleep(2 * time.Second)
+		time.Sleep(10 * time.Second)
 		out, err = tryGitsync(t, args...)
 	}
 	if err != nil {
