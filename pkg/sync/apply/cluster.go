@@ -40,9 +40,28 @@ type Cluster struct {
 	mapper    meta.ResettableRESTMapper
 	reviews   authorizationv1client.SelfSubjectRulesReviewInterface
 	live      *liveCache // nil unless Watch was called
+	server    *serverInfo
+}
 
-	capsMu        sync.Mutex
-	serverVersion string // asked once, for Capabilities
+// serverInfo is the API server's version, asked once: Clusters made by
+// Impersonating share it.
+type serverInfo struct {
+	mu      sync.Mutex
+	version string // "" until asked
+}
+
+// serverVersion returns the API server's git version ("v1.37.2").
+func (c *Cluster) serverVersion() (string, error) {
+	c.server.mu.Lock()
+	defer c.server.mu.Unlock()
+	if c.server.version == "" {
+		v, err := c.discovery.ServerVersion()
+		if err != nil {
+			return "", fmt.Errorf("discovery: server version: %w", err)
+		}
+		c.server.version = v.GitVersion
+	}
+	return c.server.version, nil
 }
 
 // NewCluster connects to the cluster of cfg.
@@ -74,7 +93,7 @@ func (c *Cluster) Impersonating(cfg *rest.Config, user string) (*Cluster, error)
 	if err != nil {
 		return nil, err
 	}
-	as.discovery, as.mapper = c.discovery, c.mapper
+	as.discovery, as.mapper, as.server = c.discovery, c.mapper, c.server
 	return as, nil
 }
 
@@ -106,6 +125,7 @@ func newClients(cfg *rest.Config) (*Cluster, error) {
 		return nil, err
 	}
 	return &Cluster{
+		server:   &serverInfo{},
 		reviews:  authz.SelfSubjectRulesReviews(),
 		dynamic:  dc,
 		quiet:    quiet,
@@ -306,19 +326,12 @@ func (c *Cluster) Cached(id object.ObjMetadata) (u *unstructured.Unstructured, w
 // Capabilities returns the API server's version and the API versions it
 // serves, as Helm's .Capabilities has them ("group/version" and
 // "group/version/Kind", sorted), from the discovery cache. The version is
-// asked once per Cluster.
+// asked once (serverVersion).
 func (c *Cluster) Capabilities() (version string, apiVersions []string, err error) {
-	c.capsMu.Lock()
-	if c.serverVersion == "" {
-		v, err := c.discovery.ServerVersion()
-		if err != nil {
-			c.capsMu.Unlock()
-			return "", nil, fmt.Errorf("discovery: server version: %w", err)
-		}
-		c.serverVersion = v.GitVersion
+	version, err = c.serverVersion()
+	if err != nil {
+		return "", nil, err
 	}
-	version = c.serverVersion
-	c.capsMu.Unlock()
 	groups, resources, err := c.discovery.ServerGroupsAndResources()
 	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
 		return "", nil, fmt.Errorf("discovery: %w", err)

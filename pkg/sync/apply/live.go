@@ -73,8 +73,12 @@ func (a *Applier) listObjects(ctx context.Context, m *meta.RESTMapping, nss map[
 // still arriving: decoding 10,000 live objects is most of what a sync that
 // changes nothing costs, and the dynamic client reads the whole list into
 // memory, then decodes it on one core. An item wanted does not name (unless
-// it is nil) is read for its name alone and left out.
+// it is nil) is read for its name alone and left out. Many objects of a
+// built-in type come as protobuf where that loses nothing (listProtobuf).
 func (a *Applier) listDecoded(ctx context.Context, m *meta.RESTMapping, namespace, selector string, wanted nameSet) ([]unstructured.Unstructured, error) {
+	if len(wanted) >= protobufFrom && a.knowsEveryField(m.GroupVersionKind) {
+		return a.listProtobuf(ctx, m, namespace, selector, wanted)
+	}
 	body, err := a.rest.Get().AbsPath(collectionPath(m, namespace)...).
 		Param("labelSelector", selector).
 		SetHeader("Accept", "application/json").
@@ -83,11 +87,17 @@ func (a *Applier) listDecoded(ctx context.Context, m *meta.RESTMapping, namespac
 		return nil, err
 	}
 	defer body.Close()
+	return decodeJSONList(ctx, m, body, wanted)
+}
+
+// decodeJSONList decodes the wanted items of the JSON list r of m's type,
+// on every core, as they arrive.
+func decodeJSONList(ctx context.Context, m *meta.RESTMapping, r io.Reader, wanted nameSet) ([]unstructured.Unstructured, error) {
 	apiVersion, kind := m.GroupVersionKind.ToAPIVersionAndKind()
 	var batches [][]unstructured.Unstructured
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	err = eachListItem(body, listBatch, func(raws []json.RawMessage) {
+	err := eachListItem(r, listBatch, func(raws []json.RawMessage) {
 		items := make([]unstructured.Unstructured, len(raws))
 		batches = append(batches, items)
 		g.Go(func() error {

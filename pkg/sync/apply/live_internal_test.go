@@ -1,18 +1,28 @@
 package apply
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/yaml"
 
 	"github.com/gitsync-io/gitsync/test/testenv"
 )
@@ -173,5 +183,235 @@ func TestListDecodedDecodesWhatItIsAskedFor(t *testing.T) {
 				t.Errorf("listed (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestProtobufListsAreTheJSONOnes lists built-in objects with the fields
+// whose JSON has a form of its own (quantities, int-or-strings, bytes, a
+// null timestamp, nested lists) as protobuf and as JSON: the maps must be
+// the same, or a drift check would see changes nobody made, or miss some.
+// A short list, and any list of a server newer than gitsync's Go types,
+// comes as JSON.
+func TestProtobufListsAreTheJSONOnes(t *testing.T) {
+	ns := testenv.Namespace(t)
+	admin, err := NewCluster(testenv.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := admin.Applier(DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.ReplaceAll(`
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm, namespace: NS, labels: {listed: "yes"}, annotations: {note: "a\nb"}}
+data: {key: value, empty: ""}
+binaryData: {bin: AAEC/w==}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: secret, namespace: NS, labels: {listed: "yes"}}
+type: Opaque
+data: {password: c2VjcmV0}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: svc, namespace: NS, labels: {listed: "yes"}}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: web}
+  - {name: admin, port: 8080, targetPort: 9090, protocol: TCP}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: NS, labels: {listed: "yes"}}
+spec:
+  replicas: 0
+  strategy: {rollingUpdate: {maxSurge: 25%, maxUnavailable: 0}}
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: registry.k8s.io/pause:3.10
+        ports: [{name: web, containerPort: 8080}]
+        resources: {requests: {cpu: 1000m, memory: 64Mi}, limits: {cpu: "1.5"}}
+        env: [{name: EMPTY, value: ""}]
+`, "NS", ns)
+	var objs []*unstructured.Unstructured
+	for _, doc := range strings.Split(docs, "---") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, u)
+	}
+	cs, err := a.Apply(t.Context(), objs)
+	if err == nil {
+		err = cs.Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	served := map[string]string{} // resource → the last Content-Type it was listed in
+	cfg := testenv.Config(t)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := rt.RoundTrip(r)
+			if err == nil && r.Method == http.MethodGet && r.URL.Query().Has("labelSelector") {
+				mu.Lock()
+				served[path.Base(r.URL.Path)] = resp.Header.Get("Content-Type")
+				mu.Unlock()
+			}
+			return resp, err
+		})
+	}
+	c, err := NewCluster(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.Applier(DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// wanted names the object and enough others for a LIST to come as
+	// protobuf (protobufFrom).
+	wanted := func(name string, n int) nameSet {
+		set := nameSet{{Namespace: ns, Name: name}: true}
+		for i := range n - 1 {
+			set[types.NamespacedName{Namespace: ns, Name: fmt.Sprintf("absent-%d", i)}] = true
+		}
+		return set
+	}
+	list := func(t *testing.T, gk schema.GroupKind, name string, n int) ([]unstructured.Unstructured, string) {
+		t.Helper()
+		m, err := l.mapper.RESTMapping(gk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, err := l.listDecoded(t.Context(), m, ns, "listed=yes", wanted(name, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return items, served[m.Resource.Resource]
+	}
+	for _, o := range []struct {
+		gk   schema.GroupKind
+		name string
+	}{{schema.GroupKind{Kind: "ConfigMap"}, "cm"}, {schema.GroupKind{Kind: "Secret"}, "secret"},
+		{schema.GroupKind{Kind: "Service"}, "svc"}, {schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web"}} {
+		t.Run(o.gk.Kind, func(t *testing.T) {
+			fromProtobuf, served := list(t, o.gk, o.name, protobufFrom)
+			if !strings.HasPrefix(served, "application/vnd.kubernetes.protobuf") {
+				t.Errorf("the list came as %q, not protobuf", served)
+			}
+			m, err := l.mapper.RESTMapping(o.gk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := l.rest.Get().AbsPath(collectionPath(m, ns)...).Param("labelSelector", "listed=yes").
+				SetHeader("Accept", "application/json").DoRaw(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromJSON, err := decodeJSONList(t.Context(), m, bytes.NewReader(body), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fromJSON) != 1 {
+				t.Fatalf("JSON lists %d objects, want 1", len(fromJSON))
+			}
+			if diff := cmp.Diff(fromJSON, fromProtobuf); diff != "" {
+				t.Errorf("protobuf against JSON (-json +protobuf):\n%s", diff)
+			}
+		})
+	}
+	t.Run("a short list", func(t *testing.T) {
+		items, served := list(t, schema.GroupKind{Kind: "ConfigMap"}, "cm", protobufFrom-1)
+		if len(items) != 1 || !strings.HasPrefix(served, "application/json") {
+			t.Errorf("listed %d objects as %q; want 1, as JSON", len(items), served)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		// The Status of a refusal comes as protobuf too: it must still
+		// read as the server wrote it, which the sync's error repeats.
+		as, err := c.Impersonating(cfg, "system:serviceaccount:"+ns+":nobody")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nobody, err := as.Applier(DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := l.mapper.RESTMapping(schema.GroupKind{Kind: "ConfigMap"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = nobody.listDecoded(t.Context(), m, ns, "listed=yes", wanted("cm", protobufFrom))
+		mu.Lock()
+		defer mu.Unlock()
+		if !apierrors.IsForbidden(err) || !strings.Contains(fmt.Sprint(err), `cannot list resource "configmaps"`) ||
+			!strings.HasPrefix(served["configmaps"], "application/vnd.kubernetes.protobuf") {
+			t.Errorf("the refusal came as %q and reads %v; want protobuf, and the server's Forbidden", served["configmaps"], err)
+		}
+	})
+	t.Run("a newer server", func(t *testing.T) {
+		c.server.version = "v1.99.0"
+		items, served := list(t, schema.GroupKind{Kind: "ConfigMap"}, "cm", protobufFrom)
+		if len(items) != 1 || !strings.HasPrefix(served, "application/json") {
+			t.Errorf("listed %d objects as %q; want 1, as JSON", len(items), served)
+		}
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestNotNewer(t *testing.T) {
+	for _, tc := range []struct {
+		server, types string
+		want          bool
+	}{
+		{"v1.37.2", "v1.37.0", true},
+		{"v1.36.9", "v1.37.0", true},
+		{"v1.37.0-gke.1200", "v1.37.0", true},
+		{"v1.38.0", "v1.37.0", false},
+		{"v2.0.0", "v1.37.0", false},
+		{"", "v1.37.0", false},
+		{"v1.37.2", "", false},
+	} {
+		if got := notNewer(tc.server, tc.types); got != tc.want {
+			t.Errorf("notNewer(%q, %q) = %v, want %v", tc.server, tc.types, got, tc.want)
+		}
+	}
+}
+
+// TestTypesReleaseIsGoMods fails once go.mod moves k8s.io/api to another
+// release: typesRelease must follow, or protobuf lists would be used with
+// servers whose fields gitsync's types do not know (or not used at all).
+func TestTypesReleaseIsGoMods(t *testing.T) {
+	data, err := os.ReadFile("../../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api string
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "k8s.io/api" {
+			api = f[1]
+		}
+	}
+	v, err := version.ParseGeneric(api)
+	if err != nil {
+		t.Fatalf("go.mod requires k8s.io/api %q: %v", api, err)
+	}
+	if want := fmt.Sprintf("v1.%d.0", v.Minor()); typesRelease != want {
+		t.Errorf("go.mod requires k8s.io/api %s: set typesRelease to %q in protobuf.go", api, want)
 	}
 }
