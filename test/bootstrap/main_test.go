@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -98,20 +99,45 @@ func newFixture(t *testing.T, roles ...string) *fixture {
 	return f
 }
 
-// logKubeletOnFailure logs the end of each node's kubelet journal when the
-// test failed: a kubeadm init or join that timed out waiting for the kubelet
-// says only that it did not answer.
+// logKubeletOnFailure logs, when the test failed, how each node's kubelet
+// fared: how often systemd restarted it and how it last exited, systemd's
+// lines about it and its own error lines, and the journal's end. A
+// kubeadm init or join that timed out waiting for the kubelet says only
+// that it did not answer, and the journal's end is one start of a kubelet
+// that systemd may have restarted every 10 s: why it exited came earlier.
 func (f *fixture) logKubeletOnFailure() {
 	if !f.t.Failed() {
 		return
 	}
+	run := func(n *nodes.Node, args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, err := n.Command(ctx, args...).CombinedOutput()
+		if err != nil {
+			return fmt.Sprintf("%s(%v)\n", out, err)
+		}
+		return string(out)
+	}
 	for _, n := range f.nodes.Nodes {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := n.Command(ctx, "journalctl", "--unit=kubelet.service", "--lines=40", "--no-pager").CombinedOutput()
-		cancel()
-		f.t.Logf("%s: journalctl --unit=kubelet.service (%v):\n%s", n.Name, err, out)
+		state := run(n, "systemctl", "show", "kubelet.service", "--property=NRestarts,ExecMainStatus,ExecMainExitTimestamp,ActiveState")
+		journal := run(n, "journalctl", "--unit=kubelet.service", "--no-pager", "--output=short-precise")
+		var failures []string
+		for line := range strings.Lines(journal) {
+			if kubeletFailure.MatchString(line) {
+				failures = append(failures, line)
+			}
+		}
+		failures = failures[max(0, len(failures)-60):]
+		lines := strings.SplitAfter(journal, "\n")
+		f.t.Logf("%s: kubelet.service:\n%s\nsystemd's lines about it and its errors (the last 60):\n%s\nthe journal's last 40 lines:\n%s",
+			n.Name, state, strings.Join(failures, ""), strings.Join(lines[max(0, len(lines)-41):], ""))
 	}
 }
+
+// kubeletFailure matches the journal lines that tell when and why a kubelet
+// stopped: systemd's about the unit (started, exited, restart scheduled),
+// and the kubelet's klog error and fatal lines ("E1207 13:41:34.123456 ...").
+var kubeletFailure = regexp.MustCompile(`systemd\[1\]: .*kubelet\.service|\]: [EF]\d{4} |failed to run Kubelet|command failed`)
 
 func (f *fixture) write() {
 	var b strings.Builder
