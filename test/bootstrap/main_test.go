@@ -101,10 +101,12 @@ func newFixture(t *testing.T, roles ...string) *fixture {
 
 // logKubeletOnFailure logs, when the test failed, how each node's kubelet
 // fared: how often systemd restarted it and how it last exited, systemd's
-// lines about it and its own error lines, and the journal's end. A
+// lines about it, the kubelet's last error lines, and the journal's end. A
 // kubeadm init or join that timed out waiting for the kubelet says only
 // that it did not answer, and the journal's end is one start of a kubelet
 // that systemd may have restarted every 10 s: why it exited came earlier.
+// A healthy kubelet logs errors too (a node not registered yet), so
+// systemd's lines, which say when it exited, are kept apart from them.
 func (f *fixture) logKubeletOnFailure() {
 	if !f.t.Failed() {
 		return
@@ -121,23 +123,31 @@ func (f *fixture) logKubeletOnFailure() {
 	for _, n := range f.nodes.Nodes {
 		state := run(n, "systemctl", "show", "kubelet.service", "--property=NRestarts,ExecMainStatus,ExecMainExitTimestamp,ActiveState")
 		journal := run(n, "journalctl", "--unit=kubelet.service", "--no-pager", "--output=short-precise")
-		var failures []string
+		var unit, errs []string
 		for line := range strings.Lines(journal) {
-			if kubeletFailure.MatchString(line) {
-				failures = append(failures, line)
+			switch {
+			case systemdOnKubelet.MatchString(line):
+				unit = append(unit, line)
+			case kubeletError.MatchString(line):
+				errs = append(errs, line)
 			}
 		}
-		failures = failures[max(0, len(failures)-60):]
 		lines := strings.SplitAfter(journal, "\n")
-		f.t.Logf("%s: kubelet.service:\n%s\nsystemd's lines about it and its errors (the last 60):\n%s\nthe journal's last 40 lines:\n%s",
-			n.Name, state, strings.Join(failures, ""), strings.Join(lines[max(0, len(lines)-41):], ""))
+		f.t.Logf("%s: kubelet.service:\n%s\nsystemd's lines about it (the last 100):\n%s\nits error lines (the last 30):\n%s\nthe journal's last 40 lines:\n%s",
+			n.Name, state, last(unit, 100), last(errs, 30), strings.Join(lines[max(0, len(lines)-41):], ""))
 	}
 }
 
-// kubeletFailure matches the journal lines that tell when and why a kubelet
-// stopped: systemd's about the unit (started, exited, restart scheduled),
-// and the kubelet's klog error and fatal lines ("E1207 13:41:34.123456 ...").
-var kubeletFailure = regexp.MustCompile(`systemd\[1\]: .*kubelet\.service|\]: [EF]\d{4} |failed to run Kubelet|command failed`)
+// systemdOnKubelet matches systemd's journal lines about the kubelet's unit
+// (started, exited and how, restart scheduled); kubeletError the kubelet's
+// own error and fatal lines ("E1207 13:41:34.123456 ...").
+var (
+	systemdOnKubelet = regexp.MustCompile(`systemd\[1\]: .*kubelet\.service`)
+	kubeletError     = regexp.MustCompile(`\]: [EF]\d{4} `)
+)
+
+// last joins the last n lines.
+func last(lines []string, n int) string { return strings.Join(lines[max(0, len(lines)-n):], "") }
 
 func (f *fixture) write() {
 	var b strings.Builder
