@@ -195,6 +195,23 @@ document.getElementById('status').dispatchEvent(new Event('change'))`)
 	browse(t, ctx, chromedp.Navigate(page+"syncs/"+f.ns+"/ready"), chromedp.WaitVisible(`button[data-action="resume"]`))
 	browse(t, ctx, chromedp.Click(`button[data-action="resume"]`), chromedp.WaitVisible(`button[data-action="suspend"]`))
 	p.eventually("ready is resumed", 20*time.Second, func() bool { return slices.Contains(states(t, base), "ready=Ready") })
+	// An update leaves the parts that did not change alone: the button
+	// under the pointer, or with the keyboard's focus, stays where it is.
+	evalJS[bool](t, ctx, `window.actions = document.getElementById('actions');
+window.updates = 0;
+document.addEventListener('gitsync:updated', function () { window.updates++; });
+document.querySelector('button[data-action="sync"]').focus();
+true`)
+	if code, body := fetchPage(t, page+"syncs/"+f.ns+"/ready/sync", "POST", map[string]string{"Authorization": "Bearer " + uiToken}); code != http.StatusOK {
+		t.Fatalf("sync now with the token answered %d: %s", code, body)
+	}
+	waitFor(t, ctx, 30*time.Second, `window.updates > 0`)
+	if !evalJS[bool](t, ctx, `document.getElementById('actions') === window.actions`) {
+		t.Error("an update replaced the actions, which had not changed")
+	}
+	if got := evalJS[string](t, ctx, `document.activeElement.textContent`); got != "Sync now" {
+		t.Errorf("after an update the focus is on %q, want the Sync now button", got)
+	}
 	requested := f.requestedAt("ready")
 	browse(t, ctx, chromedp.Click(`button[data-action="sync"]`))
 	p.eventually("sync now asks for a sync (gitsync.io/requested-at)", 10*time.Second, func() bool { return f.requestedAt("ready") != requested })

@@ -16,9 +16,11 @@
       })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, 'text/html');
+        // A part that did not change stays the node it was, so an update
+        // does not take the button under the pointer or the focus.
         doc.querySelectorAll('[data-live]').forEach(function (fresh) {
           var old = document.getElementById(fresh.id);
-          if (old) old.replaceWith(document.adoptNode(fresh));
+          if (old && !old.isEqualNode(fresh)) old.replaceWith(document.adoptNode(fresh));
         });
         filter();
         document.dispatchEvent(new CustomEvent('gitsync:updated'));
