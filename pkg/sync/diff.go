@@ -31,7 +31,7 @@ func (s *Syncer) Diff(ctx context.Context) (*Result, []apply.ObjectDiff, error) 
 		if err != nil {
 			return nil, err
 		}
-		return s.renderer.RenderWith(ctx, art.Dir, art.Blobs, s.opts.Path, gen)
+		return s.render(ctx, art, gen)
 	})
 	if err != nil {
 		return r, nil, &Error{Phase: PhaseRender, Err: err}

@@ -186,7 +186,7 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 			return nil, err
 		}
 		hooks = hs
-		return s.renderer.RenderWith(ctx, art.Dir, art.Blobs, s.opts.Path, gen)
+		return s.render(ctx, art, gen)
 	})
 	if err != nil {
 		return &Error{Phase: PhaseRender, Err: err}
@@ -243,6 +243,15 @@ func appliesRevision(status []byte, revision string) bool {
 	var old Status
 	_ = json.Unmarshal(status, &old)
 	return revision != old.LastAppliedRevision || !old.Ready
+}
+
+// render renders the sync's path of the snapshot art, with gen (nil for
+// none), as a git tree where the snapshot's blobs are recorded.
+func (s *Syncer) render(ctx context.Context, art source.Artifact, gen *render.Generated) (*render.Result, error) {
+	if art.Blobs == nil {
+		return s.renderer.RenderWith(ctx, art.Dir, nil, s.opts.Path, gen)
+	}
+	return s.renderer.RenderTree(ctx, render.Tree{Blobs: art.Blobs, Read: art.ReadFile}, s.opts.Path, gen)
 }
 
 // renderChart renders the sync's chart, if it has one, with the cluster's

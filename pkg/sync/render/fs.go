@@ -21,7 +21,8 @@ import (
 // a path that leaves the snapshot, by `..`, by an absolute path or through a symlink, is refused,
 // and the refusal is kept in failed so the render fails even when kustomize swallows the error.
 // It never looks outside either: symlinks are followed one component at a time, each target
-// checked before it is followed, and every access goes through an os.Root.
+// checked before it is followed, and every access to a directory on disk goes through an
+// os.Root; a snapshot given as a git Tree is read by its blobs, from no directory.
 //
 // Every question it answers (does this exist, what is in this file, which YAML files are in this
 // directory) is recorded with its answer in seen: those are the render's inputs.
@@ -32,8 +33,8 @@ type confinedFS struct {
 	virtual     map[string]virtualFile
 	generated   *Generated // added to the render; recorded as read when it is
 	virtualDirs map[string]bool
-	root        *os.Root
-	dir         string            // the snapshot's absolute path, symlinks resolved
+	files       files
+	dir         string            // the snapshot's absolute path, symlinks resolved; for a Tree, treeRoot
 	seen        inputs            // every question answered, with the answer
 	resolved    map[string]node   // where paths resolved to, so far
 	refs        map[string]string // referenced path → the file that referenced it
@@ -102,11 +103,27 @@ func openRepository(root string) (*confinedFS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &confinedFS{ctx: context.Background(), root: r, dir: dir, seen: inputs{}, resolved: map[string]node{}, refs: map[string]string{},
-		virtual: map[string]virtualFile{}, virtualDirs: map[string]bool{}, contents: &contents{}, readBlobs: map[string]string{}}, nil
+	return newConfinedFS(dirFiles{r}, dir), nil
 }
 
-func (f *confinedFS) Close() error { return f.root.Close() }
+// treeRoot is where kustomize sees a Tree's files: paths it hands back are
+// turned into repository-relative ones, and none is looked for on disk.
+const treeRoot = "/gitsync-snapshot"
+
+// openTree serves the files of t.
+func openTree(t Tree) *confinedFS {
+	files := &treeFiles{tree: t}
+	f := newConfinedFS(files, filepath.FromSlash(treeRoot))
+	f.blobs, f.tree = t.Blobs, files.listing() // listing any directory needs all of them
+	return f
+}
+
+func newConfinedFS(files files, dir string) *confinedFS {
+	return &confinedFS{ctx: context.Background(), files: files, dir: dir, seen: inputs{}, resolved: map[string]node{}, refs: map[string]string{},
+		virtual: map[string]virtualFile{}, virtualDirs: map[string]bool{}, contents: &contents{}, readBlobs: map[string]string{}}
+}
+
+func (f *confinedFS) Close() error { return f.files.close() }
 
 // rel turns a path kustomize hands over (absolute, under dir) into a repository-relative one.
 func (f *confinedFS) rel(p string) (string, error) {
@@ -144,12 +161,12 @@ func (f *confinedFS) resolveFollowing(rel string, links int) (node, error) {
 		return node{}, err
 	}
 	real := path.Join(parent.real, path.Base(rel))
-	info, err := f.root.Lstat(real)
+	kind, err := f.files.kind(real)
 	if err != nil {
 		return node{}, err
 	}
-	n := node{real: real, dir: info.IsDir()}
-	if info.Mode()&fs.ModeSymlink != 0 {
+	n := node{real: real, dir: kind == fs.ModeDir}
+	if kind == fs.ModeSymlink {
 		n, err = f.resolveLink(real, rel, links+1)
 	}
 	if err == nil {
@@ -174,7 +191,7 @@ func (f *confinedFS) resolveLink(real, asked string, links int) (node, error) {
 // follow reads the symlink link (met while resolving asked) and returns its target relative to
 // the repository, or refuses it when the target is outside.
 func (f *confinedFS) follow(link, asked string) (string, error) {
-	target, err := f.root.Readlink(link)
+	target, err := f.files.readlink(link)
 	if err != nil {
 		return "", err
 	}
@@ -211,7 +228,7 @@ func (f *confinedFS) read(rel string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.root.ReadFile(n.real)
+	return f.files.readFile(n.real)
 }
 
 // listYAML names the *.yaml and *.yml files directly in dir, sorted, from
@@ -240,7 +257,7 @@ func (f *confinedFS) readYAMLDir(dir string) ([]string, error) {
 	if f.blobs != nil && n.dir {
 		entries = f.inTree(n.real)
 	} else {
-		entries, err = f.readDir(n.real)
+		entries, err = f.files.readDir(n.real)
 	}
 	var names []string
 	for _, e := range entries {
@@ -258,42 +275,11 @@ type dirent struct {
 	typ  fs.FileMode
 }
 
-// readDir reads the directory real of the snapshot. What it read before an
-// error is returned with it.
-func (f *confinedFS) readDir(real string) ([]dirent, error) {
-	d, err := f.root.Open(real)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	entries, err := d.ReadDir(-1)
-	out := make([]dirent, len(entries))
-	for i, e := range entries {
-		out[i] = dirent{e.Name(), e.Type()}
-	}
-	return out, err
-}
-
 // inTree lists the directory real of the snapshot from its git tree, as the
-// blobs tell it, without reading the directory: os.Root stats every entry of
-// a directory it reads, 35 ms for 10,000 files at each render. The snapshot
-// holds exactly the tree's files and links, and a directory is there because
-// something is in it.
+// blobs tell it, without reading the directory (treeDirs).
 func (f *confinedFS) inTree(real string) []dirent {
 	if f.tree == nil {
-		f.tree = map[string][]dirent{}
-		dirs := map[string]bool{".": true}
-		for p, blob := range f.blobs {
-			typ := fs.FileMode(0)
-			if strings.HasPrefix(blob, "0120000 ") { // git's mode of a symlink
-				typ = fs.ModeSymlink
-			}
-			f.tree[path.Dir(p)] = append(f.tree[path.Dir(p)], dirent{path.Base(p), typ})
-			for d := path.Dir(p); !dirs[d]; d = path.Dir(d) {
-				dirs[d] = true
-				f.tree[path.Dir(d)] = append(f.tree[path.Dir(d)], dirent{path.Base(d), fs.ModeDir})
-			}
-		}
+		f.tree = treeDirs(f.blobs)
 	}
 	return f.tree[real]
 }

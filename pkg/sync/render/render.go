@@ -172,6 +172,24 @@ const generatedOnly = "\x00generated"
 
 // RenderWith is RenderSnapshot with gen (nil for none) added; see Generated.
 func (r *Renderer) RenderWith(ctx context.Context, root string, blobs map[string]string, path string, gen *Generated) (*Result, error) {
+	return r.renderFrom(ctx, path, gen, func() (*confinedFS, error) {
+		fsys, err := openRepository(root)
+		if err == nil {
+			fsys.blobs = blobs
+		}
+		return fsys, err
+	})
+}
+
+// RenderTree is RenderWith of a snapshot given as a git Tree: it reads the
+// files it needs through the Tree, and no directory. The output is the same
+// as RenderWith's of a directory holding that tree.
+func (r *Renderer) RenderTree(ctx context.Context, t Tree, path string, gen *Generated) (*Result, error) {
+	return r.renderFrom(ctx, path, gen, func() (*confinedFS, error) { return openTree(t), nil })
+}
+
+// renderFrom renders path, with gen, of the snapshot open serves.
+func (r *Renderer) renderFrom(ctx context.Context, path string, gen *Generated, open func() (*confinedFS, error)) (*Result, error) {
 	rel, err := cleanPath(path)
 	if err != nil {
 		return nil, err
@@ -186,13 +204,13 @@ func (r *Renderer) RenderWith(ctx context.Context, root string, blobs map[string
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("render %s: %w", rel, err)
 	}
-	fsys, err := openRepository(root)
+	fsys, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("render %s: open repository: %w", rel, err)
 	}
 	defer fsys.Close()
 	fsys.ctx, fsys.remote, fsys.generated = ctx, r.remote, gen
-	fsys.blobs, fsys.contents, fsys.decryptor = blobs, &r.contents, r.currentDecryptor()
+	fsys.contents, fsys.decryptor = &r.contents, r.currentDecryptor()
 	if res, ok := r.cache.reuse(fsys, key, r.shared); ok {
 		return res, nil
 	}

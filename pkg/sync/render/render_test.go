@@ -346,7 +346,21 @@ func (tc badRepo) test(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := New().Render(t.Context(), root, tc.path)
+	// The same repository as a git Tree, read from no directory, must be
+	// refused alike.
+	tree := treeOf(t, root)
+	t.Run("directory", func(t *testing.T) {
+		res, err := New().Render(t.Context(), root, tc.path)
+		tc.check(t, root, res, err)
+	})
+	t.Run("tree", func(t *testing.T) {
+		res, err := New().RenderTree(t.Context(), tree, tc.path, nil)
+		tc.check(t, root, res, err)
+	})
+}
+
+func (tc badRepo) check(t *testing.T, root string, res *Result, err error) {
+	t.Helper()
 	if err == nil {
 		t.Fatalf("rendered %d objects, want an error: %s", len(res.Objects), yamlOf(t, res))
 	}

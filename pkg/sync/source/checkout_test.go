@@ -4,8 +4,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitsync-io/gitsync/pkg/sync/source"
@@ -30,6 +33,29 @@ func TestSnapshotContent(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, readTree(t, art.Dir)); diff != "" {
 			t.Errorf("snapshot (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("ReadFile reads each file of Blobs as its blob", func(t *testing.T) {
+		got := map[string]string{}
+		for name, blob := range art.Blobs {
+			data, err := art.ReadFile(name)
+			if err != nil {
+				t.Fatalf("ReadFile(%q): %v", name, err)
+			}
+			mode, hash, _ := strings.Cut(blob, " ")
+			if sum := plumbing.ComputeHash(plumbing.BlobObject, data).String(); sum != hash {
+				t.Errorf("ReadFile(%q) holds blob %s, Blobs say %s", name, sum, hash)
+			}
+			if mode == filemode.Symlink.String() {
+				data = append([]byte("-> "), data...)
+			}
+			got[name] = string(data)
+		}
+		if diff := cmp.Diff(readTree(t, art.Dir), got); diff != "" {
+			t.Errorf("ReadFile of Blobs (-directory +ReadFile):\n%s", diff)
+		}
+		if _, err := art.ReadFile("base/deep"); err == nil {
+			t.Error("ReadFile of a directory: no error")
 		}
 	})
 	t.Run("has no .git directory", func(t *testing.T) {

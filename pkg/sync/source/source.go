@@ -12,6 +12,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 )
 
 // DefaultKeepSnapshots is how many snapshots of a repository pruning keeps
@@ -81,6 +82,21 @@ type Artifact struct {
 	Blobs map[string]string
 	// Signature is who signed the revision, when Options.Verify asked.
 	Signature *Signature
+}
+
+// ReadFile returns what the file name of Blobs holds (for a symbolic link,
+// its target), as render.Tree's Read wants it.
+func (a Artifact) ReadFile(name string) ([]byte, error) {
+	blob, ok := a.Blobs[name]
+	if !ok {
+		return nil, fmt.Errorf("the snapshot of %s holds no file %q", a.Revision, name)
+	}
+	file := filepath.Join(a.Dir, filepath.FromSlash(name))
+	if strings.HasPrefix(blob, filemode.Symlink.String()+" ") {
+		target, err := os.Readlink(file)
+		return []byte(target), err
+	}
+	return os.ReadFile(file)
 }
 
 // Source fetches snapshots of one repository's ref. It is safe for
