@@ -27,7 +27,7 @@ func (s *Syncer) Diff(ctx context.Context) (*Result, []apply.ObjectDiff, error) 
 		return r, nil, &Error{Phase: PhaseRender, Err: err}
 	}
 	out, err := timed(&r.Timings.Render, func() (*render.Result, error) {
-		gen, _, err := s.renderChart(ctx, r, art.Dir) // hooks are not the sync's objects: no diff
+		gen, _, err := s.renderChart(ctx, r, art) // hooks are not the sync's objects: no diff
 		if err != nil {
 			return nil, err
 		}

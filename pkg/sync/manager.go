@@ -164,7 +164,7 @@ func NewManager(cfg *rest.Config, syncs []Managed, opts ManagerOptions) (*Manage
 		}
 		key := sourceKey(s.Options)
 		if sh.sources[key] == nil {
-			src, err := source.New(s.Options.Source)
+			src, err := newSource(s.Options.Source)
 			if err != nil {
 				return nil, fmt.Errorf("sync %s: %w", s.Options.Name, err)
 			}

@@ -19,6 +19,15 @@ import (
 // sharedSource it reads with the other syncs of a Manager.
 type fetcher interface {
 	Fetch(ctx context.Context) (source.Artifact, error)
+	ReadFile(art source.Artifact, name string) ([]byte, error)
+	Checkout(art source.Artifact) (string, error)
+}
+
+// newSource returns the Source of opts for a sync, which renders from the
+// snapshot's blobs and checks out a directory only for a Helm chart.
+func newSource(opts source.Options) (*source.Source, error) {
+	opts.NoCheckout = true
+	return source.New(opts)
 }
 
 // shared is what the syncs of one Manager hold in common, so that a
@@ -206,6 +215,14 @@ func (s *sharedSource) fetch(ctx context.Context, c *fetchCall) {
 	s.mu.Unlock()
 	close(c.done)
 }
+
+// ReadFile is source.Source's.
+func (s *sharedSource) ReadFile(art source.Artifact, name string) ([]byte, error) {
+	return s.src.ReadFile(art, name)
+}
+
+// Checkout is source.Source's.
+func (s *sharedSource) Checkout(art source.Artifact) (string, error) { return s.src.Checkout(art) }
 
 // Fetches returns how many fetches the source made.
 func (s *sharedSource) Fetches() int {

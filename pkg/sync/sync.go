@@ -60,7 +60,7 @@ func New(cfg *rest.Config, opts Options) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := source.New(opts.Source)
+	src, err := newSource(opts.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	}
 	var hooks []chart.Hook
 	out, err := timed(&r.Timings.Render, func() (*render.Result, error) {
-		gen, hs, err := s.renderChart(ctx, r, art.Dir)
+		gen, hs, err := s.renderChart(ctx, r, art)
 		if err != nil {
 			return nil, err
 		}
@@ -246,19 +246,21 @@ func appliesRevision(status []byte, revision string) bool {
 }
 
 // render renders the sync's path of the snapshot art, with gen (nil for
-// none), as a git tree where the snapshot's blobs are recorded.
+// none), from the snapshot's blobs.
 func (s *Syncer) render(ctx context.Context, art source.Artifact, gen *render.Generated) (*render.Result, error) {
-	if art.Blobs == nil {
-		return s.renderer.RenderWith(ctx, art.Dir, nil, s.opts.Path, gen)
-	}
-	return s.renderer.RenderTree(ctx, render.Tree{Blobs: art.Blobs, Read: art.ReadFile}, s.opts.Path, gen)
+	read := func(name string) ([]byte, error) { return s.source.ReadFile(art, name) }
+	return s.renderer.RenderTree(ctx, render.Tree{Blobs: art.Blobs, Read: read}, s.opts.Path, gen)
 }
 
 // renderChart renders the sync's chart, if it has one, with the cluster's
 // version and API versions as .Capabilities.
-func (s *Syncer) renderChart(ctx context.Context, r *Result, dir string) (*render.Generated, []chart.Hook, error) {
+func (s *Syncer) renderChart(ctx context.Context, r *Result, art source.Artifact) (*render.Generated, []chart.Hook, error) {
 	if s.charts == nil {
 		return nil, nil, nil
+	}
+	dir, err := s.source.Checkout(art) // Helm loads a chart from a directory
+	if err != nil {
+		return nil, nil, err
 	}
 	version, apis, err := s.cluster.Capabilities()
 	if err != nil {

@@ -85,6 +85,17 @@ func (r *Repo) Symlink(t testing.TB, path, target string) string {
 	return r.commit(t, "link "+path)
 }
 
+// Executable commits an executable file at path, pushes, and returns the
+// new commit's SHA.
+func (r *Repo) Executable(t testing.TB, path, content string) string {
+	t.Helper()
+	r.write(t, path, content)
+	if err := os.Chmod(r.workPath(t, path), 0o755); err != nil {
+		t.Fatalf("gitserver: chmod %s: %v", path, err)
+	}
+	return r.commit(t, "add "+path)
+}
+
 func (r *Repo) write(t testing.TB, path, content string) {
 	t.Helper()
 	full := r.workPath(t, path)

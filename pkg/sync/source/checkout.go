@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -17,30 +19,30 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// blobs maps each file of a snapshot to its git mode and blob, so that the
-// next snapshot can hard-link the files that did not change instead of
-// writing them again: snapshot files are read-only and never modified, and a
-// link keeps its data even after pruning removes the older snapshot.
+// blobs maps each file of a revision to its git mode and blob, "0100644
+// <sha1>": what the revision's record holds, and render.Tree's Blobs.
 type blobs map[string]string
 
-// base is the snapshot a new one may link unchanged files from.
+// base is the revision a fetch starts from: the one it tells the server it
+// has, whose blobs the new one need not download again.
 type base struct {
-	dir   string
+	rev   plumbing.Hash // zero for none
 	blobs blobs
 }
 
-// writeTree writes the commit's files into dir, read-only, and its symbolic
-// links as links, without following them. Submodules are left out. Files
-// whose blob is the same in from are hard-linked from there, on every core:
-// after a small commit to a large tree, linking is nearly all the work. The
-// walk reads tree objects only; a blob is read when its file is written.
-func writeTree(ctx context.Context, commit *object.Commit, dir string, from base) (blobs, error) {
+// storeTree keeps every blob of the commit's files in the store, where it
+// is not already, and returns the files' blobs. Submodules are left out. The
+// walk reads tree objects only; a blob is read when it is written.
+func (s snapshots) storeTree(ctx context.Context, commit *object.Commit) (blobs, error) {
 	tree, err := commit.Tree()
 	if err != nil {
 		return nil, err
 	}
-	written := blobs{}
-	var links, writes []entry
+	held, err := s.store.listing()
+	if err != nil {
+		return nil, err
+	}
+	files := blobs{}
 	walker := object.NewTreeWalker(tree, true, nil)
 	defer walker.Close()
 	for {
@@ -57,36 +59,88 @@ func writeTree(ctx context.Context, commit *object.Commit, dir string, from base
 		if !safePath(name) {
 			return nil, withKind(InvalidTree, fmt.Errorf("the tree holds the unsafe path %q", name))
 		}
-		path := filepath.Join(dir, filepath.FromSlash(name))
-		switch e.Mode {
-		case filemode.Dir:
-			if err := os.Mkdir(path, 0o755); err != nil {
-				return nil, err
-			}
-			continue
-		case filemode.Submodule:
+		if e.Mode == filemode.Dir || e.Mode == filemode.Submodule {
 			continue
 		}
-		blob := e.Mode.String() + " " + e.Hash.String()
-		written[name] = blob
-		f := entry{name: name, path: path, mode: e.Mode, hash: e.Hash}
-		if e.Mode != filemode.Symlink && from.blobs[name] == blob {
-			links = append(links, f)
-		} else {
-			writes = append(writes, f)
+		files[name] = e.Mode.String() + " " + e.Hash.String()
+		if held[e.Hash] {
+			continue
 		}
-	}
-	// A link fails if the base was pruned meanwhile: write the file instead.
-	failed, err := link(ctx, from.dir, links)
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range append(writes, failed...) {
-		if err := writeEntry(tree, f); err != nil {
+		if err := s.storeBlob(tree, name, e); err != nil {
 			return nil, err
 		}
+		held[e.Hash] = true
 	}
-	return written, nil
+	return files, nil
+}
+
+func (s snapshots) storeBlob(tree *object.Tree, name string, e object.TreeEntry) error {
+	f, err := tree.TreeEntryFile(&object.TreeEntry{Name: name, Mode: e.Mode, Hash: e.Hash})
+	if err != nil {
+		return err
+	}
+	r, err := f.Reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return s.store.write(e.Hash, r)
+}
+
+// checkout writes the files b into dir, read-only (0444, or 0555 if
+// executable), and its symbolic links as links: hard links to the store's
+// blobs, on every core, copies for executables.
+func (b blobStore) checkout(dir string, files blobs) error {
+	names := slices.Sorted(maps.Keys(files)) // a directory before what is in it
+	for _, name := range names {
+		if !safePath(name) {
+			return withKind(InvalidTree, fmt.Errorf("the record holds the unsafe path %q", name))
+		}
+		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(path.Dir(name))), 0o755); err != nil {
+			return err
+		}
+	}
+	return onEveryCore(len(names), func(i int) error {
+		name := names[i]
+		mode, hash, ok := strings.Cut(files[name], " ")
+		if !ok || !plumbing.IsHash(hash) {
+			return fmt.Errorf("the record of %q is damaged", name)
+		}
+		target := filepath.Join(dir, filepath.FromSlash(name))
+		blob := b.path(plumbing.NewHash(hash))
+		switch mode {
+		case filemode.Symlink.String():
+			content, err := b.read(plumbing.NewHash(hash))
+			if err != nil {
+				return fmt.Errorf("the blob of %q: %w", name, err)
+			}
+			return os.Symlink(string(content), target)
+		case filemode.Executable.String():
+			content, err := b.read(plumbing.NewHash(hash))
+			if err != nil {
+				return fmt.Errorf("the blob of %q: %w", name, err)
+			}
+			return os.WriteFile(target, content, 0o555)
+		}
+		return os.Link(blob, target)
+	})
+}
+
+// onEveryCore calls f for each index below n, spread over one goroutine per
+// core, and returns the first error.
+func onEveryCore(n int, f func(i int) error) error {
+	var g errgroup.Group
+	for w := range runtime.GOMAXPROCS(0) {
+		g.Go(func() error {
+			for i := w; i < n; i += runtime.GOMAXPROCS(0) {
+				if err := f(i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // walkError is the tree walker's error, as InvalidTree where the tree holds
@@ -96,53 +150,6 @@ func walkError(name string, err error) error {
 		return err
 	}
 	return withKind(InvalidTree, fmt.Errorf("the tree holds the path %q: %w", name, err))
-}
-
-// entry is one file of the tree being written.
-type entry struct {
-	name, path string
-	mode       filemode.FileMode
-	hash       plumbing.Hash
-}
-
-// link hard-links each file from the base snapshot in baseDir, on every
-// core, and returns those it could not link.
-func link(ctx context.Context, baseDir string, files []entry) ([]entry, error) {
-	workers := min(runtime.GOMAXPROCS(0), len(files))
-	failed := make([][]entry, workers)
-	g, ctx := errgroup.WithContext(ctx)
-	for w := range workers {
-		g.Go(func() error {
-			for i := w; i < len(files); i += workers {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				f := files[i]
-				if os.Link(filepath.Join(baseDir, filepath.FromSlash(f.name)), f.path) != nil {
-					failed[w] = append(failed[w], f)
-				}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return slices.Concat(failed...), nil
-}
-
-func writeEntry(tree *object.Tree, e entry) error {
-	f, err := tree.TreeEntryFile(&object.TreeEntry{Name: e.name, Mode: e.mode, Hash: e.hash})
-	if err != nil {
-		return err
-	}
-	switch e.mode {
-	case filemode.Symlink:
-		return writeSymlink(f, e.path)
-	case filemode.Executable:
-		return writeBlob(f, e.path, 0o555)
-	}
-	return writeBlob(f, e.path, 0o444)
 }
 
 // safePath refuses paths that leave the snapshot or write into a .git
@@ -157,29 +164,4 @@ func safePath(name string) bool {
 		}
 	}
 	return true
-}
-
-func writeSymlink(f *object.File, path string) error {
-	target, err := f.Contents()
-	if err != nil {
-		return err
-	}
-	return os.Symlink(target, path)
-}
-
-func writeBlob(f *object.File, path string, mode os.FileMode) error {
-	r, err := f.Reader()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, r)
-	if closeErr := out.Close(); err == nil {
-		err = closeErr
-	}
-	return err
 }

@@ -21,7 +21,8 @@ func TestSnapshotContent(t *testing.T) {
 	repo.Symlink(t, "link.yaml", "app.yaml")
 	repo.Symlink(t, "base/up", "..")
 	repo.Symlink(t, "escape", "../../../../etc/passwd")
-	art := fetch(t, newSource(t, source.Options{URL: repo.URL()}))
+	src := newSource(t, source.Options{URL: repo.URL()})
+	art := fetch(t, src)
 
 	t.Run("holds the whole tree, with symlinks as links to their recorded targets", func(t *testing.T) {
 		want := map[string]string{
@@ -38,7 +39,7 @@ func TestSnapshotContent(t *testing.T) {
 	t.Run("ReadFile reads each file of Blobs as its blob", func(t *testing.T) {
 		got := map[string]string{}
 		for name, blob := range art.Blobs {
-			data, err := art.ReadFile(name)
+			data, err := src.ReadFile(art, name)
 			if err != nil {
 				t.Fatalf("ReadFile(%q): %v", name, err)
 			}
@@ -54,7 +55,7 @@ func TestSnapshotContent(t *testing.T) {
 		if diff := cmp.Diff(readTree(t, art.Dir), got); diff != "" {
 			t.Errorf("ReadFile of Blobs (-directory +ReadFile):\n%s", diff)
 		}
-		if _, err := art.ReadFile("base/deep"); err == nil {
+		if _, err := src.ReadFile(art, "base/deep"); err == nil {
 			t.Error("ReadFile of a directory: no error")
 		}
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -31,13 +30,13 @@ func (s *Source) Fetch(ctx context.Context) (Artifact, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.closeStream()
-	if dir, ok := s.pinned(); ok {
+	if s.pinned() {
 		t := target{commit: plumbing.NewHash(s.ref)}
 		if sig, known, err := s.verifyKept(t); known {
 			if err != nil {
 				return Artifact{}, s.failVerify(ctx, t, err)
 			}
-			return s.artifact(t, dir, true, sig), nil
+			return s.artifact(ctx, t, true, sig)
 		}
 	}
 	auth, release, err := s.authMethod(ctx)
@@ -53,23 +52,28 @@ func (s *Source) Fetch(ctx context.Context) (Artifact, error) {
 	if err != nil {
 		return Artifact{}, s.failVerify(ctx, t, err)
 	}
-	if dir, ok := s.snapshots.lookup(t.commit); ok && known {
-		return s.artifact(t, dir, true, sig), nil
+	if known && s.snapshots.lookup(t.commit) {
+		return s.artifact(ctx, t, true, sig)
 	}
 	return s.fetchNew(ctx, auth, t)
 }
 
-// pinned returns the snapshot of a commit SHA ref, which never changes.
-func (s *Source) pinned() (string, bool) {
-	if !isCommitSHA(s.ref) {
-		return "", false
-	}
-	return s.snapshots.lookup(plumbing.NewHash(s.ref))
+// pinned reports whether the ref is a commit SHA that is kept: it never
+// changes.
+func (s *Source) pinned() bool {
+	return isCommitSHA(s.ref) && s.snapshots.lookup(plumbing.NewHash(s.ref))
 }
 
-// fetchNew downloads the target, verifies it, publishes its snapshot and
-// prunes old ones.
+// fetchNew downloads the target, verifies it, keeps it and prunes old
+// revisions.
 func (s *Source) fetchNew(ctx context.Context, auth transport.AuthMethod, t target) (Artifact, error) {
+	// From the revision it starts from to the new one's record, no sweep
+	// may remove a blob the new revision holds.
+	unlock, err := s.snapshots.lock.shared()
+	if err != nil {
+		return Artifact{}, s.fail(ctx, "fetch", err)
+	}
+	defer func() { unlock() }()
 	from := s.snapshots.newest()
 	got, err := s.download(ctx, auth, t, from)
 	if err != nil {
@@ -84,11 +88,7 @@ func (s *Source) fetchNew(ctx context.Context, auth transport.AuthMethod, t targ
 	if err != nil {
 		return Artifact{}, s.failVerify(ctx, t, err)
 	}
-	var written blobs
-	dir, err := s.snapshots.publish(commit.Hash, func(tmp string) (err error) {
-		written, err = writeTree(ctx, commit, tmp, from)
-		return err
-	})
+	written, err := s.snapshots.storeTree(ctx, commit)
 	if err != nil {
 		return Artifact{}, s.fail(ctx, "checkout", err)
 	}
@@ -96,23 +96,34 @@ func (s *Source) fetchNew(ctx context.Context, auth transport.AuthMethod, t targ
 		logr.FromContextOrDiscard(ctx).Error(err, "keeping the revision's trees failed; the next fetch downloads the whole revision", "url", s.remote.display)
 	}
 	if err := s.snapshots.recordBlobs(commit.Hash, written); err != nil {
-		logr.FromContextOrDiscard(ctx).Error(err, "recording the snapshot's blobs failed; the next fetch writes every file", "url", s.remote.display)
-	} else {
-		s.blobs.keep(commit.Hash, written)
+		return Artifact{}, s.fail(ctx, "checkout", err)
 	}
+	s.blobs.keep(commit.Hash, written)
+	unlock()
+	unlock = func() {}
 	if err := s.snapshots.prune(s.keep, commit.Hash); err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "pruning old snapshots failed; the next fetch retries", "url", s.remote.display)
 	}
-	return s.artifact(t, dir, false, sig), nil
+	return s.artifact(ctx, t, false, sig)
 }
 
-func (s *Source) artifact(t target, dir string, cached bool, sig *Signature) Artifact {
+// artifact returns the kept revision t, checked out unless NoCheckout.
+func (s *Source) artifact(ctx context.Context, t target, cached bool, sig *Signature) (Artifact, error) {
 	ref := t.name.String()
 	if t.name == "" || isCommitSHA(s.ref) {
 		ref = t.commit.String()
 	}
-	return Artifact{URL: s.remote.display, Ref: ref, Revision: t.commit.String(), Dir: dir, Cached: cached,
-		Blobs: s.blobs.of(t.commit, s.snapshots), Signature: sig}
+	b, err := s.blobs.of(t.commit, s.snapshots)
+	if err != nil {
+		return Artifact{}, s.fail(ctx, "checkout", err)
+	}
+	art := Artifact{URL: s.remote.display, Ref: ref, Revision: t.commit.String(), Cached: cached, Blobs: b, Signature: sig}
+	if !s.noCheckout {
+		if art.Dir, err = s.snapshots.checkout(t.commit, b); err != nil {
+			return Artifact{}, s.fail(ctx, "checkout", err)
+		}
+	}
+	return art, nil
 }
 
 // fetched is what a download brought: the commit, and the annotated tag
@@ -134,7 +145,7 @@ func (s *Source) download(ctx context.Context, auth transport.AuthMethod, t targ
 		return s.downloadCommit(ctx, auth, t)
 	case t.name == "":
 		return s.downloadCommitV0(ctx, auth, t)
-	case from.dir != "":
+	case !from.rev.IsZero():
 		got, err := s.fetchRef(ctx, auth, t, from)
 		if err == nil || ctx.Err() != nil {
 			return got, err
@@ -171,7 +182,7 @@ func (s *Source) fetchRef(ctx context.Context, auth transport.AuthMethod, t targ
 	}
 	if s.protocol == protocolV2 {
 		got, err := s.fetchV2(ctx, auth, st, t, from)
-		if err == nil || ctx.Err() != nil || from.dir != "" {
+		if err == nil || ctx.Err() != nil || !from.rev.IsZero() {
 			return got, err
 		}
 		logr.FromContextOrDiscard(ctx).V(1).Info("fetching with git protocol version 2 failed; fetching with version 0",
@@ -185,10 +196,10 @@ func (s *Source) fetchRef(ctx context.Context, auth transport.AuthMethod, t targ
 // storageOn returns an empty in-memory repository, or one holding the
 // revision of the snapshot from.
 func (s *Source) storageOn(from base) (storage.Storer, error) {
-	if from.dir == "" {
+	if from.rev.IsZero() {
 		return memory.NewStorage(), nil
 	}
-	return s.snapshots.newOnSnapshot(plumbing.NewHash(filepath.Base(from.dir)), from)
+	return s.snapshots.newOnSnapshot(from)
 }
 
 // fetchCommit fetches all branches and tags and finds the commit among them.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	git "github.com/go-git/go-git/v5"
@@ -32,11 +31,7 @@ func (s *Source) fetchV2(ctx context.Context, auth transport.AuthMethod, st stor
 	if !t.tag.IsZero() {
 		want = t.tag // an annotated tag is fetched whole, as a refspec naming it would
 	}
-	var have plumbing.Hash
-	if from.dir != "" {
-		have = plumbing.NewHash(filepath.Base(from.dir))
-	}
-	err = s.exchange(ctx, auth, fetchRequest(want, have), capabilities{shallowFetch: true}, func(r io.Reader) error {
+	err = s.exchange(ctx, auth, fetchRequest(want, from.rev), capabilities{shallowFetch: true}, func(r io.Reader) error {
 		return readPack(r, st)
 	})
 	s.closeStream() // the answer's last flush-pkt is left unread: the stream takes no further command

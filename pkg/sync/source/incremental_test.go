@@ -149,8 +149,9 @@ func TestFetchDownloadsTheWholeRevisionWhenTheSnapshotCannotServe(t *testing.T) 
 		{"its commit is gone", func(t *testing.T, art source.Artifact) {
 			remove(t, art.Dir+"/../objects/"+art.Revision)
 		}},
-		{"a file the new commit keeps is gone", func(t *testing.T, art source.Artifact) {
-			remove(t, art.Dir+"/apps/app07/cm0007.yaml")
+		{"a blob the new commit keeps is gone", func(t *testing.T, art source.Artifact) {
+			_, hash, _ := strings.Cut(art.Blobs["apps/app07/cm0007.yaml"], " ")
+			remove(t, art.Dir+"/../blobs/"+hash)
 		}},
 	}
 	for _, tc := range cases {

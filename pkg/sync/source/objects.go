@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -43,11 +42,7 @@ func (s snapshots) saveObjects(st storer.EncodedObjectStorer, hashes ...plumbing
 		if err := appendObject(&buf, o); err != nil {
 			return err
 		}
-		tmp := filepath.Join(s.dir, objectsDir, tempPrefix+h.String())
-		if err := os.WriteFile(tmp, buf.Bytes(), 0o444); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, s.objectPath(h)); err != nil {
+		if err := writeFile(s.objectPath(h), &buf); err != nil {
 			return err
 		}
 	}
@@ -126,10 +121,10 @@ func (s snapshots) loadTag(h plumbing.Hash) (*object.Tag, error) {
 	return t, t.Decode(o)
 }
 
-// pruneObjects keeps the commits of the snapshots that pruning keeps, and
+// pruneObjects keeps the commits of the revisions pruning keeps, and
 // removes the others' and every other object (tags, commits refused) not
 // used for staleTemp.
-func (s snapshots) pruneObjects(snapshots []os.DirEntry, gone []string) error {
+func (s snapshots) pruneObjects(kept, gone map[string]bool) error {
 	entries, err := os.ReadDir(filepath.Join(s.dir, objectsDir))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -137,14 +132,10 @@ func (s snapshots) pruneObjects(snapshots []os.DirEntry, gone []string) error {
 	if err != nil {
 		return err
 	}
-	kept := map[string]bool{}
-	for _, e := range snapshots {
-		kept[e.Name()] = plumbing.IsHash(e.Name()) && !slices.Contains(gone, e.Name())
-	}
 	cutoff := time.Now().Add(-staleTemp)
 	var errs []error
 	for _, e := range entries {
-		if !kept[e.Name()] && modTime(e).Before(cutoff) || slices.Contains(gone, e.Name()) {
+		if !kept[e.Name()] && modTime(e).Before(cutoff) || gone[e.Name()] {
 			errs = append(errs, os.Remove(filepath.Join(s.dir, objectsDir, e.Name())))
 		}
 	}

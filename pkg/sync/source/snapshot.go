@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,32 +24,50 @@ const tempPrefix = ".tmp-"
 // that died while writing it, is removed by pruning.
 const staleTemp = time.Hour
 
-// snapshots is the directory of one repository's published trees, one per
-// commit: <cache>/<digest of URL>/<sha>. A snapshot's modification time is
-// when it was last used, which decides what pruning keeps.
-type snapshots struct{ dir string }
+// snapshots is the directory of one repository's revisions:
+// <cache>/<digest of URL>. A revision is its record, <sha>.files (which blob
+// each file holds), beside its trees (<sha>.trees) and commit (objectsDir),
+// with the blobs in the shared blobStore; a directory of its files,
+// <cache>/<digest>/<sha>, is written only when asked for (checkout). A
+// record's modification time is when the revision was last used, which
+// decides what pruning keeps.
+type snapshots struct {
+	dir   string
+	store blobStore
+	lock  storeLock
+}
 
 func newSnapshots(cacheDir, url string) snapshots {
 	sum := sha256.Sum256([]byte(url))
-	return snapshots{dir: filepath.Join(cacheDir, hex.EncodeToString(sum[:8]))}
+	dir := filepath.Join(cacheDir, hex.EncodeToString(sum[:8]))
+	return snapshots{dir: dir, store: blobStore{dir: filepath.Join(dir, blobsDir)}, lock: newStoreLock(dir)}
 }
 
+// path is where rev's files are checked out.
 func (s snapshots) path(rev plumbing.Hash) string { return filepath.Join(s.dir, rev.String()) }
 
-// lookup returns rev's snapshot if it is published, marking it as just used.
-func (s snapshots) lookup(rev plumbing.Hash) (string, bool) {
-	dir := s.path(rev)
-	return dir, touch(dir) == nil
-}
+func (s snapshots) record(rev plumbing.Hash) string { return s.path(rev) + filesSuffix }
+
+// lookup reports whether rev is kept, marking it as just used.
+func (s snapshots) lookup(rev plumbing.Hash) bool { return touch(s.record(rev)) == nil }
 
 func touch(path string) error {
 	now := time.Now()
 	return os.Chtimes(path, now, now)
 }
 
+// checkout returns the directory of rev's files, b, writing it from the
+// store first if it is not there.
+func (s snapshots) checkout(rev plumbing.Hash, b blobs) (string, error) {
+	if dir := s.path(rev); touch(dir) == nil {
+		return dir, nil
+	}
+	return s.publish(rev, func(tmp string) error { return s.store.checkout(tmp, b) })
+}
+
 // publish lets write fill a temporary directory, then renames it to rev's
-// snapshot in one step, so a snapshot is either complete or absent. If
-// another fetch published rev first, its snapshot wins.
+// checkout in one step, so a checkout is either complete or absent. If
+// another one published rev first, its checkout wins.
 func (s snapshots) publish(rev plumbing.Hash, write func(dir string) error) (string, error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return "", err
@@ -69,22 +88,42 @@ func (s snapshots) publish(rev plumbing.Hash, write func(dir string) error) (str
 }
 
 // trashPrefix names a directory that holds what pruning removes. A pruned
-// snapshot is renamed into one, in one step, so that nothing serves it half
+// checkout is renamed into one, in one step, so that nothing serves it half
 // removed; its files are then removed in the background, off the fetch's
-// path (10,000 files take 0.15 s). A process that exits first leaves the
-// rest to the next prune.
+// path. A process that exits first leaves the rest to the next prune.
 const trashPrefix = ".trash-"
 
-// prune removes all but the keep most recently used snapshots, always
-// keeping current, and unfinished snapshots older than staleTemp.
+// prune removes all but the keep most recently used revisions, always
+// keeping current, and what unfinished writes left for longer than
+// staleTemp; then, in the background, the blobs no kept revision holds.
 func (s snapshots) prune(keep int, current plumbing.Hash) error {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return err
 	}
+	kept := s.kept(entries, keep, current)
 	var errs []error
-	gone := s.expendable(entries, keep, current)
-	errs = append(errs, s.pruneObjects(entries, gone))
+	var gone []string         // directories
+	revs := map[string]bool{} // revisions removed
+	for _, e := range entries {
+		name := e.Name()
+		rev, _, _ := strings.Cut(name, ".")
+		switch {
+		case strings.HasPrefix(name, tempPrefix) && modTime(e).Before(time.Now().Add(-staleTemp)):
+		case !plumbing.IsHash(rev) || kept[rev]:
+			continue
+		}
+		if plumbing.IsHash(rev) {
+			revs[rev] = true
+		}
+		if !e.IsDir() {
+			if err := os.Remove(filepath.Join(s.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		gone = append(gone, name)
+	}
 	if len(gone) > 0 {
 		trash, err := os.MkdirTemp(s.dir, trashPrefix)
 		if err != nil {
@@ -95,48 +134,63 @@ func (s snapshots) prune(keep int, current plumbing.Hash) error {
 			if err := os.Rename(filepath.Join(s.dir, name), filepath.Join(trash, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
 			}
-			for _, suffix := range []string{blobsSuffix, treesSuffix} {
-				if err := os.Remove(filepath.Join(s.dir, name+suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
-					errs = append(errs, err)
-				}
-			}
 		}
 	}
-	if slices.ContainsFunc(entries, isTrash) || len(gone) > 0 {
-		go s.emptyTrash()
+	errs = append(errs, s.pruneObjects(kept, revs))
+	if len(revs) > 0 || slices.ContainsFunc(entries, isTrash) {
+		go s.clean(len(revs) > 0)
 	}
 	return errors.Join(errs...)
 }
 
+// kept returns the revisions pruning keeps: the keep most recently used, and
+// current.
+func (s snapshots) kept(entries []os.DirEntry, keep int, current plumbing.Hash) map[string]bool {
+	kept := map[string]bool{current.String(): true}
+	n := 0
+	for _, e := range byLastUse(entries) {
+		if rev, ok := strings.CutSuffix(e.Name(), filesSuffix); ok && plumbing.IsHash(rev) && n < keep {
+			kept[rev] = true
+			n++
+		}
+	}
+	return kept
+}
+
 func isTrash(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), trashPrefix) }
 
-// emptyTrash removes every trash directory, its own and those a process left
-// behind. Two running at once remove the same files without harm; what an
-// error leaves is tried again at the next prune.
-func (s snapshots) emptyTrash() {
+// clean removes every trash directory, its own and those a process left
+// behind, and, if sweep, the blobs no record holds. Two running at once
+// remove the same files without harm; what an error leaves is tried again
+// at the next prune.
+func (s snapshots) clean(sweep bool) {
 	entries, _ := os.ReadDir(s.dir)
 	for _, e := range entries {
 		if isTrash(e) {
 			_ = os.RemoveAll(filepath.Join(s.dir, e.Name()))
 		}
 	}
-}
-
-func (s snapshots) expendable(entries []os.DirEntry, keep int, current plumbing.Hash) []string {
-	var names []string
-	kept := 0
-	for _, e := range byLastUse(entries) {
-		switch {
-		case strings.HasPrefix(e.Name(), tempPrefix) && modTime(e).Before(time.Now().Add(-staleTemp)):
-			names = append(names, e.Name())
-		case !plumbing.IsHash(e.Name()):
-		case e.Name() == current.String() || kept < keep:
-			kept++
-		default:
-			names = append(names, e.Name())
+	if !sweep {
+		return
+	}
+	unlock, ok, err := s.lock.alone()
+	if !ok || err != nil {
+		return // a fetch is writing blobs it has not recorded yet
+	}
+	defer unlock()
+	// Under the lock, every record is complete: it holds each blob in use.
+	entries, _ = os.ReadDir(s.dir)
+	var records []blobs
+	for _, e := range entries {
+		if rev, ok := strings.CutSuffix(e.Name(), filesSuffix); ok && plumbing.IsHash(rev) {
+			b, err := s.readBlobs(plumbing.NewHash(rev))
+			if err != nil {
+				return // unreadable: keep every blob rather than guess
+			}
+			records = append(records, b)
 		}
 	}
-	return names
+	_ = s.store.sweep(records)
 }
 
 // byLastUse sorts entries newest first.
@@ -154,25 +208,27 @@ func modTime(e os.DirEntry) time.Time {
 	return info.ModTime()
 }
 
-// blobsSuffix names the file beside a snapshot that records its blobs.
-const blobsSuffix = ".blobs"
+// filesSuffix names a revision's record: which blob each of its files
+// holds. Writing it publishes the revision. (A record named .blobs is of
+// the layout before the blob store, whose blobs were its directory's files;
+// pruning removes it.)
+const filesSuffix = ".files"
 
-// recordBlobs saves which blob each file of rev's snapshot holds.
+// recordBlobs saves which blob each file of rev holds, publishing rev.
 func (s snapshots) recordBlobs(rev plumbing.Hash, b blobs) error {
 	data, err := json.Marshal(b)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(s.dir, tempPrefix+rev.String()+blobsSuffix)
-	if err := os.WriteFile(tmp, data, 0o444); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.path(rev)+blobsSuffix)
+	return writeFile(s.record(rev), bytes.NewReader(data))
 }
 
-// readBlobs returns the blobs recorded for rev's snapshot.
+// forget removes rev's record, so that rev is fetched again.
+func (s snapshots) forget(rev plumbing.Hash) { _ = os.Remove(s.record(rev)) }
+
+// readBlobs returns the blobs recorded for rev.
 func (s snapshots) readBlobs(rev plumbing.Hash) (blobs, error) {
-	data, err := os.ReadFile(s.path(rev) + blobsSuffix)
+	data, err := os.ReadFile(s.record(rev))
 	if err != nil {
 		return nil, err
 	}
@@ -194,33 +250,33 @@ func (l *lastBlobs) keep(rev plumbing.Hash, b blobs) {
 	l.rev, l.blobs = rev, b
 }
 
-// of returns rev's blobs, nil if they cannot be read.
-func (l *lastBlobs) of(rev plumbing.Hash, s snapshots) map[string]string {
+// of returns rev's blobs.
+func (l *lastBlobs) of(rev plumbing.Hash, s snapshots) (blobs, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.blobs == nil || l.rev != rev {
 		b, err := s.readBlobs(rev)
 		if err != nil {
-			return nil
+			return nil, err
 		}
 		l.rev, l.blobs = rev, b
 	}
-	return l.blobs
+	return l.blobs, nil
 }
 
-// newest returns the most recently used snapshot whose blobs are recorded,
-// or an empty base.
+// newest returns the most recently used revision, or an empty base.
 func (s snapshots) newest() base {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return base{}
 	}
 	for _, e := range byLastUse(entries) {
-		if !plumbing.IsHash(e.Name()) {
+		rev, ok := strings.CutSuffix(e.Name(), filesSuffix)
+		if !ok || !plumbing.IsHash(rev) {
 			continue
 		}
-		if b, err := s.readBlobs(plumbing.NewHash(e.Name())); err == nil {
-			return base{dir: filepath.Join(s.dir, e.Name()), blobs: b}
+		if b, err := s.readBlobs(plumbing.NewHash(rev)); err == nil {
+			return base{rev: plumbing.NewHash(rev), blobs: b}
 		}
 	}
 	return base{}

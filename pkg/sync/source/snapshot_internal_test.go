@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ func TestPublish(t *testing.T) {
 	write := func(content string) func(string) error {
 		return func(dir string) error { return os.WriteFile(filepath.Join(dir, "f"), []byte(content), 0o444) }
 	}
-	t.Run("publishes nothing when writing fails", func(t *testing.T) {
+	t.Run("publishes no checkout when writing fails", func(t *testing.T) {
 		s := snapshots{dir: t.TempDir()}
 		if _, err := s.publish(rev, func(string) error { return errors.New("disk full") }); err == nil {
 			t.Fatal("publish succeeded")
@@ -23,11 +24,8 @@ func TestPublish(t *testing.T) {
 		if entries, _ := os.ReadDir(s.dir); len(entries) != 0 {
 			t.Errorf("left %d entries behind", len(entries))
 		}
-		if _, ok := s.lookup(rev); ok {
-			t.Error("lookup found a snapshot that failed to publish")
-		}
 	})
-	t.Run("keeps the first snapshot when the same revision is published twice", func(t *testing.T) {
+	t.Run("keeps the first checkout when the same revision is published twice", func(t *testing.T) {
 		s := snapshots{dir: t.TempDir()}
 		first, err1 := s.publish(rev, write("first"))
 		second, err2 := s.publish(rev, write("second"))
@@ -37,7 +35,10 @@ func TestPublish(t *testing.T) {
 		}
 	})
 	t.Run("prunes unfinished snapshots once they are stale", func(t *testing.T) {
-		s := snapshots{dir: t.TempDir()}
+		s := newSnapshots(t.TempDir(), "https://example.invalid/repo.git")
+		if err := os.MkdirAll(s.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		stale, fresh := filepath.Join(s.dir, tempPrefix+"stale"), filepath.Join(s.dir, tempPrefix+"fresh")
 		for _, dir := range []string{stale, fresh} {
 			if err := os.Mkdir(dir, 0o755); err != nil {
@@ -53,6 +54,44 @@ func TestPublish(t *testing.T) {
 		}
 		if _, err := os.Stat(fresh); err != nil {
 			t.Errorf("fresh temporary directory, maybe being written, was removed: %v", err)
+		}
+	})
+}
+
+func TestSweep(t *testing.T) {
+	s := newSnapshots(t.TempDir(), "https://example.invalid/repo.git")
+	kept, dropped := []byte("kept\n"), []byte("dropped\n")
+	keptHash, droppedHash := plumbing.ComputeHash(plumbing.BlobObject, kept), plumbing.ComputeHash(plumbing.BlobObject, dropped)
+	for _, b := range [][]byte{kept, dropped} {
+		if err := s.store.write(plumbing.ComputeHash(plumbing.BlobObject, b), bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.recordBlobs(plumbing.ComputeHash(plumbing.CommitObject, nil), blobs{"a.yaml": "0100644 " + keptHash.String()}); err != nil {
+		t.Fatal(err)
+	}
+	held := func() map[plumbing.Hash]bool {
+		h, err := s.store.listing()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	t.Run("waits while a fetch holds the lock, which may have written blobs it has not recorded", func(t *testing.T) {
+		unlock, err := s.lock.shared()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.clean(true)
+		unlock()
+		if h := held(); !h[droppedHash] || !h[keptHash] {
+			t.Errorf("the store holds %v; want both blobs while the lock is held", h)
+		}
+	})
+	t.Run("removes what no record holds", func(t *testing.T) {
+		s.clean(true)
+		if h := held(); h[droppedHash] || !h[keptHash] {
+			t.Errorf("the store holds %v; want only %s", h, keptHash)
 		}
 	})
 }

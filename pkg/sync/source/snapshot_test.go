@@ -14,10 +14,10 @@ import (
 	"github.com/gitsync-io/gitsync/test/gitserver"
 )
 
-// snapshotNames lists what the repository's snapshot directory holds: the
-// snapshots, with the record of their blobs counted as part of them (a record
-// left behind by a pruned snapshot shows up as that snapshot). The kept
-// commit objects must be those of the snapshots.
+// snapshotNames lists the revisions the repository's directory holds: a
+// checkout, its record and its trees count as the revision (one left behind
+// by a pruned revision shows it). The kept commit objects must be those of
+// the revisions.
 func snapshotNames(t *testing.T, art source.Artifact) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Dir(art.Dir))
@@ -26,8 +26,8 @@ func snapshotNames(t *testing.T, art source.Artifact) []string {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Name() != "objects" && !strings.HasPrefix(e.Name(), ".trash-") { // being removed
-			names = append(names, strings.TrimSuffix(strings.TrimSuffix(e.Name(), ".blobs"), ".trees"))
+		if rev, _, _ := strings.Cut(e.Name(), "."); len(rev) == 40 { // not objects, blobs, the lock or trash being removed
+			names = append(names, rev)
 		}
 	}
 	slices.Sort(names)

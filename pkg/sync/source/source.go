@@ -12,7 +12,6 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
 )
 
 // DefaultKeepSnapshots is how many snapshots of a repository pruning keeps
@@ -40,6 +39,12 @@ type Options struct {
 	// KeepSnapshots is how many of this repository's most recently used
 	// snapshots survive pruning; 0 means DefaultKeepSnapshots.
 	KeepSnapshots int
+	// NoCheckout leaves Artifact.Dir empty: the snapshot's files are read
+	// with Artifact.ReadFile, and written out as a directory only when
+	// Artifact.Checkout is called. A render reads a snapshot without its
+	// directory (render.Tree), and writing a directory of 10,000 files,
+	// though most are links, is most of a fetch after a small commit.
+	NoCheckout bool
 }
 
 // Auth holds the credentials for the remote. Only the fields of the URL's
@@ -70,7 +75,8 @@ type Artifact struct {
 	// Dir is a snapshot of the commit's tree, without .git: files are
 	// read-only (0444, or 0555 if executable), symlinks are kept as links,
 	// submodules are left out. It is never modified once published; pruning
-	// removes it only once newer snapshots have replaced it.
+	// removes it only once newer snapshots have replaced it. Empty with
+	// Options.NoCheckout; see Checkout.
 	Dir string
 	// Cached means the snapshot already existed: the only network traffic
 	// was the check of the remote's refs (none at all for a commit SHA).
@@ -84,19 +90,34 @@ type Artifact struct {
 	Signature *Signature
 }
 
-// ReadFile returns what the file name of Blobs holds (for a symbolic link,
-// its target), as render.Tree's Read wants it.
-func (a Artifact) ReadFile(name string) ([]byte, error) {
-	blob, ok := a.Blobs[name]
-	if !ok {
-		return nil, fmt.Errorf("the snapshot of %s holds no file %q", a.Revision, name)
+// Checkout returns art.Dir, writing it first if it is not there
+// (Options.NoCheckout). art is one of this Source's.
+func (s *Source) Checkout(art Artifact) (string, error) {
+	if art.Dir != "" {
+		return art.Dir, nil
 	}
-	file := filepath.Join(a.Dir, filepath.FromSlash(name))
-	if strings.HasPrefix(blob, filemode.Symlink.String()+" ") {
-		target, err := os.Readlink(file)
-		return []byte(target), err
+	dir, err := s.snapshots.checkout(plumbing.NewHash(art.Revision), art.Blobs)
+	if err != nil {
+		return "", &Error{Op: "checkout", URL: s.remote.display, Kind: classify(err), Err: err}
 	}
-	return os.ReadFile(file)
+	return dir, nil
+}
+
+// ReadFile returns what the file name of art.Blobs holds (for a symbolic
+// link, its target), from the blobs kept of the repository, as render.Tree's
+// Read wants it. art is one of this Source's. A blob that is gone or damaged
+// makes the next Fetch download the revision again.
+func (s *Source) ReadFile(art Artifact, name string) ([]byte, error) {
+	_, hash, ok := strings.Cut(art.Blobs[name], " ")
+	if !ok || !plumbing.IsHash(hash) {
+		return nil, fmt.Errorf("the snapshot of %s holds no file %q", art.Revision, name)
+	}
+	data, err := s.snapshots.store.read(plumbing.NewHash(hash))
+	if err != nil {
+		s.snapshots.forget(plumbing.NewHash(art.Revision))
+		return nil, fmt.Errorf("read %q of the snapshot of %s: %w; the next fetch downloads it again", name, art.Revision, err)
+	}
+	return data, nil
 }
 
 // Source fetches snapshots of one repository's ref. It is safe for
@@ -111,6 +132,7 @@ type Source struct {
 	snapshots    snapshots
 	blobs        lastBlobs
 	keep         int
+	noCheckout   bool
 	protocol     protocol     // the remote's wire protocol, as far as known (protocolv2.go)
 	capabilities capabilities // what the server said it can do, in version 2 over HTTP
 	stream       *sshStream   // git-upload-pack over SSH, open for the length of one Fetch
@@ -123,7 +145,7 @@ func New(opts Options) (*Source, error) {
 	if err != nil {
 		return nil, &Error{Op: "new", URL: "(invalid URL)", Kind: InvalidOptions, Err: fmt.Errorf("URL %w", err)}
 	}
-	s := &Source{remote: remote, ref: opts.Ref, auth: opts.Auth, keep: opts.KeepSnapshots}
+	s := &Source{remote: remote, ref: opts.Ref, auth: opts.Auth, keep: opts.KeepSnapshots, noCheckout: opts.NoCheckout}
 	if isCommitSHA(s.ref) {
 		s.ref = strings.ToLower(s.ref)
 	}
