@@ -146,19 +146,27 @@ func (s *sshd) start() error {
 	}, "\n")+"\n"), 0o600)
 	s.cmd = exec.Command(sshdPath, "-D", "-e", "-f", config)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	logged := len(s.log.String())
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
 	s.exited = make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(s.exited) }()
+	// Ready once it says so: a connection to the port proves nothing, since
+	// the port, free when chosen, may be another test's by then (a client
+	// of this one then met a stranger's reset, while its sshd was starting).
+	host, port, err := net.SplitHostPort(s.addr)
+	if err != nil {
+		return err
+	}
+	listening := fmt.Sprintf("Server listening on %s port %s.", host, port)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		select {
 		case <-s.exited:
 			return fmt.Errorf("sshd on %s exited: %s", s.addr, s.log.String())
 		default:
 		}
-		if conn, err := net.Dial("tcp", s.addr); err == nil {
-			_ = conn.Close()
+		if strings.Contains(s.log.String()[logged:], listening) {
 			return nil
 		}
 	}

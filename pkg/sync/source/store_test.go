@@ -158,3 +158,38 @@ func TestNoCheckout(t *testing.T) {
 		}
 	})
 }
+
+// A cache written before the blob store holds a directory per revision and
+// a .blobs record beside it. It is no base for a fetch (its blobs are not
+// in the store), and pruning removes it.
+func TestCacheOfTheFormerLayout(t *testing.T) {
+	repo := gitserver.NewRepo(t)
+	old := repo.Commit(t, "first", map[string]string{"app.yaml": "v1"})
+	cache := t.TempDir()
+	fetch(t, newSource(t, source.Options{URL: repo.URL(), Ref: "main", CacheDir: cache}))
+	dir := repoDir(t, cache)
+	// Make it look as the former layout left it: the revision's directory
+	// and its .blobs record, no record of the store's kind and no store.
+	for _, rename := range [][2]string{{old + ".files", old + ".blobs"}} {
+		if err := os.Rename(filepath.Join(dir, rename[0]), filepath.Join(dir, rename[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	sha := repo.Commit(t, "second", map[string]string{"app.yaml": "v2"})
+	ctx, fellBack := fallbacks(t)
+	art := fetchCtx(t, ctx, newSource(t, source.Options{URL: repo.URL(), Ref: "main", CacheDir: cache, KeepSnapshots: 1}))
+	if art.Revision != sha || len(fellBack()) != 0 {
+		t.Errorf("fetched %s (fell back %v); want %s, downloaded whole from the start", art.Revision, fellBack(), sha)
+	}
+	if diff := cmp.Diff(map[string]string{"app.yaml": "v2"}, readTree(t, art.Dir)); diff != "" {
+		t.Errorf("checkout (-want +got):\n%s", diff)
+	}
+	for _, name := range []string{old, old + ".blobs", old + ".trees"} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s of the former layout: %v; want it pruned", name, err)
+		}
+	}
+}
