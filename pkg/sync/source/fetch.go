@@ -52,7 +52,7 @@ func (s *Source) Fetch(ctx context.Context) (Artifact, error) {
 	if err != nil {
 		return Artifact{}, s.failVerify(ctx, t, err)
 	}
-	if known && s.snapshots.lookup(t.commit) {
+	if known && s.kept(t.commit) {
 		return s.artifact(ctx, t, true, sig)
 	}
 	return s.fetchNew(ctx, auth, t)
@@ -61,7 +61,21 @@ func (s *Source) Fetch(ctx context.Context) (Artifact, error) {
 // pinned reports whether the ref is a commit SHA that is kept: it never
 // changes.
 func (s *Source) pinned() bool {
-	return isCommitSHA(s.ref) && s.snapshots.lookup(plumbing.NewHash(s.ref))
+	return isCommitSHA(s.ref) && s.kept(plumbing.NewHash(s.ref))
+}
+
+// kept reports whether rev is kept and its record can be read, marking it
+// as just used. A record that cannot be read is removed, so that rev is
+// downloaded again.
+func (s *Source) kept(rev plumbing.Hash) bool {
+	if !s.snapshots.lookup(rev) {
+		return false
+	}
+	if _, err := s.blobs.of(rev, s.snapshots); err != nil {
+		s.snapshots.forget(rev)
+		return false
+	}
+	return true
 }
 
 // fetchNew downloads the target, verifies it, keeps it and prunes old

@@ -180,17 +180,17 @@ func (s snapshots) clean(sweep bool) {
 	defer unlock()
 	// Under the lock, every record is complete: it holds each blob in use.
 	entries, _ = os.ReadDir(s.dir)
-	var records []blobs
+	used := map[plumbing.Hash]bool{}
 	for _, e := range entries {
 		if rev, ok := strings.CutSuffix(e.Name(), filesSuffix); ok && plumbing.IsHash(rev) {
-			b, err := s.readBlobs(plumbing.NewHash(rev))
-			if err != nil {
+			data, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+			if err != nil || !json.Valid(data) {
 				return // unreadable: keep every blob rather than guess
 			}
-			records = append(records, b)
+			referenced(data, used)
 		}
 	}
-	_ = s.store.sweep(records)
+	_ = s.store.sweep(used)
 }
 
 // byLastUse sorts entries newest first.

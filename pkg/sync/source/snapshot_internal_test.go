@@ -2,7 +2,10 @@ package source
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -92,6 +95,57 @@ func TestSweep(t *testing.T) {
 		s.clean(true)
 		if h := held(); h[droppedHash] || !h[keptHash] {
 			t.Errorf("the store holds %v; want only %s", h, keptHash)
+		}
+	})
+}
+
+// referenced finds every blob a record names, reading it as bytes; a path
+// that looks like a value only keeps one more blob.
+func TestReferenced(t *testing.T) {
+	a, b := plumbing.ComputeHash(plumbing.BlobObject, []byte("a")), plumbing.ComputeHash(plumbing.BlobObject, []byte("b"))
+	odd := plumbing.ComputeHash(plumbing.BlobObject, []byte("a path"))
+	record := blobs{
+		"apps/a.yaml":          "0100644 " + a.String(),
+		"link":                 "0120000 " + b.String(),
+		"run.sh":               "0100755 " + a.String(),
+		"with space.yaml":      "0100644 " + b.String(),
+		odd.String() + ".yaml": "0100644 " + b.String(),
+		"x " + odd.String():    "0100644 " + b.String(),
+	}
+	data, err := json.Marshal(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[plumbing.Hash]bool{}
+	referenced(data, used)
+	if want := map[plumbing.Hash]bool{a: true, b: true, odd: true}; !maps.Equal(used, want) {
+		t.Errorf("referenced = %v, want %v", used, want)
+	}
+}
+
+func BenchmarkReferenced(b *testing.B) {
+	record := blobs{}
+	for i := range 10000 {
+		record[fmt.Sprintf("apps/app%02d/cm%04d.yaml", i%20, i)] = "0100644 " + plumbing.ComputeHash(plumbing.BlobObject, fmt.Appendf(nil, "%d", i)).String()
+	}
+	data, err := json.Marshal(record)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("scan", func(b *testing.B) {
+		for b.Loop() {
+			used := map[plumbing.Hash]bool{}
+			if json.Valid(data) {
+				referenced(data, used)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) { // as readBlobs reads a record
+		for b.Loop() {
+			var r blobs
+			if err := json.Unmarshal(data, &r); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

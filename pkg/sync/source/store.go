@@ -1,11 +1,14 @@
 package source
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,9 +91,9 @@ func (b blobStore) listing() (map[plumbing.Hash]bool, error) {
 	return held, err
 }
 
-// sweep removes every blob no record in kept refers to, and unfinished
-// writes older than staleTemp.
-func (b blobStore) sweep(kept []blobs) error {
+// sweep removes every blob not in used, and unfinished writes older than
+// staleTemp.
+func (b blobStore) sweep(used map[plumbing.Hash]bool) error {
 	d, err := os.Open(b.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -103,16 +106,12 @@ func (b blobStore) sweep(kept []blobs) error {
 	if err != nil {
 		return err
 	}
-	used := map[string]bool{}
-	for _, k := range kept {
-		for _, blob := range k {
-			_, hash, _ := strings.Cut(blob, " ")
-			used[hash] = true
-		}
-	}
 	var errs []error
 	for _, n := range names {
-		if used[n] || strings.HasPrefix(n, tempPrefix) && !olderThan(filepath.Join(b.dir, n), staleTemp) {
+		switch {
+		case plumbing.IsHash(n) && used[plumbing.NewHash(n)]:
+			continue
+		case strings.HasPrefix(n, tempPrefix) && !olderThan(filepath.Join(b.dir, n), staleTemp):
 			continue
 		}
 		if err := os.Remove(filepath.Join(b.dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -121,6 +120,29 @@ func (b blobStore) sweep(kept []blobs) error {
 	}
 	return errors.Join(errs...)
 }
+
+// referenced adds to used every blob the record data (recordBlobs') names,
+// and maybe more: each value is "<mode> <hash>", so every space followed by
+// 40 hex digits and a quote is taken for one, without a string or map of
+// the record's 10,000 paths; a path that looks so only keeps a blob longer.
+func referenced(data []byte, used map[plumbing.Hash]bool) {
+	const n = 2 * len(plumbing.Hash{})
+	for {
+		i := bytes.IndexByte(data, ' ')
+		if i < 0 || len(data) < i+n+2 {
+			return
+		}
+		if hash := data[i+1 : i+1+n]; data[i+1+n] == '"' && !slices.ContainsFunc(hash, func(c byte) bool { return !isHex(c) }) {
+			var h plumbing.Hash
+			if _, err := hex.Decode(h[:], hash); err == nil {
+				used[h] = true
+			}
+		}
+		data = data[i+1:]
+	}
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
 
 func olderThan(path string, age time.Duration) bool {
 	info, err := os.Lstat(path)

@@ -133,6 +133,21 @@ func TestNoCheckout(t *testing.T) {
 			t.Errorf("revisions kept (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("downloads a revision again whose record is damaged", func(t *testing.T) {
+		art := fetch(t, s)
+		record := filepath.Join(dir, art.Revision+".files")
+		if err := os.Remove(record); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(record, []byte(`{"app`), 0o444); err != nil {
+			t.Fatal(err)
+		}
+		// A new process: this one holds the record in memory.
+		again := fetch(t, newSource(t, source.Options{URL: repo.URL(), Ref: "main", CacheDir: cache, NoCheckout: true, KeepSnapshots: 1}))
+		if again.Cached || again.Revision != art.Revision || !cmp.Equal(again.Blobs, art.Blobs) {
+			t.Errorf("the next fetch: revision %s, cached %v, %d blobs; want %s downloaded again with its %d", again.Revision, again.Cached, len(again.Blobs), art.Revision, len(art.Blobs))
+		}
+	})
 	t.Run("downloads a revision again once a blob of it is found damaged", func(t *testing.T) {
 		art := fetch(t, s)
 		if !art.Cached {
