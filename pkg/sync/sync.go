@@ -199,6 +199,7 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 	if err != nil {
 		return err
 	}
+	plan.Know(s.readKnown())
 	if hp != nil {
 		if err := s.runHooks(ctx, r, hp.preEvent(), hp.pre); err != nil {
 			return err // nothing else applied, nothing pruned
@@ -222,11 +223,12 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 		statuses, err := timed(&r.Timings.Health, func() ([]health.ObjectStatus, error) {
 			return s.health.Wait(ctx, live(applied), s.opts.Timeout)
 		})
-		r.Health = statuses
+		r.Health = append(statuses, knownHealth(applied)...)
 		if err != nil {
 			return &Error{Phase: PhaseHealth, Err: err}
 		}
 	}
+	s.keepKnown(ctx, applied)
 	if hp == nil {
 		return nil
 	}
@@ -415,11 +417,24 @@ func (s *Syncer) log(ctx context.Context, r *Result, err error) {
 	}
 }
 
+// live returns the live objects of cs to wait for: all but those known
+// Current (apply.Change.Known).
 func live(cs *apply.ChangeSet) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
 	for _, c := range cs.Changes {
-		if c.Live != nil {
+		if c.Live != nil && !c.Known {
 			out = append(out, c.Live)
+		}
+	}
+	return out
+}
+
+// knownHealth is the health of the objects of cs known Current.
+func knownHealth(cs *apply.ChangeSet) []health.ObjectStatus {
+	var out []health.ObjectStatus
+	for _, c := range cs.Changes {
+		if c.Known {
+			out = append(out, health.Unchanged(c.Live))
 		}
 	}
 	return out

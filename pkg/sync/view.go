@@ -250,8 +250,12 @@ func (p *past) remember(r *Result, err error) {
 			// The health wait's verdict is newer; without one (no wait, or
 			// the sync failed before it), kstatus's on what the apply saw.
 			if _, waited := objects[c.ID]; !waited && c.Live != nil {
-				h := health.Compute(c.Live)
-				objects[c.ID] = ObjectView{Status: h.Status, Message: h.Message}
+				h := health.Compute
+				if c.Known { // Live may hold only its metadata
+					h = health.Unchanged
+				}
+				s := h(c.Live)
+				objects[c.ID] = ObjectView{Status: s.Status, Message: s.Message}
 			}
 		}
 	}

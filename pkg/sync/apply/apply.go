@@ -35,6 +35,7 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) 
 // Plan is a validated set of objects, ready to apply once.
 type Plan struct {
 	targets []*target
+	known   Known // see Know
 }
 
 // Plan checks objs as Apply would, without writing anything. Use it to learn
@@ -72,7 +73,7 @@ func (p *Plan) IDs() object.ObjMetadataSet {
 // ApplyPlan applies a plan made by Plan; see Apply.
 func (a *Applier) ApplyPlan(ctx context.Context, plan *Plan) (*ChangeSet, error) {
 	targets := plan.targets
-	live, denied, err := a.listLive(ctx, targets)
+	live, denied, err := a.listLive(ctx, targets, plan.known)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func (a *Applier) ApplyPlan(ctx context.Context, plan *Plan) (*ChangeSet, error)
 				return nil, err
 			}
 		}
-		a.applyStage(ctx, stage, targets, live, changes, done)
+		a.applyStage(ctx, stage, targets, live, plan.known, changes, done)
 	}
 	noteTakeovers(changes, owners)
 	return &ChangeSet{Changes: changes}, nil
@@ -98,7 +99,7 @@ func (a *Applier) ApplyPlan(ctx context.Context, plan *Plan) (*ChangeSet, error)
 
 // applyStage applies the targets of one stage in parallel, recording each
 // outcome at the target's index.
-func (a *Applier) applyStage(ctx context.Context, stage int, targets []*target, live liveSet, changes []Change, done func()) {
+func (a *Applier) applyStage(ctx context.Context, stage int, targets []*target, live liveSet, known Known, changes []Change, done func()) {
 	var g errgroup.Group
 	g.SetLimit(a.opts.Concurrency)
 	for i, t := range targets {
@@ -106,7 +107,7 @@ func (a *Applier) applyStage(ctx context.Context, stage int, targets []*target, 
 			continue
 		}
 		g.Go(func() error {
-			changes[i] = a.applyOne(ctx, t, live[t.id])
+			changes[i] = a.applyOne(ctx, t, live[t.id], known)
 			done()
 			return nil
 		})
@@ -124,7 +125,10 @@ func (a *Applier) progress(step string, total int) func() {
 }
 
 // applyOne brings one object to its desired state.
-func (a *Applier) applyOne(ctx context.Context, t *target, live *unstructured.Unstructured) Change {
+func (a *Applier) applyOne(ctx context.Context, t *target, live *unstructured.Unstructured, known Known) Change {
+	if live != nil && known.knows(t, live.GetUID(), live.GetResourceVersion()) {
+		return Change{ID: t.id, Action: Unchanged, Live: live, Known: true}
+	}
 	if live != nil && a.unchanged(t, live) {
 		return Change{ID: t.id, Action: Unchanged, Live: live}
 	}

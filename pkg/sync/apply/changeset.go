@@ -41,6 +41,10 @@ type Change struct {
 	// Live is the object as the server last returned it (after the apply, or
 	// as listed when Unchanged); nil for deletions and failures.
 	Live *unstructured.Unstructured
+	// Known says the object was Unchanged because it is the version a Known
+	// holds (Plan.Know): up to date and Current. Live may then hold only its
+	// apiVersion, kind and metadata (without managedFields).
+	Known bool
 }
 
 // ChangeSet is the outcome for a set of objects, in the order they were given.

@@ -45,8 +45,8 @@ type listing[T any] struct {
 // resource type across all namespaces (or, where RBAC allows only some
 // namespaces, one per namespace), or from the Cluster's live cache once it
 // holds the type. This is the whole cost of a no-op sync.
-func (a *Applier) listLive(ctx context.Context, targets []*target) (liveSet, unreadable, error) {
-	return a.listLabelled(ctx, targets, a.ownSelector(), a.listObjects, func(inf cache.SharedIndexInformer, _ []*target) ([]unstructured.Unstructured, error) {
+func (a *Applier) listLive(ctx context.Context, targets []*target, known Known) (liveSet, unreadable, error) {
+	return a.listLabelled(ctx, targets, known, a.ownSelector(), a.listObjects, func(inf cache.SharedIndexInformer, _ []*target) ([]unstructured.Unstructured, error) {
 		return labelled(inf, a.opts.Sync)
 	})
 }
@@ -56,8 +56,10 @@ func (a *Applier) listLive(ctx context.Context, targets []*target) (liveSet, unr
 // out objects wanted does not name.
 type lister func(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, selector string, wanted nameSet) (listing[unstructured.Unstructured], error)
 
-// nameSet holds objects of one resource type by namespace and name.
-type nameSet map[types.NamespacedName]bool
+// nameSet holds objects of one resource type by namespace and name, each
+// with the version a Known holds of it (nil for none): a live object of that
+// version is not decoded, only its metadata (placeholder).
+type nameSet map[types.NamespacedName]*Version
 
 // listObjects lists whole objects, across all namespaces or in each of nss
 // where that is forbidden; only those wanted are decoded.
@@ -105,15 +107,24 @@ func decodeJSONList(ctx context.Context, m *meta.RESTMapping, r io.Reader, wante
 				if wanted != nil {
 					var head struct {
 						Metadata struct {
-							Namespace string `json:"namespace"`
-							Name      string `json:"name"`
+							Namespace       string    `json:"namespace"`
+							Name            string    `json:"name"`
+							UID             types.UID `json:"uid"`
+							ResourceVersion string    `json:"resourceVersion"`
 						} `json:"metadata"`
 					}
 					if err := json.Unmarshal(raw, &head); err != nil {
 						return fmt.Errorf("decode an item of the list: %w", err)
 					}
-					if !wanted[types.NamespacedName{Namespace: head.Metadata.Namespace, Name: head.Metadata.Name}] {
+					v, ok := wanted[types.NamespacedName{Namespace: head.Metadata.Namespace, Name: head.Metadata.Name}]
+					if !ok {
 						continue // left nil, and out of the result
+					}
+					if v != nil && v.UID == head.Metadata.UID && v.ResourceVersion == head.Metadata.ResourceVersion {
+						if err := placeholderJSON(&items[i], raw, apiVersion, kind); err != nil {
+							return err
+						}
+						continue
 					}
 				}
 				if err := utiljson.Unmarshal(raw, &items[i].Object); err != nil {
@@ -137,6 +148,48 @@ func decodeJSONList(ctx context.Context, m *meta.RESTMapping, r io.Reader, wante
 		return nil, fmt.Errorf("read the list: %w", err)
 	}
 	return slices.DeleteFunc(slices.Concat(batches...), func(u unstructured.Unstructured) bool { return u.Object == nil }), nil
+}
+
+// placeholder is the metadata of a live object of a version Known holds,
+// which need not be read again: what names it, its version, labels and
+// annotations. It stands for the object in the live set.
+type placeholder struct {
+	Name            string            `json:"name"`
+	Namespace       string            `json:"namespace"`
+	UID             string            `json:"uid"`
+	ResourceVersion string            `json:"resourceVersion"`
+	Labels          map[string]string `json:"labels"`
+	Annotations     map[string]string `json:"annotations"`
+}
+
+// set makes u the object p stands for.
+func (p placeholder) set(u *unstructured.Unstructured, apiVersion, kind string) {
+	m := map[string]any{"name": p.Name, "uid": p.UID, "resourceVersion": p.ResourceVersion}
+	if p.Namespace != "" {
+		m["namespace"] = p.Namespace
+	}
+	for key, values := range map[string]map[string]string{"labels": p.Labels, "annotations": p.Annotations} {
+		if len(values) > 0 {
+			out := make(map[string]any, len(values))
+			for k, v := range values {
+				out[k] = v
+			}
+			m[key] = out
+		}
+	}
+	u.Object = map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": m}
+}
+
+// placeholderJSON makes u the placeholder of the JSON item raw.
+func placeholderJSON(u *unstructured.Unstructured, raw []byte, apiVersion, kind string) error {
+	var item struct {
+		Metadata placeholder `json:"metadata"`
+	}
+	if err := json.Unmarshal(raw, &item); err != nil {
+		return fmt.Errorf("decode an item of the list: %w", err)
+	}
+	item.Metadata.set(u, apiVersion, kind)
+	return nil
 }
 
 // listBatch is how many items of a list one decoding goroutine takes.
@@ -261,7 +314,7 @@ func (a *Applier) listMetadata(ctx context.Context, m *meta.RESTMapping, nss map
 // targets of that type; a type listed cluster-wide starts its cache. It
 // returns the live objects of targets alone, and the targets RBAC does not
 // let it list as unreadable.
-func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector string, list lister,
+func (a *Applier) listLabelled(ctx context.Context, targets []*target, known Known, selector string, list lister,
 	fromCache func(cache.SharedIndexInformer, []*target) ([]unstructured.Unstructured, error)) (liveSet, unreadable, error) {
 	type key struct {
 		gvr        schema.GroupVersionResource
@@ -286,7 +339,7 @@ func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector 
 		g.Go(func() error {
 			var l listing[unstructured.Unstructured]
 			var err error
-			names := namesOf(ts)
+			names := namesOf(ts, known)
 			if inf := a.live.synced(ctx, k.gvr); inf != nil {
 				l.items, err = fromCache(inf, ts)
 			} else {
@@ -303,7 +356,7 @@ func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector 
 			// The rest (what a prune leaves, what an apply will prune) is
 			// dropped now, not held through the run.
 			for i := range l.items {
-				if o := &l.items[i]; names[types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}] {
+				if o := &l.items[i]; hasName(names, o) {
 					live[object.UnstructuredToObjMetadata(o)] = o
 				}
 			}
@@ -318,13 +371,23 @@ func (a *Applier) listLabelled(ctx context.Context, targets []*target, selector 
 	return live, denied, g.Wait()
 }
 
-// namesOf is the namespaces and names of targets, all of one resource type.
-func namesOf(targets []*target) nameSet {
+// namesOf is the namespaces and names of targets, all of one resource type,
+// with the version known holds of each where its digest is the target's.
+func namesOf(targets []*target, known Known) nameSet {
 	names := make(nameSet, len(targets))
 	for _, t := range targets {
-		names[types.NamespacedName{Namespace: t.id.Namespace, Name: t.id.Name}] = true
+		var v *Version
+		if k, ok := known[t.id]; ok && k.Digest == t.digest {
+			v = &k
+		}
+		names[types.NamespacedName{Namespace: t.id.Namespace, Name: t.id.Name}] = v
 	}
 	return names
+}
+
+func hasName(names nameSet, o *unstructured.Unstructured) bool {
+	_, ok := names[types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}]
+	return ok
 }
 
 func namespacesOf(targets []*target) map[string]bool {

@@ -163,7 +163,7 @@ func TestListDecodedDecodesWhatItIsAskedFor(t *testing.T) {
 		wanted nameSet
 		want   []string
 	}{
-		{"one wanted", nameSet{{Namespace: ns, Name: "b"}: true, {Namespace: "elsewhere", Name: "c"}: true}, []string{"b"}},
+		{"one wanted", nameSet{{Namespace: ns, Name: "b"}: nil, {Namespace: "elsewhere", Name: "c"}: nil}, []string{"b"}},
 		{"none named", nil, []string{"a", "b", "c"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -281,9 +281,9 @@ spec:
 	// wanted names the object and enough others for a LIST to come as
 	// protobuf (protobufFrom).
 	wanted := func(name string, n int) nameSet {
-		set := nameSet{{Namespace: ns, Name: name}: true}
+		set := nameSet{{Namespace: ns, Name: name}: nil}
 		for i := range n - 1 {
-			set[types.NamespacedName{Namespace: ns, Name: fmt.Sprintf("absent-%d", i)}] = true
+			set[types.NamespacedName{Namespace: ns, Name: fmt.Sprintf("absent-%d", i)}] = nil
 		}
 		return set
 	}
@@ -332,6 +332,45 @@ spec:
 			}
 		})
 	}
+	t.Run("a version known comes as its metadata alone", func(t *testing.T) {
+		gk := schema.GroupKind{Group: "apps", Kind: "Deployment"}
+		m, err := l.mapper.RESTMapping(gk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, _ := list(t, gk, "web", protobufFrom)
+		if len(full) != 1 {
+			t.Fatalf("listed %d objects, want 1", len(full))
+		}
+		metadata := full[0].Object["metadata"].(map[string]any)
+		placeholder := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{
+			"name": "web", "namespace": ns, "uid": string(full[0].GetUID()), "resourceVersion": full[0].GetResourceVersion(),
+			"labels": metadata["labels"], "annotations": metadata["annotations"]}}
+		for _, tc := range []struct {
+			name string
+			v    Version
+			want map[string]any
+		}{
+			{"the version listed", Version{UID: full[0].GetUID(), ResourceVersion: full[0].GetResourceVersion()}, placeholder},
+			{"another resourceVersion", Version{UID: full[0].GetUID(), ResourceVersion: "1"}, full[0].Object},
+			{"another object's", Version{UID: "another", ResourceVersion: full[0].GetResourceVersion()}, full[0].Object},
+		} {
+			for _, n := range []int{protobufFrom, protobufFrom - 1} { // protobuf, JSON
+				set := wanted("web", n)
+				set[types.NamespacedName{Namespace: ns, Name: "web"}] = &tc.v
+				items, err := l.listDecoded(t.Context(), m, ns, "listed=yes", set)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(items) != 1 {
+					t.Fatalf("%s, %d wanted: listed %d objects, want 1", tc.name, n, len(items))
+				}
+				if diff := cmp.Diff(tc.want, items[0].Object); diff != "" {
+					t.Errorf("%s, %d wanted (-want +got):\n%s", tc.name, n, diff)
+				}
+			}
+		}
+	})
 	t.Run("a short list", func(t *testing.T) {
 		items, served := list(t, schema.GroupKind{Kind: "ConfigMap"}, "cm", protobufFrom-1)
 		if len(items) != 1 || !strings.HasPrefix(served, "application/json") {

@@ -46,7 +46,7 @@ func (a *Applier) owners(ctx context.Context, targets []*target, live liveSet, d
 	if len(missing) == 0 {
 		return nil, nil
 	}
-	others, more, err := a.listLabelled(ctx, missing, LabelSync+","+LabelSync+"!="+a.opts.Sync, a.listMetadata, func(inf cache.SharedIndexInformer, ts []*target) ([]unstructured.Unstructured, error) {
+	others, more, err := a.listLabelled(ctx, missing, nil, LabelSync+","+LabelSync+"!="+a.opts.Sync, a.listMetadata, func(inf cache.SharedIndexInformer, ts []*target) ([]unstructured.Unstructured, error) {
 		var out []unstructured.Unstructured
 		for _, t := range ts {
 			if u := cached(inf, t.id.Namespace, t.id.Name); u != nil {

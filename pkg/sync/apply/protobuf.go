@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -44,7 +45,7 @@ const protobufAccept = runtime.ContentTypeProtobuf + ", " + runtime.ContentTypeJ
 // has it and its list, items in field 2) and the server is no newer than
 // the k8s.io/api gitsync was built with.
 func (c *Cluster) knowsEveryField(gvk schema.GroupVersionKind) bool {
-	if !scheme.Scheme.Recognizes(gvk) || !itemsAreField2(gvk.GroupVersion().WithKind(gvk.Kind+"List")) {
+	if !scheme.Scheme.Recognizes(gvk) || !itemsAreField2(gvk.GroupVersion().WithKind(gvk.Kind+"List")) || !metadataIsField1(gvk) {
 		return false
 	}
 	server, err := c.serverVersion()
@@ -99,6 +100,21 @@ func (a *Applier) listProtobuf(ctx context.Context, m *meta.RESTMapping, namespa
 	apiVersion, kind := m.GroupVersionKind.ToAPIVersionAndKind()
 	items := make([]unstructured.Unstructured, len(raws))
 	err = onEveryCore(len(raws), func(i int) error {
+		if wanted != nil {
+			// An item's metadata says whether it is wanted, and whether it
+			// is a version known up to date, before the rest is decoded.
+			h, err := headOf(raws[i])
+			if err != nil {
+				return fmt.Errorf("decode an item of the list: %w", err)
+			}
+			v, ok := wanted[types.NamespacedName{Namespace: h.namespace, Name: h.name}]
+			if !ok {
+				return nil // left nil, and out of the result
+			}
+			if v != nil && string(v.UID) == h.uid && v.ResourceVersion == h.resourceVersion {
+				return placeholderProtobuf(&items[i], h.metadata, apiVersion, kind)
+			}
+		}
 		o, err := scheme.Scheme.New(m.GroupVersionKind)
 		if err != nil {
 			return err
@@ -113,9 +129,6 @@ func (a *Applier) listProtobuf(ctx context.Context, m *meta.RESTMapping, namespa
 		obj, err := meta.Accessor(o)
 		if err != nil {
 			return err
-		}
-		if wanted != nil && !wanted[types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}] {
-			return nil // left nil, and out of the result
 		}
 		fields := obj.GetManagedFields()
 		for j := range fields {
@@ -134,6 +147,54 @@ func (a *Applier) listProtobuf(ctx context.Context, m *meta.RESTMapping, namespa
 		return nil, fmt.Errorf("read the list: %w", err)
 	}
 	return slices.DeleteFunc(items, func(u unstructured.Unstructured) bool { return u.Object == nil }), nil
+}
+
+// head is what the metadata of an encoded item says first: every type of
+// k8s.io/api has its ObjectMeta in field 1 (itemsAreField2 checks a list's
+// type, metadataIsField1 its items'), where name is field 1, namespace 3,
+// uid 5 and resourceVersion 6.
+type head struct {
+	metadata                              []byte
+	name, namespace, uid, resourceVersion string
+}
+
+func headOf(item []byte) (head, error) {
+	var h head
+	err := eachField(item, func(num protowire.Number, value []byte) error {
+		if num == 1 && h.metadata == nil {
+			h.metadata = value
+		}
+		return nil
+	})
+	if err != nil {
+		return h, err
+	}
+	err = eachField(h.metadata, func(num protowire.Number, value []byte) error {
+		switch num {
+		case 1:
+			h.name = string(value)
+		case 3:
+			h.namespace = string(value)
+		case 5:
+			h.uid = string(value)
+		case 6:
+			h.resourceVersion = string(value)
+		}
+		return nil
+	})
+	return h, err
+}
+
+// placeholderProtobuf makes u the placeholder of an item whose encoded
+// metadata is given.
+func placeholderProtobuf(u *unstructured.Unstructured, metadata []byte, apiVersion, kind string) error {
+	var om metav1.ObjectMeta
+	if err := om.Unmarshal(metadata); err != nil {
+		return fmt.Errorf("decode an item of the list: %w", err)
+	}
+	placeholder{Name: om.Name, Namespace: om.Namespace, UID: string(om.UID), ResourceVersion: om.ResourceVersion,
+		Labels: om.Labels, Annotations: om.Annotations}.set(u, apiVersion, kind)
+	return nil
 }
 
 // protobufMagic starts every protobuf body of the API server.
@@ -228,4 +289,19 @@ func itemsAreField2(listGVK schema.GroupVersionKind) bool {
 	}
 	f, ok := t.FieldByName("Items")
 	return ok && strings.HasPrefix(f.Tag.Get("protobuf"), fmt.Sprintf("bytes,%d,rep,", listItemsField))
+}
+
+// metadataIsField1 reports whether the Go type of gvk has its ObjectMeta in
+// protobuf field 1, as headOf reads it.
+func metadataIsField1(gvk schema.GroupVersionKind) bool {
+	o, err := scheme.Scheme.New(gvk)
+	if err != nil {
+		return false
+	}
+	t := reflect.TypeOf(o)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	f, ok := t.FieldByName("ObjectMeta")
+	return ok && f.Type == reflect.TypeOf(metav1.ObjectMeta{}) && strings.HasPrefix(f.Tag.Get("protobuf"), "bytes,1,opt,")
 }

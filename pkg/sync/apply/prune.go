@@ -34,7 +34,7 @@ func (a *Applier) Prune(ctx context.Context, ids object.ObjMetadataSet) *ChangeS
 		}
 		targets[i] = &target{id: id, ref: idRef(id), mapping: m}
 	}
-	live, denied, err := a.listLive(ctx, nonNil(targets))
+	live, denied, err := a.listLive(ctx, nonNil(targets), nil)
 	if err != nil {
 		for i, t := range targets {
 			if t != nil {

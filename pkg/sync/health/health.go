@@ -161,6 +161,14 @@ func settled(pending object.ObjMetadataSet, statuses map[object.ObjMetadata]*Obj
 // Compute is kstatus' verdict on an object as it is.
 func Compute(o *unstructured.Unstructured) ObjectStatus { return compute(o) }
 
+// Unchanged is the status of o, a version of an object a sync found Current
+// before (apply.Known), without asking kstatus again: o may hold only its
+// metadata.
+func Unchanged(o *unstructured.Unstructured) ObjectStatus {
+	return ObjectStatus{ID: object.UnstructuredToObjMetadata(o), Ref: ref(o), Status: status.CurrentStatus,
+		Message: "Resource is current: unchanged since the last sync found it so"}
+}
+
 func compute(o *unstructured.Unstructured) ObjectStatus {
 	s := ObjectStatus{ID: object.UnstructuredToObjMetadata(o), Ref: ref(o)}
 	res, err := status.Compute(o)
