@@ -279,29 +279,27 @@ const listItemsField = 2
 // itemsAreField2 reports whether the Go list type of listGVK has its items in
 // protobuf field listItemsField.
 func itemsAreField2(listGVK schema.GroupVersionKind) bool {
-	list, err := scheme.Scheme.New(listGVK)
-	if err != nil {
-		return false
-	}
-	t := reflect.TypeOf(list)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	f, ok := t.FieldByName("Items")
+	f, ok := goField(listGVK, "Items")
 	return ok && strings.HasPrefix(f.Tag.Get("protobuf"), fmt.Sprintf("bytes,%d,rep,", listItemsField))
 }
 
 // metadataIsField1 reports whether the Go type of gvk has its ObjectMeta in
 // protobuf field 1, as headOf reads it.
 func metadataIsField1(gvk schema.GroupVersionKind) bool {
+	f, ok := goField(gvk, "ObjectMeta")
+	return ok && f.Type == reflect.TypeOf(metav1.ObjectMeta{}) && strings.HasPrefix(f.Tag.Get("protobuf"), "bytes,1,opt,")
+}
+
+// goField returns the field name of the Go type client-go's scheme has for
+// gvk.
+func goField(gvk schema.GroupVersionKind, name string) (reflect.StructField, bool) {
 	o, err := scheme.Scheme.New(gvk)
 	if err != nil {
-		return false
+		return reflect.StructField{}, false
 	}
 	t := reflect.TypeOf(o)
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	f, ok := t.FieldByName("ObjectMeta")
-	return ok && f.Type == reflect.TypeOf(metav1.ObjectMeta{}) && strings.HasPrefix(f.Tag.Get("protobuf"), "bytes,1,opt,")
+	return t.FieldByName(name)
 }
