@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -452,5 +453,17 @@ func TestTypesReleaseIsGoMods(t *testing.T) {
 	}
 	if want := fmt.Sprintf("v1.%d.0", v.Minor()); typesRelease != want {
 		t.Errorf("go.mod requires k8s.io/api %s: set typesRelease to %q in protobuf.go", api, want)
+	}
+}
+
+// The fields of an encoded ObjectMeta that headOf reads are those of the Go
+// type gitsync is built with.
+func TestObjectMetaFields(t *testing.T) {
+	typ := reflect.TypeOf(metav1.ObjectMeta{})
+	for name, number := range map[string]int{"Name": 1, "Namespace": 3, "UID": 5, "ResourceVersion": 6} {
+		f, ok := typ.FieldByName(name)
+		if tag := f.Tag.Get("protobuf"); !ok || !strings.HasPrefix(tag, fmt.Sprintf("bytes,%d,", number)) {
+			t.Errorf("ObjectMeta.%s is tagged %q; headOf reads it as field %d", name, tag, number)
+		}
 	}
 }

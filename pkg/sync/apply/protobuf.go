@@ -152,7 +152,8 @@ func (a *Applier) listProtobuf(ctx context.Context, m *meta.RESTMapping, namespa
 // head is what the metadata of an encoded item says first: every type of
 // k8s.io/api has its ObjectMeta in field 1 (itemsAreField2 checks a list's
 // type, metadataIsField1 its items'), where name is field 1, namespace 3,
-// uid 5 and resourceVersion 6.
+// uid 5 and resourceVersion 6 (TestObjectMetaFields holds them to the Go
+// type's tags).
 type head struct {
 	metadata                              []byte
 	name, namespace, uid, resourceVersion string
