@@ -2,7 +2,6 @@ package apply
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/cli-utils/pkg/object"
+
+	"github.com/gitsync-io/gitsync/pkg/atomicfile"
 )
 
 // Known is what the last sync found of its live objects, kept for the next
@@ -64,8 +65,7 @@ func ReadKnown(path string) Known {
 	return k
 }
 
-// WriteKnown replaces the file at path with k. It is a cache: written whole
-// or not at all, not synced to disk.
+// WriteKnown replaces the file at path with k, whole or not at all.
 func WriteKnown(path string, k Known) error {
 	var buf bytes.Buffer
 	buf.Grow(len(knownHeader) + 160*len(k))
@@ -81,16 +81,7 @@ func WriteKnown(path string, k Known) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // a no-op once renamed
-	_, err = f.Write(buf.Bytes())
-	if err := errors.Join(err, f.Close()); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(path, buf.Bytes(), 0o600)
 }
 
 // VersionOf returns the version of the live object u and the digest it
