@@ -37,7 +37,10 @@ func (s *Syncer) Diff(ctx context.Context) (*Result, []apply.ObjectDiff, error) 
 		return r, nil, &Error{Phase: PhaseRender, Err: err}
 	}
 	defer out.Kept()
-	r.Digest, r.Objects = out.Digest, len(out.Objects)
+	r.Digest, r.Objects = out.Digest, out.Len()
+	if err := out.Decode(); err != nil {
+		return r, nil, &Error{Phase: PhaseRender, Err: err}
+	}
 	plan, err := s.applier.Plan(out.Objects)
 	if err != nil {
 		return r, nil, &Error{Phase: PhaseApply, Err: err}

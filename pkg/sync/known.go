@@ -50,7 +50,7 @@ func (s *Syncer) keepKnown(ctx context.Context, applied *apply.ChangeSet) {
 			continue
 		}
 		if c.Known || health.Compute(c.Live).Status == status.CurrentStatus {
-			known[c.ID] = apply.VersionOf(c.Live)
+			known[c.ID] = c.Version()
 		}
 	}
 	if err := apply.WriteKnown(s.knownPath(), known); err != nil {

@@ -171,7 +171,7 @@ func (o Options) renderOptions() render.Options {
 	// process that syncs once writes first: written behind, the render's copy for the disk
 	// overlaps the apply's LIST, and raised the peak of 10,000 objects by 40 MiB.
 	return render.Options{Remote: o.remote(), CacheDir: filepath.Join(o.Source.CacheDir, "renders", hex.EncodeToString(sum[:12])),
-		Once: o.Once, Shared: true, WriteBehind: !o.Once}
+		Once: o.Once, Lazy: o.Once, Shared: true, WriteBehind: !o.Once}
 }
 
 // charts returns the renderer of the sync's chart, fetching into

@@ -192,14 +192,13 @@ func (s *Syncer) reconcile(ctx context.Context, r *Result, rec *inventory.Record
 		return &Error{Phase: PhaseRender, Err: err}
 	}
 	defer out.Kept() // the run ends once its render is kept on disk
-	r.Digest, r.Objects = out.Digest, len(out.Objects)
+	r.Digest, r.Objects = out.Digest, out.Len()
 	r.Cached, r.RenderCached = art.Cached && out.Cached, out.Cached
 	hp := s.planHooks(hooks, rec.Status, len(rec.Objects), out.Digest)
-	plan, err := s.track(ctx, r, rec, out.Objects)
+	plan, err := s.track(ctx, r, rec, out)
 	if err != nil {
 		return err
 	}
-	plan.Know(s.readKnown())
 	if hp != nil {
 		if err := s.runHooks(ctx, r, hp.preEvent(), hp.pre); err != nil {
 			return err // nothing else applied, nothing pruned
@@ -280,15 +279,26 @@ func (s *Syncer) renderChart(ctx context.Context, r *Result, art source.Artifact
 	return &render.Generated{Name: "chart " + out.Chart + " (release " + out.Release + ")", Data: out.Manifests}, out.Hooks, nil
 }
 
+// plan plans the apply of out. A sync run once was rendered lazily
+// (render.Options.Lazy): what it kept of its last run (Known) spares decoding
+// the objects it left up to date. A sync that runs on plans what its render
+// hands out again, the same objects, as it did last time (PlanShared).
+func (s *Syncer) plan(out *render.Result) (*apply.Plan, error) {
+	if out.Docs == nil {
+		return s.applier.PlanShared(out.Objects)
+	}
+	docs := make([]apply.Lazy, len(out.Docs))
+	for i, d := range out.Docs {
+		docs[i] = d
+	}
+	return s.applier.PlanKnown(docs, s.readKnown())
+}
+
 // track validates the objects (no request is made for bad input), rebuilds
 // a missing inventory from the cluster and, before anything is written, adds
 // their ids to the inventory: an interrupted apply leaves nothing untracked.
-func (s *Syncer) track(ctx context.Context, r *Result, rec *inventory.Record, objs []*unstructured.Unstructured) (*apply.Plan, error) {
-	planOf := s.applier.PlanShared // the next run's render hands out most of them again
-	if s.opts.Once {
-		planOf = s.applier.Plan // there is no next run to remember them for
-	}
-	plan, err := planOf(objs)
+func (s *Syncer) track(ctx context.Context, r *Result, rec *inventory.Record, out *render.Result) (*apply.Plan, error) {
+	plan, err := s.plan(out)
 	if err != nil {
 		return nil, &Error{Phase: PhaseApply, Err: err}
 	}
@@ -311,7 +321,7 @@ func (s *Syncer) track(ctx context.Context, r *Result, rec *inventory.Record, ob
 	}
 	prev := rec.Objects
 	rec.Objects = union
-	if err := s.saveInventory(ctx, rec, objs); err != nil {
+	if err := s.saveInventory(ctx, rec, out); err != nil {
 		rec.Objects = prev
 		return nil, &Error{Phase: PhaseInventory, Err: err}
 	}
@@ -342,12 +352,15 @@ func (s *Syncer) prune(ctx context.Context, r *Result, rec *inventory.Record, ap
 
 // saveInventory writes the inventory. If the sync's namespace does not exist
 // yet but the repository declares it, that Namespace is applied first.
-func (s *Syncer) saveInventory(ctx context.Context, rec *inventory.Record, objs []*unstructured.Unstructured) error {
+func (s *Syncer) saveInventory(ctx context.Context, rec *inventory.Record, out *render.Result) error {
 	err := s.store.Save(ctx, rec)
 	if !apierrors.IsNotFound(err) {
 		return err
 	}
-	for _, o := range objs {
+	if err := out.Decode(); err != nil {
+		return err
+	}
+	for _, o := range out.Objects {
 		if o.GetKind() == "Namespace" && o.GetAPIVersion() == "v1" && o.GetName() == s.opts.Namespace {
 			cs, aerr := s.applier.Apply(ctx, []*unstructured.Unstructured{o})
 			if aerr == nil {

@@ -43,9 +43,16 @@ type Change struct {
 	Live *unstructured.Unstructured
 	// Known says the object was Unchanged because it is the version a Known
 	// holds (Plan.Know): up to date and Current. Live may then hold only its
-	// apiVersion, kind and metadata (without managedFields).
+	// apiVersion, kind, name, namespace, uid and resourceVersion.
 	Known bool
+
+	version Version // of an Unchanged object; see Version
 }
+
+// Version returns the version of the live object an Unchanged change found up
+// to date, what it was up to date with, and the sum of the rendered object
+// (PlanKnown): what a Known holds. It is zero for other changes.
+func (c Change) Version() Version { return c.version }
 
 // ChangeSet is the outcome for a set of objects, in the order they were given.
 type ChangeSet struct {

@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/cli-utils/pkg/object"
+
+	"github.com/gitsync-io/gitsync/internal/cores"
 )
 
 // Cluster is what the appliers of one process share for one cluster: the
@@ -270,7 +272,7 @@ func labelled(inf cache.SharedIndexInformer, value string) ([]unstructured.Unstr
 		return nil, err
 	}
 	out := make([]unstructured.Unstructured, len(objs))
-	return out, onEveryCore(len(objs), func(i int) error {
+	return out, cores.Each(len(objs), func(i int) error {
 		l, ok := objs[i].(*liveObject)
 		if !ok {
 			return fmt.Errorf("live cache holds a %T", objs[i])

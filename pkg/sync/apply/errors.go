@@ -26,11 +26,15 @@ func (e *ObjectError) Terminal() bool { return e.terminal }
 
 // objectRef formats an object as "apiVersion Kind namespace/name".
 func objectRef(u *unstructured.Unstructured) string {
-	name := u.GetName()
-	if ns := u.GetNamespace(); ns != "" {
-		name = ns + "/" + name
+	return refOf(u.GetAPIVersion(), u.GetKind(), u.GetNamespace(), u.GetName())
+}
+
+// refOf is objectRef of the object these name.
+func refOf(apiVersion, kind, namespace, name string) string {
+	if namespace != "" {
+		name = namespace + "/" + name
 	}
-	return u.GetAPIVersion() + " " + u.GetKind() + " " + name
+	return apiVersion + " " + kind + " " + name
 }
 
 // idRef formats an id (which has no version) as "Kind.group namespace/name".

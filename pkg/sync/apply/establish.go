@@ -65,8 +65,7 @@ func (a *Applier) mapDeferred(ctx context.Context, targets []*target) error {
 	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		a.mapper.Reset()
 		for _, t := range pending() {
-			gvk := t.obj.GroupVersionKind()
-			if m, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err == nil {
+			if m, err := a.mapper.RESTMapping(t.gvk.GroupKind(), t.gvk.Version); err == nil {
 				t.mapping = m
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/cli-utils/pkg/object"
 
@@ -23,19 +22,22 @@ import (
 // changes one.
 type Known map[object.ObjMetadata]Version
 
-// Version is one version of a live object, and the digest it matched.
+// Version is one version of a live object, the digest it matched and, if the
+// object was given as rendered (PlanKnown), the sum of its rendered JSON,
+// which stamps to that digest.
 type Version struct {
-	UID             types.UID `json:"uid"`
-	ResourceVersion string    `json:"resourceVersion"`
-	Digest          string    `json:"digest"`
+	UID             types.UID
+	ResourceVersion string
+	Digest          string
+	Rendered        string
 }
 
 // knownHeader starts the file WriteKnown writes; it is bumped when the
 // file's meaning changes, and a file with another is not read. Then each
-// line is "<uid> <resourceVersion> <digest> <id>" (object.ObjMetadata's
-// String; none of them holds a space): reading and writing 10,000 of them
-// as JSON took 36 ms each.
-const knownHeader = "gitsync-known 1\n"
+// line is "<uid> <resourceVersion> <digest> <rendered> <id>" (rendered "-"
+// for none; id is object.ObjMetadata's String; none of them holds a space):
+// reading and writing 10,000 of them as JSON took 36 ms each.
+const knownHeader = "gitsync-known 2\n"
 
 // ReadKnown reads what WriteKnown wrote to path. A file that is missing, of
 // another format or damaged is nothing known: every live object is decoded.
@@ -53,14 +55,18 @@ func ReadKnown(path string) Known {
 		var line []byte
 		line, data, _ = bytes.Cut(data, []byte{'\n'})
 		f := strings.Fields(string(line))
-		if len(f) != 4 {
+		if len(f) != 5 {
 			return nil
 		}
-		id, err := object.ParseObjMetadata(f[3])
+		id, err := object.ParseObjMetadata(f[4])
 		if err != nil {
 			return nil
 		}
-		k[id] = Version{UID: types.UID(f[0]), ResourceVersion: f[1], Digest: f[2]}
+		v := Version{UID: types.UID(f[0]), ResourceVersion: f[1], Digest: f[2], Rendered: f[3]}
+		if v.Rendered == "-" {
+			v.Rendered = ""
+		}
+		k[id] = v
 	}
 	return k
 }
@@ -71,10 +77,14 @@ func WriteKnown(path string, k Known) error {
 	buf.Grow(len(knownHeader) + 160*len(k))
 	buf.WriteString(knownHeader)
 	for id, v := range k {
-		if strings.ContainsAny(string(v.UID)+v.ResourceVersion+v.Digest, " \n") || v.UID == "" || v.ResourceVersion == "" || v.Digest == "" {
+		rendered := v.Rendered
+		if rendered == "" {
+			rendered = "-"
+		}
+		if strings.ContainsAny(string(v.UID)+v.ResourceVersion+v.Digest+rendered, " \n") || v.UID == "" || v.ResourceVersion == "" || v.Digest == "" {
 			continue // cannot be written so; read again next time
 		}
-		for _, field := range []string{string(v.UID), " ", v.ResourceVersion, " ", v.Digest, " ", id.String(), "\n"} {
+		for _, field := range []string{string(v.UID), " ", v.ResourceVersion, " ", v.Digest, " ", rendered, " ", id.String(), "\n"} {
 			buf.WriteString(field)
 		}
 	}
@@ -82,12 +92,6 @@ func WriteKnown(path string, k Known) error {
 		return err
 	}
 	return atomicfile.Write(path, buf.Bytes(), 0o600)
-}
-
-// VersionOf returns the version of the live object u and the digest it
-// carries.
-func VersionOf(u *unstructured.Unstructured) Version {
-	return Version{UID: u.GetUID(), ResourceVersion: u.GetResourceVersion(), Digest: u.GetAnnotations()[AnnotationDigest]}
 }
 
 // knows reports whether the live object at (uid, rv) is the version k holds

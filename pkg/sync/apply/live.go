@@ -120,10 +120,8 @@ func decodeJSONList(ctx context.Context, m *meta.RESTMapping, r io.Reader, wante
 					if !ok {
 						continue // left nil, and out of the result
 					}
-					if v != nil && v.UID == head.Metadata.UID && v.ResourceVersion == head.Metadata.ResourceVersion {
-						if err := placeholderJSON(&items[i], raw, apiVersion, kind); err != nil {
-							return err
-						}
+					if md := head.Metadata; v != nil && v.UID == md.UID && v.ResourceVersion == md.ResourceVersion {
+						placeholder(&items[i], apiVersion, kind, md.Namespace, md.Name, string(md.UID), md.ResourceVersion)
 						continue
 					}
 				}
@@ -150,46 +148,15 @@ func decodeJSONList(ctx context.Context, m *meta.RESTMapping, r io.Reader, wante
 	return slices.DeleteFunc(slices.Concat(batches...), func(u unstructured.Unstructured) bool { return u.Object == nil }), nil
 }
 
-// placeholder is the metadata of a live object of a version Known holds,
-// which need not be read again: what names it, its version, labels and
-// annotations. It stands for the object in the live set.
-type placeholder struct {
-	Name            string            `json:"name"`
-	Namespace       string            `json:"namespace"`
-	UID             string            `json:"uid"`
-	ResourceVersion string            `json:"resourceVersion"`
-	Labels          map[string]string `json:"labels"`
-	Annotations     map[string]string `json:"annotations"`
-}
-
-// set makes u the object p stands for.
-func (p placeholder) set(u *unstructured.Unstructured, apiVersion, kind string) {
-	m := map[string]any{"name": p.Name, "uid": p.UID, "resourceVersion": p.ResourceVersion}
-	if p.Namespace != "" {
-		m["namespace"] = p.Namespace
-	}
-	for key, values := range map[string]map[string]string{"labels": p.Labels, "annotations": p.Annotations} {
-		if len(values) > 0 {
-			out := make(map[string]any, len(values))
-			for k, v := range values {
-				out[k] = v
-			}
-			m[key] = out
-		}
+// placeholder stands, in the live set, for a live object of a version Known
+// holds, which need not be read again: what names it and its version. That
+// version was found up to date and ours, labels and annotations included.
+func placeholder(u *unstructured.Unstructured, apiVersion, kind, namespace, name, uid, resourceVersion string) {
+	m := map[string]any{"name": name, "uid": uid, "resourceVersion": resourceVersion}
+	if namespace != "" {
+		m["namespace"] = namespace
 	}
 	u.Object = map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": m}
-}
-
-// placeholderJSON makes u the placeholder of the JSON item raw.
-func placeholderJSON(u *unstructured.Unstructured, raw []byte, apiVersion, kind string) error {
-	var item struct {
-		Metadata placeholder `json:"metadata"`
-	}
-	if err := json.Unmarshal(raw, &item); err != nil {
-		return fmt.Errorf("decode an item of the list: %w", err)
-	}
-	item.Metadata.set(u, apiVersion, kind)
-	return nil
 }
 
 // listBatch is how many items of a list one decoding goroutine takes.

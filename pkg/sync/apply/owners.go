@@ -76,7 +76,15 @@ func (a *Applier) owners(ctx context.Context, targets []*target, live liveSet, d
 func (a *Applier) refuseOwned(targets []*target, owners map[object.ObjMetadata]string, changes []Change, done func()) {
 	for i, t := range targets {
 		owner, ok := owners[t.id]
-		if !ok || a.opts.Force || t.force {
+		if !ok || a.opts.Force {
+			continue
+		}
+		if _, err := a.object(t); err != nil { // t.force is its annotation
+			changes[i] = failed(t, err)
+			done()
+			continue
+		}
+		if t.force {
 			continue
 		}
 		changes[i] = failed(t, invalid(t.ref, "belongs to sync %s (label %s=%s); remove it from one of the two syncs, or take it over with the annotation %s: enabled on the object or --force",

@@ -7,14 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 
-	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/cli-utils/pkg/object"
+
+	"github.com/gitsync-io/gitsync/internal/cores"
 )
 
 // Stages run in order; objects within one stage are applied in parallel.
@@ -34,8 +34,13 @@ var (
 type target struct {
 	in  *unstructured.Unstructured // as given, never modified
 	obj *unstructured.Unstructured // desired, with gitsync's labels and digest
-	id  object.ObjMetadata
-	ref string // "apiVersion Kind namespace/name" for messages
+	// lazy is the object as rendered, if it was given so (PlanKnown); in and
+	// obj are nil until object is called, if a Known told its digest.
+	lazy     Lazy
+	rendered string // sum of lazy's JSON (Version.Rendered)
+	id       object.ObjMetadata
+	gvk      schema.GroupVersionKind
+	ref      string // "apiVersion Kind namespace/name" for messages
 	// mapping is nil for kinds defined by a CRD of this same set until that
 	// CRD is established.
 	mapping    *meta.RESTMapping
@@ -50,15 +55,12 @@ type target struct {
 // default namespace, and gitsync's labels and digest are added. It reports
 // every bad object at once and makes no write requests.
 func (a *Applier) prepare(objs []*unstructured.Unstructured, shared bool) ([]*target, error) {
-	kinds := kindResolver{a: a, crds: definedKinds(objs), known: map[schema.GroupVersionKind]resolution{}}
-	for _, in := range objs {
-		kinds.resolve(in.GroupVersionKind())
-	}
+	kinds := a.kindsOf(len(objs), func(i int) schema.GroupVersionKind { return objs[i].GroupVersionKind() }, definedKinds(objs))
 	// Copying and stamping 10,000 objects takes 0.2 s of CPU: every core
 	// takes a share, reading the kinds resolved above.
 	prepared := make([]*target, len(objs))
 	failed := make([]error, len(objs))
-	_ = onEveryCore(len(objs), func(i int) error {
+	_ = cores.Each(len(objs), func(i int) error {
 		var known *learnt
 		if shared {
 			known = a.memo.lookup(objs[i])
@@ -69,8 +71,49 @@ func (a *Applier) prepare(objs []*unstructured.Unstructured, shared bool) ([]*ta
 	if shared {
 		a.memo.remember(objs, prepared)
 	}
+	return distinct(prepared, failed)
+}
+
+// prepareKnown is prepare of objects given as rendered: one whose rendered
+// JSON is the one known holds for it is neither decoded nor stamped, its
+// digest is known's (the same JSON stamps to the same digest); the others are
+// decoded and prepared as prepare does.
+func (a *Applier) prepareKnown(objs []Lazy, known Known) ([]*target, error) {
+	gvks := make([]schema.GroupVersionKind, len(objs))
+	var crds []*unstructured.Unstructured
+	for i, l := range objs {
+		apiVersion, kind, _, _ := l.Head()
+		gvks[i] = schema.FromAPIVersionAndKind(apiVersion, kind)
+		if gvks[i].GroupKind() == crdKind {
+			if crd, err := l.Object(); err == nil { // else prepareLazy reports it
+				crds = append(crds, crd)
+			}
+		}
+	}
+	kinds := a.kindsOf(len(objs), func(i int) schema.GroupVersionKind { return gvks[i] }, definedKinds(crds))
+	prepared := make([]*target, len(objs))
+	failed := make([]error, len(objs))
+	_ = cores.Each(len(objs), func(i int) error {
+		prepared[i], failed[i] = a.prepareLazy(objs[i], gvks[i], kinds, known)
+		return nil
+	})
+	return distinct(prepared, failed)
+}
+
+// kindsOf resolves the n kinds gvk gives, once each.
+func (a *Applier) kindsOf(n int, gvk func(i int) schema.GroupVersionKind, crds map[schema.GroupKind]string) kindResolver {
+	kinds := kindResolver{a: a, crds: crds, known: map[schema.GroupVersionKind]resolution{}}
+	for i := range n {
+		kinds.resolve(gvk(i))
+	}
+	return kinds
+}
+
+// distinct returns the targets prepared, or every error of failed (each of
+// the object at its index) and of objects given twice.
+func distinct(prepared []*target, failed []error) ([]*target, error) {
 	var errs []error
-	targets := make([]*target, 0, len(objs))
+	targets := make([]*target, 0, len(prepared))
 	seen := map[object.ObjMetadata]bool{}
 	for i, t := range prepared {
 		if err := failed[i]; err != nil {
@@ -87,23 +130,66 @@ func (a *Applier) prepare(objs []*unstructured.Unstructured, shared bool) ([]*ta
 	return targets, errors.Join(errs...)
 }
 
-// onEveryCore calls f for each index below n, spread over one goroutine per
-// core, and returns the first error. Work on each of 10,000 objects is too
-// small to hand out one at a time.
-func onEveryCore(n int, f func(i int) error) error {
-	var g errgroup.Group
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
-		g.Go(func() error {
-			for i := w; i < n; i += workers {
-				if err := f(i); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+// prepareLazy turns l, of kind gvk, into a target: without decoding it if
+// known holds its rendered JSON (see prepareKnown).
+func (a *Applier) prepareLazy(l Lazy, gvk schema.GroupVersionKind, kinds kindResolver, known Known) (*target, error) {
+	apiVersion, kind, namespace, name := l.Head()
+	mapping, namespaced, err := kinds.resolve(gvk)
+	if err != nil {
+		return nil, invalid(refOf(apiVersion, kind, namespace, name), "%v", err)
 	}
-	return g.Wait()
+	if namespace, err = a.namespaceOf(namespaced, namespace); err != nil {
+		return nil, invalid(refOf(apiVersion, kind, namespace, name), "%v", err)
+	}
+	sum := sha256.Sum256(l.JSON())
+	rendered := hex.EncodeToString(sum[:16])
+	id := object.ObjMetadata{GroupKind: gvk.GroupKind(), Namespace: namespace, Name: name}
+	if v, ok := known[id]; ok && v.Rendered == rendered && v.Digest != "" {
+		return &target{lazy: l, rendered: rendered, id: id, gvk: gvk, ref: refOf(apiVersion, kind, namespace, name),
+			mapping: mapping, namespaced: namespaced, digest: v.Digest, stage: stageOf(gvk.GroupKind(), namespaced)}, nil
+	}
+	in, err := l.Object()
+	if err != nil {
+		return nil, invalid(refOf(apiVersion, kind, namespace, name), "%v", err)
+	}
+	t, err := a.prepareOne(in, kinds, nil)
+	if t != nil {
+		t.lazy, t.rendered = l, rendered
+	}
+	return t, err
+}
+
+// object returns t's desired object, making it now if t was prepared without
+// (prepareLazy): the object decoded and stamped with the digest known gave.
+func (a *Applier) object(t *target) (*unstructured.Unstructured, error) {
+	if t.obj != nil {
+		return t.obj, nil
+	}
+	in, err := t.lazy.Object()
+	if err != nil {
+		return nil, invalid(t.ref, "%v", err)
+	}
+	obj := withOwnMetadata(in)
+	obj.SetNamespace(t.id.Namespace)
+	if _, err := stamp(obj, a.opts.Sync, t.digest); err != nil {
+		return nil, invalid(t.ref, "%v", err)
+	}
+	t.in, t.obj, t.force = in, obj, obj.GetAnnotations()[AnnotationForce] == "enabled"
+	return obj, nil
+}
+
+// namespaceOf is the namespace an object given with namespace gets: the
+// default one if it is namespaced and has none, none if its kind is not.
+func (a *Applier) namespaceOf(namespaced bool, namespace string) (string, error) {
+	switch {
+	case !namespaced:
+		return "", nil
+	case namespace != "":
+		return namespace, nil
+	case a.opts.DefaultNamespace == "":
+		return "", errors.New("namespaced object has no metadata.namespace; set it in the manifest or pass --namespace")
+	}
+	return a.opts.DefaultNamespace, nil
 }
 
 // prepareOne turns in into a target. known is what the last PlanShared
@@ -117,15 +203,14 @@ func (a *Applier) prepareOne(in *unstructured.Unstructured, kinds kindResolver, 
 	if err != nil {
 		return nil, invalid(objectRef(obj), "%v", err)
 	}
-	if namespaced && obj.GetNamespace() == "" {
-		if a.opts.DefaultNamespace == "" {
-			return nil, invalid(objectRef(obj), "namespaced object has no metadata.namespace; set it in the manifest or pass --namespace")
-		}
-		obj.SetNamespace(a.opts.DefaultNamespace)
-	} else if !namespaced {
-		obj.SetNamespace("")
+	namespace, err := a.namespaceOf(namespaced, obj.GetNamespace())
+	if err != nil {
+		return nil, invalid(objectRef(obj), "%v", err)
 	}
-	t.ref = objectRef(obj)
+	if namespace != obj.GetNamespace() {
+		obj.SetNamespace(namespace)
+	}
+	t.ref, t.gvk = objectRef(obj), gvk
 	t.id = object.UnstructuredToObjMetadata(obj)
 	t.stage = stageOf(gvk.GroupKind(), namespaced)
 	t.mapping, t.namespaced = mapping, namespaced

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/gitsync-io/gitsync/internal/cores"
 )
 
 // A LIST of many objects of a built-in type is asked for as protobuf where
@@ -99,7 +101,7 @@ func (a *Applier) listProtobuf(ctx context.Context, m *meta.RESTMapping, namespa
 	}
 	apiVersion, kind := m.GroupVersionKind.ToAPIVersionAndKind()
 	items := make([]unstructured.Unstructured, len(raws))
-	err = onEveryCore(len(raws), func(i int) error {
+	err = cores.Each(len(raws), func(i int) error {
 		if wanted != nil {
 			// An item's metadata says whether it is wanted, and whether it
 			// is a version known up to date, before the rest is decoded.
@@ -112,7 +114,8 @@ func (a *Applier) listProtobuf(ctx context.Context, m *meta.RESTMapping, namespa
 				return nil // left nil, and out of the result
 			}
 			if v != nil && string(v.UID) == h.uid && v.ResourceVersion == h.resourceVersion {
-				return placeholderProtobuf(&items[i], h.metadata, apiVersion, kind)
+				placeholder(&items[i], apiVersion, kind, h.namespace, h.name, h.uid, h.resourceVersion)
+				return nil
 			}
 		}
 		o, err := scheme.Scheme.New(m.GroupVersionKind)
@@ -184,18 +187,6 @@ func headOf(item []byte) (head, error) {
 		return nil
 	})
 	return h, err
-}
-
-// placeholderProtobuf makes u the placeholder of an item whose encoded
-// metadata is given.
-func placeholderProtobuf(u *unstructured.Unstructured, metadata []byte, apiVersion, kind string) error {
-	var om metav1.ObjectMeta
-	if err := om.Unmarshal(metadata); err != nil {
-		return fmt.Errorf("decode an item of the list: %w", err)
-	}
-	placeholder{Name: om.Name, Namespace: om.Namespace, UID: string(om.UID), ResourceVersion: om.ResourceVersion,
-		Labels: om.Labels, Annotations: om.Annotations}.set(u, apiVersion, kind)
-	return nil
 }
 
 // protobufMagic starts every protobuf body of the API server.

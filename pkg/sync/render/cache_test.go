@@ -8,9 +8,12 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestCache(t *testing.T) {
@@ -75,13 +78,15 @@ func TestCache(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		for _, where := range []string{"in memory", "on disk, in a new process", "on disk, by processes that render once", "on disk, written behind, in a new process"} {
+		for _, where := range []string{"in memory", "on disk, in a new process", "on disk, by processes that render once",
+			"on disk, by processes that render once, lazily", "on disk, written behind, in a new process"} {
 			t.Run(tc.name+", "+where, func(t *testing.T) {
 				r := New()
 				next := func() *Renderer { return r }
 				if where != "in memory" {
 					dir := t.TempDir()
-					opts := Options{CacheDir: dir, Once: strings.Contains(where, "once"), WriteBehind: strings.Contains(where, "behind")}
+					opts := Options{CacheDir: dir, Once: strings.Contains(where, "once"), WriteBehind: strings.Contains(where, "behind"),
+						Lazy: strings.Contains(where, "lazily")}
 					r = New(opts)
 					next = func() *Renderer { return New(opts) }
 				}
@@ -109,7 +114,7 @@ func TestCache(t *testing.T) {
 					t.Errorf("cached = %v then %v, same digest = %v; want cached and same digest = %v",
 						first.Cached, second.Cached, second.Digest == first.Digest, tc.wantCached)
 				}
-				if tc.wantCached && (string(yamlOf(t, first)) != string(yamlOf(t, second)) || len(first.Objects) != len(second.Objects)) {
+				if tc.wantCached && (string(yamlOf(t, first)) != string(yamlOf(t, second)) || first.Len() != second.Len()) {
 					t.Errorf("the reused render differs:\n%s\nwant:\n%s", yamlOf(t, second), yamlOf(t, first))
 				}
 				for _, o := range second.Objects {
@@ -190,6 +195,84 @@ func TestPlainRenderDecodesOnlyChangedFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLazyRenderDecodesOnlyWhatChanged renders lazily, as a sync run once
+// does, in a new process each time: what it hands out is what a render that
+// decodes everything gives, and only the objects of changed files are decoded.
+func TestLazyRenderDecodesOnlyWhatChanged(t *testing.T) {
+	files := map[string]string{}
+	for i := range 50 {
+		files[fmt.Sprintf("many/cm-%02d.yaml", i)] = fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%02d\ndata: {k: v}\n", i)
+	}
+	files["many/two.yaml"] = "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: web}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"
+	root := t.TempDir()
+	writeTree(t, root, files)
+	opts := Options{CacheDir: t.TempDir(), Once: true, Lazy: true}
+	render := func(t *testing.T, ctx context.Context, root, path string) *Result {
+		t.Helper()
+		got, err := New(opts).Render(ctx, root, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := New().Render(t.Context(), root, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Objects != nil || len(got.Docs) != len(want.Objects) || got.Digest != want.Digest {
+			t.Fatalf("%d objects, %d docs, digest %s; want no objects and the %d docs of a render that decodes them (%s)",
+				len(got.Objects), len(got.Docs), got.Digest, len(want.Objects), want.Digest)
+		}
+		for i, d := range got.Docs {
+			apiVersion, kind, namespace, name := d.Head()
+			w := want.Objects[i]
+			if head := []string{apiVersion, kind, namespace, name}; !slices.Equal(head, []string{w.GetAPIVersion(), w.GetKind(), w.GetNamespace(), w.GetName()}) {
+				t.Errorf("doc %d named %q, want %s", i, head, describe(w))
+			}
+			if string(d.JSON()) != string(want.docs[i]) {
+				t.Errorf("doc %d: %s, want %s", i, d.JSON(), want.docs[i])
+			}
+		}
+		return got
+	}
+	decoded := func(res *Result) []string {
+		var names []string
+		for _, d := range res.Docs {
+			if d.o.u != nil {
+				names = append(names, d.o.u.GetName())
+			}
+		}
+		return names
+	}
+	render(t, t.Context(), root, "many")
+
+	t.Run("nothing is decoded of a render reused", func(t *testing.T) {
+		res := render(t, withoutKustomize(t), copyTree(t, root), "many")
+		if names := decoded(res); !res.Cached || len(names) > 0 {
+			t.Errorf("cached %v, decoded %q; want reused, nothing decoded", res.Cached, names)
+		}
+	})
+	t.Run("the objects of a changed file are decoded, and only they", func(t *testing.T) {
+		snapshot := copyTree(t, root)
+		writeTree(t, snapshot, map[string]string{"many/cm-07.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-07\ndata: {k: changed}\n"})
+		res := render(t, t.Context(), snapshot, "many")
+		if names := decoded(res); res.Cached || !slices.Equal(names, []string{"cm-07"}) {
+			t.Errorf("cached %v, decoded %q; want rendered, cm-07 decoded", res.Cached, names)
+		}
+	})
+	t.Run("a doc decodes to the object a render that decodes everything gives", func(t *testing.T) {
+		res := render(t, withoutKustomize(t), copyTree(t, root), "many")
+		if err := res.Decode(); err != nil {
+			t.Fatal(err)
+		}
+		want, err := New().Render(t.Context(), root, "many")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want.Objects, res.Objects); diff != "" {
+			t.Errorf("decoded (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestSnapshotBlobsSpareReads renders snapshots whose git blobs are known. To
@@ -332,42 +415,62 @@ func TestDiskCacheThatCannotBeReadIsReplaced(t *testing.T) {
 		name  string
 		spoil func(kept []byte) []byte
 	}{
-		{"a torn first line", func([]byte) []byte { return []byte(`{"format":2,"path":"plain","objects":`) }},
-		{"an entry of another format", func(kept []byte) []byte { return bytes.Replace(kept, []byte(`"format":2`), []byte(`"format":1`), 1) }},
+		{"a torn first line", func([]byte) []byte { return []byte(`{"format":3,"path":"plain","objects":`) }},
+		{"an entry of another format", func(kept []byte) []byte { return bytes.Replace(kept, []byte(`"format":3`), []byte(`"format":2`), 1) }},
 		{"objects cut short", func(kept []byte) []byte {
 			return kept[:bytes.LastIndexByte(kept[:len(kept)-1], '\n')+1]
 		}},
 		{"more objects than it says", func(kept []byte) []byte { return append(kept, "{}\n"...) }},
 		{"an object that is not JSON", func(kept []byte) []byte { return append(kept[:len(kept)-2], "\n"...) }},
+		{"a value changed", func(kept []byte) []byte {
+			return bytes.Replace(kept, []byte(`"name":"web"`), []byte(`"name":"wab"`), 1)
+		}},
+		{"a name changed", func(kept []byte) []byte { return bytes.Replace(kept, []byte("\tweb\t"), []byte("\twab\t"), 1) }},
+		{"a line without what names it", func(kept []byte) []byte {
+			at := bytes.IndexByte(kept, '\n') + 1
+			return append(kept[:at:at], kept[bytes.LastIndexByte(kept[:bytes.IndexByte(kept[at:], '\n')+at], '\t')+1:]...)
+		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if _, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain"); err != nil {
-				t.Fatal(err)
-			}
-			files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-			if err != nil || len(files) != 1 {
-				t.Fatalf("cache files %v (%v), want one", files, err)
-			}
-			kept, err := os.ReadFile(files[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(files[0], tc.spoil(kept), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			res, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain")
-			if err != nil {
-				t.Fatalf("render over a spoilt cache file: %v", err)
-			}
-			if res.Cached || len(res.Objects) == 0 {
-				t.Fatalf("render over a spoilt cache file: cached %v, %d objects; want a fresh render", res.Cached, len(res.Objects))
-			}
-			again, err := New(Options{CacheDir: dir}).Render(t.Context(), repo, "plain")
-			if err != nil || !again.Cached {
-				t.Errorf("the next process: cached %v (%v), want the replaced entry reused", again != nil && again.Cached, err)
-			}
-		})
+		for _, lazy := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, lazy %v", tc.name, lazy), func(t *testing.T) {
+				spoilt(t, Options{CacheDir: t.TempDir(), Once: lazy, Lazy: lazy}, tc.spoil)
+			})
+		}
+	}
+}
+
+// spoilt renders plain with opts, spoils the render kept on disk and checks
+// that the next process renders again, and keeps what it rendered.
+func spoilt(t *testing.T, opts Options, spoil func([]byte) []byte) {
+	t.Helper()
+	want, err := New().Render(t.Context(), repo, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(opts).Render(t.Context(), repo, "plain"); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(opts.CacheDir, "*.json"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("cache files %v (%v), want one", files, err)
+	}
+	kept, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(files[0], spoil(kept), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := New(opts).Render(t.Context(), repo, "plain")
+	if err != nil {
+		t.Fatalf("render over a spoilt cache file: %v", err)
+	}
+	if res.Cached || string(yamlOf(t, res)) != string(yamlOf(t, want)) {
+		t.Fatalf("render over a spoilt cache file: cached %v; want a fresh render:\n%s", res.Cached, yamlOf(t, res))
+	}
+	again, err := New(opts).Render(t.Context(), repo, "plain")
+	if err != nil || !again.Cached || string(yamlOf(t, again)) != string(yamlOf(t, want)) {
+		t.Errorf("the next process: cached %v (%v), want the replaced entry reused", again != nil && again.Cached, err)
 	}
 }
 

@@ -16,11 +16,39 @@ import (
 )
 
 // object is one rendered object, its JSON form and the file it came from (for a kustomization,
-// the kustomization file).
+// the kustomization file). u is nil for an object read back from a render kept on disk and
+// not decoded yet (Options.Lazy); its head is always there.
 type object struct {
 	file string
 	json []byte
 	u    *unstructured.Unstructured
+	head head
+}
+
+// head is what names an object. Read from its JSON, it costs a tenth of decoding the object.
+type head struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	} `json:"metadata"`
+}
+
+func headOf(u *unstructured.Unstructured) head {
+	h := head{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()}
+	h.Metadata.Name, h.Metadata.Namespace = u.GetName(), u.GetNamespace()
+	return h
+}
+
+// decode decodes o's JSON, unless it was.
+func (o *object) decode() error {
+	if o.u != nil {
+		return nil
+	}
+	d, err := newObject(o.file, o.json)
+	o.u = d.u
+	return err
 }
 
 // decodeFile reads the objects in one YAML file the way kustomize reads a resource file (kyaml's
@@ -90,7 +118,8 @@ func newObject(file string, j []byte) (object, error) {
 		return object{}, &Error{Problem: InvalidObject, File: file, Err: err,
 			Detail: "a document is not a YAML mapping", Fix: "make each document one Kubernetes object"}
 	}
-	return object{file: file, json: j, u: &unstructured.Unstructured{Object: m}}, nil
+	u := &unstructured.Unstructured{Object: m}
+	return object{file: file, json: j, u: u, head: headOf(u)}, nil
 }
 
 var (

@@ -91,15 +91,15 @@ func severityRank(s Severity) int {
 func lintDuplicates(objs []*unstructured.Unstructured) []Finding {
 	count := map[objectKey]int{}
 	for _, o := range objs {
-		count[keyOf(o)]++
+		count[headOf(o).key()]++
 	}
 	var out []Finding
 	for _, o := range objs {
-		n := count[keyOf(o)]
+		n := count[headOf(o).key()]
 		if n < 2 {
 			continue
 		}
-		delete(count, keyOf(o))
+		delete(count, headOf(o).key())
 		out = append(out, Finding{Severity: SeverityError, Object: describe(o), Field: "metadata.name",
 			Message: fmt.Sprintf("defined %d times in the render: only one definition can be applied", n),
 			Fix:     "keep one definition, or give the others another name"})

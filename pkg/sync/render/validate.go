@@ -25,9 +25,9 @@ func validate(objs []object) error {
 			errs = append(errs, err)
 			continue
 		}
-		key := keyOf(o.u)
+		key := o.head.key()
 		if file, dup := first[key]; dup {
-			errs = append(errs, &Error{Problem: DuplicateObject, File: o.file, Object: describe(o.u),
+			errs = append(errs, &Error{Problem: DuplicateObject, File: o.file, Object: o.head.String(),
 				Detail: fmt.Sprintf("also defined in %s", file), Fix: "keep one definition, or give one of them another name"})
 			continue
 		}
@@ -39,7 +39,7 @@ func validate(objs []object) error {
 func checkFields(o object) error {
 	var missing []string
 	for _, f := range [...]struct{ name, value string }{
-		{"apiVersion", o.u.GetAPIVersion()}, {"kind", o.u.GetKind()}, {"metadata.name", o.u.GetName()},
+		{"apiVersion", o.head.APIVersion}, {"kind", o.head.Kind}, {"metadata.name", o.head.Metadata.Name},
 	} {
 		if f.value == "" {
 			missing = append(missing, f.name)
@@ -48,20 +48,23 @@ func checkFields(o object) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	return &Error{Problem: InvalidObject, File: o.file, Object: describe(o.u),
+	return &Error{Problem: InvalidObject, File: o.file, Object: o.head.String(),
 		Detail: "missing " + strings.Join(missing, ", "), Fix: "set " + strings.Join(missing, " and ")}
 }
 
-func keyOf(u *unstructured.Unstructured) objectKey {
-	gv, _ := schema.ParseGroupVersion(u.GetAPIVersion())
-	return objectKey{group: gv.Group, kind: u.GetKind(), namespace: u.GetNamespace(), name: u.GetName()}
+func (h head) key() objectKey {
+	gv, _ := schema.ParseGroupVersion(h.APIVersion)
+	return objectKey{group: gv.Group, kind: h.Kind, namespace: h.Metadata.Namespace, name: h.Metadata.Name}
 }
 
-// describe names an object the way errors show it: "apps/v1 Deployment web/nginx".
-func describe(u *unstructured.Unstructured) string {
-	name := u.GetName()
-	if ns := u.GetNamespace(); ns != "" && name != "" {
+// String names an object the way errors show it: "apps/v1 Deployment web/nginx".
+func (h head) String() string {
+	name := h.Metadata.Name
+	if ns := h.Metadata.Namespace; ns != "" && name != "" {
 		name = ns + "/" + name
 	}
-	return strings.Join(strings.Fields(u.GetAPIVersion()+" "+u.GetKind()+" "+name), " ")
+	return strings.Join(strings.Fields(h.APIVersion+" "+h.Kind+" "+name), " ")
 }
+
+// describe is head.String of u.
+func describe(u *unstructured.Unstructured) string { return headOf(u).String() }

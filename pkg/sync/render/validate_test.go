@@ -15,7 +15,7 @@ func TestValidate(t *testing.T) {
 		u.SetKind(kind)
 		u.SetNamespace(namespace)
 		u.SetName(name)
-		return object{file: file, u: u}
+		return object{file: file, u: u, head: headOf(u)}
 	}
 	cases := []struct {
 		name string
@@ -64,7 +64,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidateErrorsAreTerminal(t *testing.T) {
 	u := &unstructured.Unstructured{Object: map[string]any{"kind": "ConfigMap"}}
-	err := validate([]object{{file: "a.yaml", u: u}})
+	err := validate([]object{{file: "a.yaml", u: u, head: headOf(u)}})
 	var terminal interface{ Terminal() bool }
 	if !errors.As(err, &terminal) || !terminal.Terminal() {
 		t.Errorf("errors.As(%v, Terminal) found nothing terminal", err)

@@ -9,14 +9,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"golang.org/x/sync/errgroup"
+
+	"github.com/gitsync-io/gitsync/internal/cores"
 )
 
 // blobs maps each file of a revision to its git mode and blob, "0100644
@@ -100,7 +100,7 @@ func (b blobStore) checkout(dir string, files blobs) error {
 			return err
 		}
 	}
-	return onEveryCore(len(names), func(i int) error {
+	return cores.Each(len(names), func(i int) error {
 		name := names[i]
 		mode, hash, ok := strings.Cut(files[name], " ")
 		if !ok || !plumbing.IsHash(hash) {
@@ -124,23 +124,6 @@ func (b blobStore) checkout(dir string, files blobs) error {
 		}
 		return os.Link(blob, target)
 	})
-}
-
-// onEveryCore calls f for each index below n, spread over one goroutine per
-// core, and returns the first error.
-func onEveryCore(n int, f func(i int) error) error {
-	var g errgroup.Group
-	for w := range runtime.GOMAXPROCS(0) {
-		g.Go(func() error {
-			for i := w; i < n; i += runtime.GOMAXPROCS(0) {
-				if err := f(i); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	return g.Wait()
 }
 
 // walkError is the tree walker's error, as InvalidTree where the tree holds
