@@ -415,8 +415,12 @@ func TestDiskCacheThatCannotBeReadIsReplaced(t *testing.T) {
 		name  string
 		spoil func(kept []byte) []byte
 	}{
-		{"a torn first line", func([]byte) []byte { return []byte(`{"format":3,"path":"plain","objects":`) }},
-		{"an entry of another format", func(kept []byte) []byte { return bytes.Replace(kept, []byte(`"format":3`), []byte(`"format":2`), 1) }},
+		{"a torn first line", func([]byte) []byte { return []byte(`{"format":4,"path":"plain","objects":`) }},
+		{"an entry of another format", func(kept []byte) []byte { return bytes.Replace(kept, []byte(`"format":4`), []byte(`"format":3`), 1) }},
+		{"more lines of questions than it says", func(kept []byte) []byte {
+			return bytes.Replace(kept, []byte(`"inputs":`), []byte(`"inputs":1`), 1)
+		}},
+		{"a count below zero", func(kept []byte) []byte { return bytes.Replace(kept, []byte(`"files":`), []byte(`"files":-`), 1) }},
 		{"objects cut short", func(kept []byte) []byte {
 			return kept[:bytes.LastIndexByte(kept[:len(kept)-1], '\n')+1]
 		}},
@@ -426,15 +430,33 @@ func TestDiskCacheThatCannotBeReadIsReplaced(t *testing.T) {
 			return bytes.Replace(kept, []byte(`"name":"web"`), []byte(`"name":"wab"`), 1)
 		}},
 		{"a name changed", func(kept []byte) []byte { return bytes.Replace(kept, []byte("\tweb\t"), []byte("\twab\t"), 1) }},
-		{"a line without what names it", func(kept []byte) []byte {
-			at := bytes.IndexByte(kept, '\n') + 1
-			return append(kept[:at:at], kept[bytes.LastIndexByte(kept[:bytes.IndexByte(kept[at:], '\n')+at], '\t')+1:]...)
+		{"a field less", func(kept []byte) []byte {
+			last := bytes.LastIndexByte(kept[:len(kept)-1], '\n') + 1
+			return append(kept[:last:last], kept[bytes.IndexByte(kept[last:], '\t')+last+1:]...)
 		}},
 	} {
 		for _, lazy := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, lazy %v", tc.name, lazy), func(t *testing.T) {
 				spoilt(t, Options{CacheDir: t.TempDir(), Once: lazy, Lazy: lazy}, tc.spoil)
 			})
+		}
+	}
+}
+
+// TestRenderThatCannotBeKeptRendersAgain renders a file whose name holds a
+// tab, which the lines of a render kept on disk cannot: the render is right,
+// and the next process renders again.
+func TestRenderThatCannotBeKeptRendersAgain(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"tabs/a\tb.yaml": configMap, "tabs/c.yaml": strings.ReplaceAll(configMap, "name: ", "name: c")})
+	opts := Options{CacheDir: t.TempDir(), Once: true, Lazy: true}
+	for i := range 2 {
+		res, err := New(opts).Render(t.Context(), root, "tabs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Cached || res.Len() != 2 {
+			t.Errorf("process %d: cached %v, %d objects; want 2 objects rendered", i, res.Cached, res.Len())
 		}
 	}
 }

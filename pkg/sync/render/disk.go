@@ -10,63 +10,64 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gitsync-io/gitsync/internal/cores"
 	"github.com/gitsync-io/gitsync/pkg/atomicfile"
 )
 
-// diskFormat is bumped when diskEntry changes: an entry of another format
+// diskFormat is bumped when the file changes: an entry of another format
 // is ignored and replaced.
-const diskFormat = 3
+const diskFormat = 4
 
 // diskEntry is a render kept on disk: the questions it asked with their
 // answers (digests, never file contents), and its objects. A new process
 // reuses it as the memory cache would, when the snapshot answers the same.
 //
-// The file is the entry as one line of JSON, then a line per object: what
-// names it (head: apiVersion, kind, namespace and name), each field ended by
-// a tab, then its JSON. Compact JSON holds no tab or line break, so reading
-// it back splits the objects and their names apart without parsing them
-// (reading 10,000 heads from the JSON took 60 ms of CPU), and writing it
-// copies them. Sum guards the lines against damage instead.
+// The file is diskHeader as a line of JSON, then lines of fields, each field
+// ended by a tab but the last: one line per question the render asked (op,
+// path, answer, and the git blob of a file read if the snapshot said); one
+// per file of a plain directory, in the order read (path, sha256 of its
+// content, how many objects it gave); one per object (apiVersion, kind,
+// namespace, name, then its JSON). Reading it back splits lines and fields,
+// and parses nothing: compact JSON holds no tab or line break, and an entry
+// whose paths or names do is not kept. As one JSON document, reading the
+// questions and files of 10,000 files back took 60 ms of CPU, and reading
+// what names each object from its JSON 60 more. Sum finds damage instead.
 type diskEntry struct {
+	diskHeader
+	inputs inputs
+	paths  []string          // Result.Inputs
+	blobs  map[string]string // of the files read, by path: the next process knows their content without reading them
+	// files, for a directory of plain YAML, are the files read in order and
+	// how many of the objects each gave: a render after a commit that
+	// changed some of them decodes only those (decoded).
+	files []diskFile
+	lines [][]byte // of the objects
+}
+
+type diskHeader struct {
 	Format int `json:"format"`
 	// Build is the gitsync build that rendered (version.Build): another
 	// build may render the same inputs differently, so it renders again.
-	Build  string      `json:"build"`
-	Path   string      `json:"path"`
-	Inputs []diskInput `json:"inputs"`
-	Digest string      `json:"digest"`
-	Paths  []string    `json:"paths"`
-	// Objects is how many object lines follow.
+	Build  string `json:"build"`
+	Path   string `json:"path"`
+	Digest string `json:"digest"`
+	// Inputs, Files and Objects count the lines of each that follow.
+	Inputs  int `json:"inputs"`
+	Files   int `json:"files"`
 	Objects int `json:"objects"`
-	// Files, for a directory of plain YAML, are the files read in order and how
-	// many of the objects each gave: a render after a commit that changed some
-	// of them decodes only those (decoded).
-	Files []diskFile `json:"files,omitempty"`
-	// Blobs are the git blobs of the files read, by path, where the snapshot
-	// said: the next process knows their content without reading them.
-	Blobs map[string]string `json:"blobs,omitempty"`
-	// Sum is the sha256 of the object lines.
+	// Sum is the sha256 of the lines.
 	Sum string `json:"sum"`
-
-	lines [][]byte
 }
 
 type diskFile struct {
-	Path    string `json:"path"`
-	SHA256  string `json:"sha256"`
-	Objects int    `json:"objects"`
+	path    string
+	sha256  string
+	objects int
 }
-
-type diskInput struct {
-	Op     op     `json:"op"`
-	Path   string `json:"path"`
-	Answer string `json:"answer"`
-}
-
-var newline = []byte{'\n'}
 
 // diskCache keeps one entry per rendered path in dir, for the build named
 // build.
@@ -87,41 +88,190 @@ func (d diskCache) load(path string) *diskEntry {
 	if err != nil {
 		return nil
 	}
-	header, rest, _ := bytes.Cut(data, newline)
-	var e diskEntry
-	if json.Unmarshal(header, &e) != nil || e.Format != diskFormat || e.Build != d.build || e.Path != path {
+	header, rest, _ := bytes.Cut(data, []byte{'\n'})
+	e := &diskEntry{inputs: inputs{}, blobs: map[string]string{}}
+	if json.Unmarshal(header, &e.diskHeader) != nil || e.Format != diskFormat || e.Build != d.build || e.Path != path {
 		return nil
 	}
-	if e.Objects == 0 && len(rest) == 0 {
-		return &e
-	}
 	sum := sha256.Sum256(rest)
-	if e.Sum != hex.EncodeToString(sum[:]) || bytes.Count(rest, newline) != e.Objects || !bytes.HasSuffix(rest, newline) {
+	lines := bytes.Split(rest, []byte{'\n'})
+	if e.Sum != hex.EncodeToString(sum[:]) || min(e.Inputs, e.Files, e.Objects) < 0 ||
+		len(lines) != e.Inputs+e.Files+e.Objects+1 || len(lines[len(lines)-1]) != 0 {
 		return nil // damaged, cut short or holding more than it says
 	}
-	e.lines = bytes.Split(rest[:len(rest)-1], newline)
-	return &e
-}
-
-// headFields is how many fields of an object's line name it.
-const headFields = 4
-
-// appendLine appends o's line to data; false if its head holds a tab or line
-// break, which the line cannot.
-func appendLine(data []byte, o object) ([]byte, bool) {
-	h := o.head
-	for _, f := range [headFields]string{h.APIVersion, h.Kind, h.Metadata.Namespace, h.Metadata.Name} {
-		if strings.ContainsAny(f, "\t\n") {
-			return data, false
+	for _, line := range lines[:e.Inputs] {
+		f, ok := fields(line, 3, 4)
+		if !ok {
+			return nil
 		}
-		data = append(append(data, f...), '\t')
+		q := input{op(f[0]), f[1]}
+		e.inputs[q] = f[2]
+		if q.op != opStat {
+			e.paths = append(e.paths, q.path)
+		}
+		if len(f) == 4 {
+			e.blobs[q.path] = f[3]
+		}
 	}
-	return append(append(data, o.json...), '\n'), true
+	for _, line := range lines[e.Inputs : e.Inputs+e.Files] {
+		f, ok := fields(line, 3, 3)
+		if !ok {
+			return nil
+		}
+		n, err := strconv.Atoi(f[2])
+		if err != nil {
+			return nil
+		}
+		e.files = append(e.files, diskFile{path: f[0], sha256: f[1], objects: n})
+	}
+	e.lines = lines[e.Inputs+e.Files : len(lines)-1]
+	return e
 }
 
-// parseLine reads an object's line.
-func parseLine(file string, line []byte) (object, bool) {
-	var f [headFields]string
+// fields splits line at its tabs into at least least and at most most fields.
+func fields(line []byte, least, most int) ([]string, bool) {
+	f := strings.Split(string(line), "\t")
+	return f, len(f) >= least && len(f) <= most
+}
+
+// store writes the entry of path. Failing to is not an error of the render:
+// the next process renders again.
+func (d diskCache) store(path string, in inputs, blobs map[string]string, res *Result, files *decoded) error {
+	if d.dir == "" {
+		return nil
+	}
+	w := lineWriter{}
+	queries := in.sorted()
+	for _, q := range queries {
+		w.line(string(q.op), q.path, in[q])
+		if blob, ok := blobs[q.path]; ok && q.op == opRead {
+			w.field(blob)
+		}
+	}
+	var kept []fileKey
+	if files != nil {
+		kept = files.order
+	}
+	for _, k := range kept {
+		w.line(k.path, hex.EncodeToString(k.sum[:]), strconv.Itoa(len(files.cur[k])))
+	}
+	for i, doc := range res.docs {
+		h := headAt(res, i)
+		if bytes.ContainsAny(doc, "\t\n") { // never from json.Marshal; be sure
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, doc); err != nil {
+				return err
+			}
+			doc = buf.Bytes()
+		}
+		w.line(h.APIVersion, h.Kind, h.Metadata.Namespace, h.Metadata.Name)
+		w.field(string(doc))
+	}
+	if w.bad != "" {
+		return fmt.Errorf("the render cannot be kept: %q holds a tab or line break", w.bad)
+	}
+	w.end()
+	sum := sha256.Sum256(w.data)
+	header, err := json.Marshal(diskHeader{Format: diskFormat, Build: d.build, Path: path, Digest: res.Digest,
+		Inputs: len(queries), Files: len(kept), Objects: len(res.docs), Sum: hex.EncodeToString(sum[:])})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return atomicfile.Write(d.file(path), slices.Concat(header, []byte{'\n'}, w.data), 0o600)
+}
+
+// lineWriter writes lines of tab-separated fields.
+type lineWriter struct {
+	data []byte
+	n    int    // fields of the line being written
+	bad  string // the first field that held a tab or line break
+}
+
+// line ends the line before and starts one with fields.
+func (w *lineWriter) line(fields ...string) {
+	w.end()
+	for _, f := range fields {
+		w.field(f)
+	}
+}
+
+// field adds f to the line.
+func (w *lineWriter) field(f string) {
+	if w.n > 0 {
+		w.data = append(w.data, '\t')
+	}
+	w.n++
+	if strings.ContainsAny(f, "\t\n") && w.bad == "" {
+		w.bad = f
+	}
+	w.data = append(w.data, f...)
+}
+
+// end ends the line being written.
+func (w *lineWriter) end() {
+	if w.n > 0 {
+		w.data = append(w.data, '\n')
+		w.n = 0
+	}
+}
+
+// headAt returns what names the object at i of res, whichever form it holds
+// the objects in.
+func headAt(res *Result, i int) head {
+	if res.Docs != nil {
+		return res.Docs[i].o.head
+	}
+	return headOf(res.Objects[i])
+}
+
+// decoded returns the objects of each file of a plain render, for a render
+// of the same directory after a commit that changed some files (decoded.next);
+// nil if the entry is no plain render or does not add up.
+func (e *diskEntry) decoded(objs []object) *decoded {
+	if len(e.files) == 0 {
+		return nil
+	}
+	d := &decoded{cur: make(map[fileKey][]object, len(e.files))}
+	at := 0
+	for _, f := range e.files {
+		k, ok := fileKeyOf(f.path, f.sha256)
+		if !ok || f.objects < 0 || at+f.objects > len(objs) {
+			return nil
+		}
+		d.cur[k] = objs[at : at+f.objects : at+f.objects]
+		at += f.objects
+	}
+	if at != len(objs) {
+		return nil
+	}
+	return d
+}
+
+// objects returns the entry's objects, decoded if decode, else named only.
+func (e *diskEntry) objects(decode bool) ([]object, error) {
+	objs := make([]object, len(e.lines))
+	return objs, cores.Each(len(e.lines), func(i int) error {
+		o, ok := parseObject(e.Path, e.lines[i])
+		if !ok {
+			return errors.New("a damaged object line")
+		}
+		if decode {
+			var err error
+			if o, err = newObject(e.Path, o.json); err != nil {
+				return err
+			}
+		}
+		objs[i] = o
+		return nil
+	})
+}
+
+// parseObject reads an object's line: what names it, then its JSON.
+func parseObject(file string, line []byte) (object, bool) {
+	var f [4]string
 	for i := range f {
 		field, rest, ok := bytes.Cut(line, []byte{'\t'})
 		if !ok {
@@ -132,105 +282,4 @@ func parseLine(file string, line []byte) (object, bool) {
 	o := object{file: file, json: line}
 	o.head.APIVersion, o.head.Kind, o.head.Metadata.Namespace, o.head.Metadata.Name = f[0], f[1], f[2], f[3]
 	return o, true
-}
-
-// store writes the entry of path. Failing to is not an error of the render:
-// the next process renders again.
-func (d diskCache) store(path string, in inputs, blobs map[string]string, res *Result, files *decoded) error {
-	if d.dir == "" {
-		return nil
-	}
-	lines := make([]byte, 0, 64*len(res.docs))
-	for i, doc := range res.docs {
-		o := object{json: doc}
-		if res.Docs != nil {
-			o.head = res.Docs[i].o.head
-		} else {
-			o.head = headOf(res.Objects[i])
-		}
-		if bytes.ContainsAny(doc, "\t\n") { // never from json.Marshal; be sure
-			var buf bytes.Buffer
-			if err := json.Compact(&buf, doc); err != nil {
-				return err
-			}
-			o.json = buf.Bytes()
-		}
-		var ok bool
-		if lines, ok = appendLine(lines, o); !ok {
-			return fmt.Errorf("%s cannot be kept: a tab or line break in what names it", o.head)
-		}
-	}
-	sum := sha256.Sum256(lines)
-	e := diskEntry{Format: diskFormat, Build: d.build, Path: path, Digest: res.Digest, Paths: res.Inputs, Objects: len(res.docs), Blobs: blobs,
-		Sum: hex.EncodeToString(sum[:])}
-	for _, q := range in.sorted() {
-		e.Inputs = append(e.Inputs, diskInput{Op: q.op, Path: q.path, Answer: in[q]})
-	}
-	if files != nil {
-		for _, k := range files.order {
-			e.Files = append(e.Files, diskFile{Path: k.path, SHA256: hex.EncodeToString(k.sum[:]), Objects: len(files.cur[k])})
-		}
-	}
-	header, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	data := make([]byte, 0, len(header)+1+len(lines))
-	data = append(append(append(data, header...), newline...), lines...)
-	if err := os.MkdirAll(d.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return atomicfile.Write(d.file(path), data, 0o600)
-}
-
-// inputs returns the entry's questions and answers.
-func (e *diskEntry) inputs() inputs {
-	in := inputs{}
-	for _, q := range e.Inputs {
-		in.add(q.Op, q.Path, q.Answer)
-	}
-	return in
-}
-
-// objects returns the entry's objects, decoded if decode, else named only.
-func (e *diskEntry) objects(decode bool) ([]object, error) {
-	objs := make([]object, len(e.lines))
-	return objs, cores.Each(len(e.lines), func(i int) error {
-		o, ok := parseLine(e.Path, e.lines[i])
-		if !ok {
-			return errors.New("a damaged object line")
-		}
-		if decode {
-			var err error
-			o, err = newObject(e.Path, o.json)
-			if err != nil {
-				return err
-			}
-		}
-		objs[i] = o
-		return nil
-	})
-}
-
-// decoded returns the objects of each file of a plain render, for a render
-// of the same directory after a commit that changed some files (decoded.next);
-// nil if the entry is no plain render or does not add up.
-func (e *diskEntry) decoded(objs []object) *decoded {
-	if len(e.Files) == 0 {
-		return nil
-	}
-	d := &decoded{cur: make(map[fileKey][]object, len(e.Files))}
-	at := 0
-	for _, f := range e.Files {
-		k, ok := fileKeyOf(f.Path, f.SHA256)
-		if !ok || f.Objects < 0 || at+f.Objects > len(objs) {
-			return nil
-		}
-		d.cur[k] = objs[at : at+f.Objects : at+f.Objects]
-		at += f.Objects
-	}
-	if at != len(objs) {
-		return nil
-	}
-	return d
 }

@@ -355,14 +355,14 @@ func (r *Renderer) reuseDisk(fsys *confinedFS, rel string) (res *Result, kept *d
 	if e == nil {
 		return nil, nil, false
 	}
-	in := e.inputs()
-	for path, blob := range e.Blobs {
+	in := e.inputs
+	for path, blob := range e.blobs {
 		if answer, ok := in[input{opRead, path}]; ok {
 			r.contents.learn(blob, answer)
 		}
 	}
 	unchanged := fsys.unchanged(in)
-	if !unchanged && len(e.Files) == 0 {
+	if !unchanged && len(e.files) == 0 {
 		return nil, nil, false
 	}
 	// Decoding the objects is most of reading a render back: a Lazy
@@ -378,7 +378,7 @@ func (r *Renderer) reuseDisk(fsys *confinedFS, rel string) (res *Result, kept *d
 	if err != nil {
 		return nil, nil, false
 	}
-	res.Digest, res.Inputs = e.Digest, e.Paths
+	res.Digest, res.Inputs = e.Digest, e.paths
 	return r.keep(rel, entry{inputs: in, result: res, files: e.decoded(objs)}, true), nil, true
 }
 
