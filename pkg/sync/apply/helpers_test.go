@@ -25,6 +25,32 @@ func mustApply(t *testing.T, a *apply.Applier, docs string) *apply.ChangeSet {
 	return cs
 }
 
+// mustApplyPlan applies the plan made (plan, err) and fails t unless every
+// object was applied.
+func mustApplyPlan(t *testing.T, a *apply.Applier, plan *apply.Plan, err error) *apply.ChangeSet {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := a.ApplyPlan(t.Context(), plan)
+	if err == nil {
+		err = cs.Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// byName maps the changes of cs by their objects' names.
+func byName(cs *apply.ChangeSet) map[string]apply.Change {
+	m := map[string]apply.Change{}
+	for _, c := range cs.Changes {
+		m[c.ID.Name] = c
+	}
+	return m
+}
+
 func mustObject(t *testing.T, doc string) *unstructured.Unstructured {
 	t.Helper()
 	return objects(t, doc)[0]

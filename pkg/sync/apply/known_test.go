@@ -29,22 +29,10 @@ func TestKnownVersionsAreNotReadAgain(t *testing.T) {
 	applyKnowing := func(t *testing.T, docs string, known apply.Known) map[string]apply.Change {
 		t.Helper()
 		plan, err := a.Plan(objects(t, docs))
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan.Know(known)
-		cs, err := a.ApplyPlan(t.Context(), plan)
 		if err == nil {
-			err = cs.Err()
+			plan.Know(known)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		byName := map[string]apply.Change{}
-		for _, c := range cs.Changes {
-			byName[c.ID.Name] = c
-		}
-		return byName
+		return byName(mustApplyPlan(t, a, plan, err))
 	}
 	known := apply.Known{}
 	for _, c := range applyKnowing(t, docs("one"), nil) {
@@ -182,22 +170,9 @@ func TestPlanKnownDecodesWhatItMust(t *testing.T) {
 			}})
 		}
 		plan, err := a.PlanKnown(lazies, known)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs, err := a.ApplyPlan(t.Context(), plan)
-		if err == nil {
-			err = cs.Err()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		byName := map[string]apply.Change{}
-		for _, c := range cs.Changes {
-			byName[c.ID.Name] = c
-		}
+		cs := mustApplyPlan(t, a, plan, err)
 		slices.Sort(decoded)
-		return byName, decoded
+		return byName(cs), decoded
 	}
 	// settle syncs docs until nothing changes and returns what a sync then
 	// keeps: the versions it found up to date.

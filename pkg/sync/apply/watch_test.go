@@ -108,17 +108,7 @@ func TestSharedPlansStillTakeBackHandEdits(t *testing.T) {
 	sync := func(objs []*unstructured.Unstructured) string {
 		t.Helper()
 		plan, err := a.PlanShared(objs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs, err := a.ApplyPlan(t.Context(), plan)
-		if err == nil {
-			err = cs.Err()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return actions(cs)
+		return actions(mustApplyPlan(t, a, plan, err))
 	}
 	sync(objs)
 	replicas := cachedReplicas(c, ns, "web")
