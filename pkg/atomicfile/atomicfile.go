@@ -13,11 +13,17 @@ import (
 // same directory that is synced and renamed over it. The directory must exist. On failure the
 // file at path is left as it was.
 func Write(path string, data []byte, perm fs.FileMode) error {
+	return WriteParts(path, perm, data)
+}
+
+// WriteParts is Write of the parts written one after the other, for a caller
+// that would otherwise join them into one buffer first.
+func WriteParts(path string, perm fs.FileMode, parts ...[]byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	err = fill(tmp, data, perm)
+	err = fill(tmp, parts, perm)
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
@@ -27,11 +33,13 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 	return err
 }
 
-// fill sets f's mode before writing data (CreateTemp made it 0600), then syncs and closes it.
-func fill(f *os.File, data []byte, perm fs.FileMode) error {
+// fill sets f's mode before writing parts (CreateTemp made it 0600), then syncs and closes it.
+func fill(f *os.File, parts [][]byte, perm fs.FileMode) error {
 	err := f.Chmod(perm)
-	if err == nil {
-		_, err = f.Write(data)
+	for _, data := range parts {
+		if err == nil {
+			_, err = f.Write(data)
+		}
 	}
 	if err == nil {
 		err = f.Sync()

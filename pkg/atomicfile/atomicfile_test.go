@@ -79,3 +79,13 @@ func names(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+func TestWritePartsWritesThemInOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "file")
+	if err := atomicfile.WriteParts(path, 0o600, []byte("head"), nil, []byte("\n"), []byte("lines\n")); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(path); err != nil || string(data) != "head\nlines\n" {
+		t.Errorf("content %q (%v), want the parts in order", data, err)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -140,8 +139,12 @@ func (d diskCache) store(path string, in inputs, blobs map[string]string, res *R
 	if d.dir == "" {
 		return nil
 	}
-	w := lineWriter{}
 	queries := in.sorted()
+	size := 0
+	for _, doc := range res.docs {
+		size += len(doc) + 64 // its head: apiVersion, kind, namespace and name
+	}
+	w := lineWriter{data: make([]byte, 0, size+160*(len(queries)+len(res.docs)))} // one buffer: 4.4 MB at 10,000 objects
 	for _, q := range queries {
 		w.line(string(q.op), q.path, in[q])
 		if blob, ok := blobs[q.path]; ok && q.op == opRead {
@@ -180,7 +183,7 @@ func (d diskCache) store(path string, in inputs, blobs map[string]string, res *R
 	if err := os.MkdirAll(d.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return atomicfile.Write(d.file(path), slices.Concat(header, []byte{'\n'}, w.data), 0o600)
+	return atomicfile.WriteParts(d.file(path), 0o600, header, []byte{'\n'}, w.data)
 }
 
 // lineWriter writes lines of tab-separated fields.
