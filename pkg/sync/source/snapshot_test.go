@@ -64,9 +64,14 @@ func TestSnapshotPruning(t *testing.T) {
 				t.Errorf("right after fetch %d, snapshots (-want +got):\n%s", i+1, diff)
 			}
 		}
-		// A process that exits while removing leaves its trash to the next prune.
-		left := filepath.Join(filepath.Dir(art.Dir), ".trash-left")
+		// A process that exits while removing leaves its trash to the next
+		// prune. It is made aside and renamed in whole: the last fetch's
+		// cleaning may still run, and may take it at once.
+		left := filepath.Join(t.TempDir(), "left")
 		if err := os.MkdirAll(filepath.Join(left, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(left, filepath.Join(filepath.Dir(art.Dir), ".trash-left")); err != nil {
 			t.Fatal(err)
 		}
 		repo.Commit(t, "commit", map[string]string{"app.yaml": "d"})
