@@ -34,8 +34,10 @@ func (s *Syncer) readKnown() apply.Known {
 	return apply.ReadKnown(s.knownPath())
 }
 
-// keepKnown keeps the versions of the objects applied found up to date and
-// Current, for the next run. An object that names others to wait for
+// keepKnown keeps, for the next run, the versions of the objects applied
+// that it found up to date or wrote so, and that were Current as it saw them:
+// a ConfigMap it created is kept as the server answered, a Deployment only
+// once a run finds it rolled out. An object that names others to wait for
 // (health.AnnotationWaitFor) is left out: its readiness is theirs too.
 func (s *Syncer) keepKnown(ctx context.Context, applied *apply.ChangeSet) {
 	if !s.opts.Once || s.opts.DryRun {
@@ -43,7 +45,7 @@ func (s *Syncer) keepKnown(ctx context.Context, applied *apply.ChangeSet) {
 	}
 	known := apply.Known{}
 	for _, c := range applied.Changes {
-		if c.Action != apply.Unchanged || c.Live == nil {
+		if c.Version().UID == "" || c.Live == nil { // failed, skipped, deleted
 			continue
 		}
 		if _, waits := c.Live.GetAnnotations()[health.AnnotationWaitFor]; waits {

@@ -47,11 +47,12 @@ func TestOnceKeepsWhatItFoundUpToDate(t *testing.T) {
 		}
 		return got, r
 	}
-	once(t)             // creates them: nothing is known of a version it wrote
-	first, _ := once(t) // finds them up to date, and keeps that
-	for name, state := range first {
-		if state != "unchanged known=false" {
-			t.Errorf("the first run that finds %s: %s", name, state)
+	// The first run creates them, and keeps the versions the server answered
+	// with, all Current; the next finds them so without reading them.
+	created, _ := once(t)
+	for name, state := range created {
+		if state != "created known=false" {
+			t.Errorf("the first run: %s %s", name, state)
 		}
 	}
 	t.Run("the next run does not read them again", func(t *testing.T) {
@@ -78,6 +79,9 @@ func TestOnceKeepsWhatItFoundUpToDate(t *testing.T) {
 		}
 		if b, err := cms.Get(t.Context(), "b", metav1.GetOptions{}); err != nil || b.Data["key"] != "one" {
 			t.Errorf("b after the sync: %v, %v; want the edit undone", b.Data, err)
+		}
+		if again, _ := once(t); again["b"] != "unchanged known=true" {
+			t.Errorf("the run after b was undone: %v; want the version it wrote known", again)
 		}
 	})
 	t.Run("a damaged record is no record", func(t *testing.T) {

@@ -178,11 +178,14 @@ func (a *Applier) applyOne(ctx context.Context, t *target, live *unstructured.Un
 	if err != nil {
 		return failed(t, err)
 	}
-	action := Configured
+	c := Change{ID: t.id, Action: Configured, Live: result}
 	if code == http.StatusCreated {
-		action = Created
+		c.Action = Created
 	}
-	return Change{ID: t.id, Action: action, Live: result}
+	if !a.opts.DryRun { // a dry run's answer is no version that exists
+		c.version = t.versionOf(result)
+	}
+	return c
 }
 
 // unchanged is upToDate(t.obj, live), remembered for the objects of
@@ -202,8 +205,12 @@ func (a *Applier) unchanged(t *target, live *unstructured.Unstructured) bool {
 // unchanged is the change of t found up to date with live, by its version
 // (known) or its content.
 func (t *target) unchanged(live *unstructured.Unstructured, known bool) Change {
-	return Change{ID: t.id, Action: Unchanged, Live: live, Known: known,
-		version: Version{UID: live.GetUID(), ResourceVersion: live.GetResourceVersion(), Digest: t.digest, Rendered: t.rendered}}
+	return Change{ID: t.id, Action: Unchanged, Live: live, Known: known, version: t.versionOf(live)}
+}
+
+// versionOf is the Version of live, an object that is as t wants it.
+func (t *target) versionOf(live *unstructured.Unstructured) Version {
+	return Version{UID: live.GetUID(), ResourceVersion: live.GetResourceVersion(), Digest: t.digest, Rendered: t.rendered}
 }
 
 // failed is the change of an object whose apply failed with err, which was

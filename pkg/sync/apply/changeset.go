@@ -49,9 +49,10 @@ type Change struct {
 	version Version // of an Unchanged object; see Version
 }
 
-// Version returns the version of the live object an Unchanged change found up
-// to date, what it was up to date with, and the sum of the rendered object
-// (PlanKnown): what a Known holds. It is zero for other changes.
+// Version returns the version of the live object a change found up to date
+// (Unchanged) or made so (Created, Configured), the digest it is up to date
+// with, and the sum of the rendered object (PlanKnown): what a Known holds.
+// It is zero for other changes, and in a dry run for those it would write.
 func (c Change) Version() Version { return c.version }
 
 // ChangeSet is the outcome for a set of objects, in the order they were given.
