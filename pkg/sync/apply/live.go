@@ -58,7 +58,7 @@ type lister func(ctx context.Context, m *meta.RESTMapping, nss map[string]bool, 
 
 // nameSet holds objects of one resource type by namespace and name, each
 // with the version a Known holds of it (nil for none): a live object of that
-// version is not decoded, only its metadata (placeholder).
+// version is not decoded, only named (placeholder).
 type nameSet map[types.NamespacedName]*Version
 
 // listObjects lists whole objects, across all namespaces or in each of nss

@@ -168,7 +168,7 @@ func (d diskCache) store(path string, in inputs, blobs map[string]string, res *R
 			doc = buf.Bytes()
 		}
 		w.line(h.APIVersion, h.Kind, h.Metadata.Namespace, h.Metadata.Name)
-		w.field(string(doc))
+		w.compactJSON(doc)
 	}
 	if w.bad != "" {
 		return fmt.Errorf("the render cannot be kept: %q holds a tab or line break", w.bad)
@@ -211,6 +211,16 @@ func (w *lineWriter) field(f string) {
 		w.bad = f
 	}
 	w.data = append(w.data, f...)
+}
+
+// compactJSON adds doc to the line as it is, without a copy of it as a
+// string: compact JSON holds no tab or line break.
+func (w *lineWriter) compactJSON(doc []byte) {
+	if w.n > 0 {
+		w.data = append(w.data, '\t')
+	}
+	w.n++
+	w.data = append(w.data, doc...)
 }
 
 // end ends the line being written.
